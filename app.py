@@ -1,0 +1,92 @@
+"""The application factory: configuration, extensions, blueprints, commands, error pages."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask
+
+from blueprints import auth, badge, cli, errors, organiser, public, security
+from blueprints.extensions import csrf, login_manager, migrate
+from domain.db import db
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": None,  # falls back to instance/rapport.sqlite
+    "PUBLIC_URL": "http://127.0.0.1:5000",
+    "SENDGRID_API_KEY": None,
+    "SENDGRID_API_HOST": "https://api.sendgrid.com",
+    "SENDGRID_WEBHOOK_PUBLIC_KEY": None,
+    "MAIL_FROM": "Rapport <hello@rapport.example>",
+    "MAIL_POSTAL_ADDRESS": "",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": 60 * 60 * 24 * 90,
+    "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+}
+
+ENVIRONMENT_KEYS = (
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "PUBLIC_URL",
+    "SENDGRID_API_KEY",
+    "SENDGRID_API_HOST",
+    "SENDGRID_WEBHOOK_PUBLIC_KEY",
+    "MAIL_FROM",
+    "MAIL_POSTAL_ADDRESS",
+    "RATELIMIT_STORAGE_URI",
+)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Rapport application: defaults, then instance/config.py, then environment."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS)
+    if config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_mapping(
+            {key: os.environ[key] for key in ENVIRONMENT_KEYS if os.environ.get(key)}
+        )
+    else:
+        app.config.from_mapping(config)
+    _derive_settings(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    for blueprint in (
+        security.bp,
+        errors.bp,
+        auth.bp,
+        organiser.bp,
+        public.bp,
+        badge.bp,
+        cli.bp,
+    ):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def _derive_settings(app: Flask) -> None:
+    if not app.config.get("SECRET_KEY"):
+        raise RuntimeError(
+            "SECRET_KEY is not set: put it in the environment or in instance/config.py "
+            "(`make run` writes one for you)."
+        )
+    public_url = app.config["PUBLIC_URL"].rstrip("/")
+    app.config["PUBLIC_URL"] = public_url
+    if urlsplit(public_url).scheme == "https":
+        app.config["SESSION_COOKIE_SECURE"] = True
+    database_url = app.config["DATABASE_URL"] or "sqlite:///" + os.path.join(
+        app.instance_path, "rapport.sqlite"
+    )
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url
+    if database_url.startswith("sqlite"):
+        os.makedirs(app.instance_path, exist_ok=True)

@@ -1,0 +1,87 @@
+"""Organiser sign-up, log-in and log-out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from blueprints.extensions import login_manager
+from blueprints.forms import LoginForm, SignupForm
+from domain.db import db
+from domain.models import Organiser
+from domain.organisers import OrganiserError, authenticate, create_organiser
+
+bp = Blueprint("auth", __name__)
+
+
+@login_manager.user_loader
+def load_organiser(organiser_id: str) -> Organiser | None:
+    """Load the signed-in organiser from the session."""
+    return db.session.get(Organiser, int(organiser_id)) if organiser_id.isdigit() else None
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup() -> Response | str:
+    """Create an organiser account."""
+    if current_user.is_authenticated:
+        return redirect(url_for("organiser.events"))
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            organiser = create_organiser(form.email.data, form.password.data, form.name.data)
+        except OrganiserError:
+            db.session.rollback()
+            form.email.errors.append("There is already an account with this email. Log in instead?")
+        else:
+            db.session.commit()
+            _start_session(organiser)
+            flash("Welcome to Rapport! Create your first event.", "success")
+            return redirect(url_for("organiser.new_event"), 303)
+    return render_template("auth/signup.html", form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str:
+    """Log an organiser in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("organiser.events"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        organiser = authenticate(form.email.data, form.password.data)
+        if organiser is None:
+            form.password.errors.append("That email and password don't match an account.")
+        else:
+            _start_session(organiser)
+            return redirect(_local_target(request.args.get("next")), 303)
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout() -> Response:
+    """Log the organiser out."""
+    logout_user()
+    flash("You're logged out.", "info")
+    return redirect(url_for("auth.login"), 303)
+
+
+def _start_session(organiser: Organiser) -> None:
+    # A fresh session on sign-in: nothing set before logging in survives it.
+    keep = {key: session[key] for key in ("device", "badges", "person") if key in session}
+    session.clear()
+    session.update(keep)
+    login_user(organiser)
+
+
+def _local_target(target: str | None) -> str:
+    """Return `target` if it is a path on this site, else the events page."""
+    default = url_for("organiser.events")
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target

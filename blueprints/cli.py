@@ -1,0 +1,118 @@
+"""The `flask` commands: organiser accounts and the demo event."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from datetime import timedelta
+
+import click
+from flask import Blueprint, current_app
+from flask.cli import AppGroup
+
+from blueprints.organiser import poster_url
+from domain.db import db, utcnow, writing
+from domain.events import EventDetails, create_event, events_of
+from domain.organisers import (
+    PASSWORD_MIN,
+    OrganiserError,
+    create_organiser,
+    find_organiser,
+    set_password,
+)
+from domain.qr import qr_text
+
+bp = Blueprint("cli", __name__, cli_group=None)
+organiser_cli = AppGroup("organiser", help="Manage organiser accounts.")
+bp.cli.add_command(organiser_cli)
+
+DEMO_EMAIL = "demo@rapport.example"
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@organiser_cli.command("create")
+@click.argument("email")
+@click.option("--name", default="", help="The organiser's name.")
+def create_organiser_command(email: str, name: str) -> None:
+    """Create an organiser; the password comes from a prompt, or stdin when piped."""
+    password = _read_password()
+    with writing():
+        try:
+            organiser = create_organiser(email, password, name)
+        except OrganiserError as error:
+            db.session.rollback()
+            raise click.ClickException(_organiser_message(error)) from error
+        db.session.commit()
+    click.echo(f"Created organiser {organiser.email}.")
+
+
+@organiser_cli.command("set-password")
+@click.argument("email")
+def set_password_command(email: str) -> None:
+    """Set an organiser's password; from a prompt, or stdin when piped."""
+    password = _read_password()
+    with writing():
+        organiser = find_organiser(email)
+        if organiser is None:
+            raise click.ClickException(f"No organiser with the email {email}.")
+        try:
+            set_password(organiser, password)
+        except OrganiserError as error:
+            db.session.rollback()
+            raise click.ClickException(_organiser_message(error)) from error
+        db.session.commit()
+    click.echo(f"Password changed for {organiser.email}.")
+
+
+@bp.cli.command("demo")
+def demo_command() -> None:
+    """Seed a demo organiser and an event happening now (once), and print how to reach it."""
+    with writing():
+        organiser = find_organiser(DEMO_EMAIL)
+        password = None
+        if organiser is None:
+            password = secrets.token_urlsafe(12)
+            organiser = create_organiser(DEMO_EMAIL, password, "Demo organiser")
+            now = utcnow().replace(second=0, microsecond=0)
+            create_event(
+                organiser,
+                EventDetails(
+                    name="Rapport demo evening",
+                    starts_at=(now - timedelta(hours=1)).replace(tzinfo=None),
+                    ends_at=(now + timedelta(hours=4)).replace(tzinfo=None),
+                    timezone="UTC",
+                    venue="Your laptop",
+                    description="Scan the poster, check in, and meet the people here.",
+                ),
+            )
+            db.session.commit()
+        event = events_of(organiser)[0]
+        url = poster_url(event)
+
+    base = current_app.config["PUBLIC_URL"]
+    click.echo(f"\nRapport is at {base}/")
+    click.echo(f"Organiser login: {base}/login")
+    click.echo(f"  email:    {DEMO_EMAIL}")
+    if password:
+        click.echo(f"  password: {password}   (shown once; keep it)")
+    else:
+        click.echo(
+            "  password: shown when it was first created "
+            f"(change it: flask --app app organiser set-password {DEMO_EMAIL})"
+        )
+    click.echo(f"\nDemo event \u201c{event.name}\u201d, event word \u201c{event.event_word}\u201d.")
+    click.echo(f"Check in at {url}\n")
+    click.echo(qr_text(url))
+    click.echo("")
+
+
+def _organiser_message(error: OrganiserError) -> str:
+    return {
+        "email_taken": "An organiser with this email already exists.",
+        "password_too_short": f"The password needs at least {PASSWORD_MIN} characters.",
+    }[error.code]

@@ -1,0 +1,58 @@
+"""What this phone remembers, in its signed session cookie: its secret and its badges."""
+
+from __future__ import annotations
+
+from flask import session
+
+from domain.models import Attendance
+from domain.tokens import new_token, same_token
+
+MAX_REMEMBERED_BADGES = 20
+
+
+def device_secret() -> str:
+    """Return this device's secret, creating it on first use."""
+    secret = session.get("device")
+    if not isinstance(secret, str) or len(secret) < 43:
+        secret = new_token()
+        session["device"] = secret
+        session.permanent = True
+    return secret
+
+
+def remember(attendance: Attendance, badge_token: str) -> None:
+    """Remember on this device that it holds a person's badge at an event."""
+    badges = dict(session.get("badges") or {})
+    badges.pop(str(attendance.event_id), None)
+    badges[str(attendance.event_id)] = badge_token
+    while len(badges) > MAX_REMEMBERED_BADGES:
+        badges.pop(next(iter(badges)))
+    session["badges"] = badges
+    session["person"] = attendance.person_id
+    session.permanent = True
+
+
+def badge_token(event_id: int) -> str | None:
+    """Return the badge token this device holds for an event, if any."""
+    token = (session.get("badges") or {}).get(str(event_id))
+    return token if isinstance(token, str) else None
+
+
+def person_id() -> int | None:
+    """Return the person this device belongs to, if it has checked in before."""
+    value = session.get("person")
+    return value if isinstance(value, int) else None
+
+
+def owns(attendance: Attendance) -> bool:
+    """Tell whether this device holds the badge of an attendance."""
+    token = badge_token(attendance.event_id)
+    return token is not None and same_token(token, attendance.badge_token_hash)
+
+
+def forget(event_id: int) -> None:
+    """Forget this device's badge for one event, and whose phone it is."""
+    badges = dict(session.get("badges") or {})
+    badges.pop(str(event_id), None)
+    session["badges"] = badges
+    session.pop("person", None)

@@ -1,0 +1,206 @@
+"""The WTForms forms; every one carries a CSRF token through Flask-WTF."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    EmailField,
+    PasswordField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+
+from domain.events import is_timezone
+from domain.models import DESCRIPTION_MAX, EMAIL_MAX, LINE_MAX, NAME_MAX
+from domain.organisers import PASSWORD_MIN
+from domain.profile import (
+    MAX_INTERESTS,
+    ProfileError,
+    has_control_characters,
+    normalise_interests,
+    normalise_links,
+    split_interests,
+)
+
+
+def single_line(form: FlaskForm, field: Any) -> None:
+    """Refuse control characters and line breaks in a one-line field."""
+    if field.data and has_control_characters(field.data):
+        raise ValidationError("Please use plain text on one line, without control characters.")
+
+
+def multi_line(form: FlaskForm, field: Any) -> None:
+    """Refuse control characters other than line breaks and tabs."""
+    if field.data and has_control_characters(field.data, allow_newlines=True):
+        raise ValidationError("Please use plain text without control characters.")
+
+
+def _trim(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _length(maximum: int, what: str) -> Length:
+    return Length(max=maximum, message=f"Keep {what} to {maximum} characters or fewer.")
+
+
+class SignupForm(FlaskForm):
+    name = StringField(
+        "Your name", filters=[_trim], validators=[DataRequired(), _length(NAME_MAX, "your name"),
+                                                 single_line]
+    )
+    email = EmailField(
+        "Email",
+        filters=[_trim],
+        validators=[DataRequired(), Email("Please enter a valid email address."),
+                    _length(EMAIL_MAX, "the address")],
+    )
+    password = PasswordField(
+        "Password",
+        validators=[
+            DataRequired(),
+            Length(min=PASSWORD_MIN, max=256,
+                   message=f"Use at least {PASSWORD_MIN} characters for your password."),
+        ],
+    )
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(
+        "Email", filters=[_trim], validators=[DataRequired(), _length(EMAIL_MAX, "the address")]
+    )
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+
+
+class EventForm(FlaskForm):
+    name = StringField(
+        "Event name",
+        filters=[_trim],
+        validators=[DataRequired("Give the event a name."), _length(NAME_MAX, "the name"),
+                    single_line],
+    )
+    starts_at = DateTimeLocalField(
+        "Starts", validators=[InputRequired("Say when the event starts.")],
+        format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+    )
+    ends_at = DateTimeLocalField(
+        "Ends", validators=[InputRequired("Say when the event ends.")],
+        format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+    )
+    timezone = StringField(
+        "Time zone",
+        filters=[_trim],
+        validators=[DataRequired("Pick the event's time zone."), Length(max=64)],
+        description="For example Europe/Berlin or America/New_York.",
+    )
+    venue = StringField(
+        "Venue", filters=[_trim], validators=[Optional(), _length(LINE_MAX, "the venue"),
+                                              single_line]
+    )
+    description = TextAreaField(
+        "Description",
+        filters=[_trim],
+        validators=[Optional(), _length(DESCRIPTION_MAX, "the description"), multi_line],
+    )
+
+    def validate_timezone(self, field: Any) -> None:
+        if not is_timezone(field.data):
+            raise ValidationError("Pick a time zone from the list, such as Europe/London.")
+
+    def validate_ends_at(self, field: Any) -> None:
+        if self.starts_at.data and field.data and field.data <= self.starts_at.data:
+            raise ValidationError("The event must end after it starts.")
+
+
+class ProfileFields(FlaskForm):
+    """The profile a person shows the people they meet; shared by check-in and editing."""
+
+    name = StringField(
+        "Name",
+        filters=[_trim],
+        validators=[DataRequired("Please tell people your name."), _length(NAME_MAX, "your name"),
+                    single_line],
+    )
+    about = StringField(
+        "About me",
+        filters=[_trim],
+        validators=[Optional(), _length(LINE_MAX, "\u201cAbout me\u201d"), single_line],
+        description="One line, e.g. \u201cBaker by night, backend developer by day\u201d.",
+    )
+    interests = StringField(
+        "Interests",
+        filters=[_trim],
+        validators=[Optional(), _length(500, "your interests")],
+        description=f"Up to {MAX_INTERESTS}, separated by commas: marathons, travel in Asia, sourdough.",
+    )
+    talk_about = StringField(
+        "Happy to talk about",
+        filters=[_trim],
+        validators=[Optional(), _length(LINE_MAX, "\u201cHappy to talk about\u201d"), single_line],
+    )
+    suggested = SelectMultipleField(
+        "Popular here",
+        choices=[],
+        validate_choice=False,
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+    links = TextAreaField(
+        "Links (optional)",
+        filters=[_trim],
+        validators=[Optional(), _length(700, "your links"), multi_line],
+        description="Up to 3 web addresses, one per line.",
+    )
+
+    def offer(self, suggestions: list[str]) -> None:
+        """Offer interests already used at the event as tick boxes."""
+        self.suggested.choices = [(tag, tag) for tag in suggestions]
+
+    def interest_list(self) -> list[str]:
+        """Return the tags typed plus the ticked suggestions, as raw strings."""
+        return split_interests(self.interests.data or "") + list(self.suggested.data or [])
+
+    def link_list(self) -> list[str]:
+        """Return the links typed, one per line."""
+        return (self.links.data or "").splitlines()
+
+    def validate_interests(self, field: Any) -> None:
+        try:
+            normalise_interests(self.interest_list())
+        except ProfileError as error:
+            raise ValidationError(error.message) from error
+
+    def validate_links(self, field: Any) -> None:
+        try:
+            normalise_links(self.link_list())
+        except ProfileError as error:
+            raise ValidationError(error.message) from error
+
+
+class CheckInForm(ProfileFields):
+    email = EmailField(
+        "Email",
+        filters=[_trim],
+        validators=[DataRequired("Please enter your email address."),
+                    Email("Please enter a valid email address, like ana@example.com."),
+                    _length(EMAIL_MAX, "the address")],
+        description="Shared only with people you connect with, unless you choose otherwise.",
+    )
+    share_profile = BooleanField("Show my profile to the people I meet at this event")
+    want_followups = BooleanField(
+        "Email me a follow-up about the people I connect with here"
+    )
+
+
+class ProfileForm(ProfileFields):
+    share_profile = BooleanField("Show my profile to the people I meet at this event")
+
+
+class ConfirmForm(FlaskForm):
+    """A form with nothing but its CSRF token, for one-button actions."""

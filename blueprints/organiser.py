@@ -1,0 +1,230 @@
+"""The organiser's pages: events, the poster and the live attendee page."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from zoneinfo import available_timezones
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+
+from blueprints.forms import EventForm
+from domain.attendees import attendee_count, csv_safe, list_attendees
+from domain.db import db
+from domain.events import (
+    EventDetails,
+    EventError,
+    create_event,
+    event_of,
+    events_of,
+    local_time,
+    rotate_poster,
+    update_event,
+)
+from domain.models import Event
+from domain.qr import qr_svg
+
+bp = Blueprint("organiser", __name__, url_prefix="/organiser")
+
+LIVE_REFRESH_SECONDS = 5
+EVENT_ERRORS = {
+    "unknown_timezone": ("timezone", "Pick a time zone from the list, such as Europe/London."),
+    "ends_before_start": ("ends_at", "The event must end after it starts."),
+}
+
+
+@bp.app_template_global()
+def timezones() -> list[str]:
+    """Return the time zone names an event can use, for the form's suggestions."""
+    return sorted(available_timezones())
+
+
+bp.add_app_template_global(local_time)
+
+
+@bp.before_request
+@login_required
+def require_login() -> None:
+    """Every organiser page needs a signed-in organiser."""
+
+
+def poster_url(event: Event) -> str:
+    """Return the absolute check-in URL printed on an event's poster."""
+    return f"{current_app.config['PUBLIC_URL']}/e/{event.checkin_token}"
+
+
+def _own_event(event_id: int) -> Event:
+    event = event_of(current_user, event_id)
+    if event is None:
+        abort(404)
+    return event
+
+
+@bp.get("/")
+def events() -> str:
+    """List the organiser's events."""
+    return render_template("organiser/events.html", events=events_of(current_user))
+
+
+@bp.route("/events/new", methods=["GET", "POST"])
+def new_event() -> Response | str:
+    """Create an event."""
+    form = EventForm()
+    if request.method == "GET":
+        start = datetime.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        form.starts_at.data = start
+        form.ends_at.data = start + timedelta(hours=3)
+        form.timezone.data = request.args.get("timezone", "Europe/London")
+    if form.validate_on_submit():
+        try:
+            event = create_event(current_user, _details(form))
+        except EventError as error:
+            db.session.rollback()
+            _show_event_error(form, error)
+        else:
+            db.session.commit()
+            flash("Event created. Print the poster and you're ready.", "success")
+            return redirect(url_for("organiser.attendees", event_id=event.id), 303)
+    return render_template("organiser/event_form.html", form=form, event=None)
+
+
+@bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
+def edit_event(event_id: int) -> Response | str:
+    """Change an event's details."""
+    event = _own_event(event_id)
+    form = EventForm()
+    if request.method == "GET":
+        form.process(
+            data={
+                "name": event.name,
+                "starts_at": local_time(event, event.starts_at).replace(tzinfo=None),
+                "ends_at": local_time(event, event.ends_at).replace(tzinfo=None),
+                "timezone": event.timezone,
+                "venue": event.venue,
+                "description": event.description,
+            }
+        )
+    if form.validate_on_submit():
+        try:
+            update_event(event, _details(form))
+        except EventError as error:
+            db.session.rollback()
+            _show_event_error(form, error)
+        else:
+            db.session.commit()
+            flash("Event saved.", "success")
+            return redirect(url_for("organiser.attendees", event_id=event.id), 303)
+    return render_template("organiser/event_form.html", form=form, event=event)
+
+
+@bp.get("/events/<int:event_id>")
+def attendees(event_id: int) -> str:
+    """Show who is here, refreshing by itself."""
+    event = _own_event(event_id)
+    return render_template(
+        "organiser/attendees.html",
+        event=event,
+        refresh_seconds=LIVE_REFRESH_SECONDS,
+        **_attendee_listing(event),
+    )
+
+
+@bp.get("/events/<int:event_id>/live")
+def attendees_live(event_id: int) -> str:
+    """Return the attendee table alone, for the page's refresh script."""
+    event = _own_event(event_id)
+    return render_template("organiser/_attendee_table.html", event=event, **_attendee_listing(event))
+
+
+@bp.get("/events/<int:event_id>/attendees.csv")
+def attendees_csv(event_id: int) -> Response:
+    """Download the attendee list as CSV, safe to open in a spreadsheet."""
+    event = _own_event(event_id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Name", "Checked in", "Interests"])
+    for attendance in list_attendees(event):
+        writer.writerow(
+            [
+                csv_safe(attendance.person.name),
+                local_time(event, attendance.checked_in_at).isoformat(timespec="seconds"),
+                csv_safe(", ".join(interest.name for interest in attendance.interests)),
+            ]
+        )
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="attendees-{event.id}.csv"'},
+    )
+
+
+@bp.get("/events/<int:event_id>/poster")
+def poster(event_id: int) -> str:
+    """Show the print-ready poster."""
+    event = _own_event(event_id)
+    url = poster_url(event)
+    return render_template(
+        "organiser/poster.html",
+        event=event,
+        url=url,
+        qr=qr_svg(url, f"QR code to check in at {event.name}"),
+    )
+
+
+@bp.get("/events/<int:event_id>/poster.svg")
+def poster_svg(event_id: int) -> Response:
+    """Download the poster QR code as an SVG file."""
+    event = _own_event(event_id)
+    svg = '<?xml version="1.0" encoding="UTF-8"?>\n' + qr_svg(poster_url(event))
+    return Response(
+        svg,
+        mimetype="image/svg+xml",
+        headers={"Content-Disposition": f'attachment; filename="rapport-poster-{event.id}.svg"'},
+    )
+
+
+@bp.post("/events/<int:event_id>/poster/rotate")
+def rotate(event_id: int) -> Response:
+    """Replace the poster code; printed posters stop working."""
+    event = _own_event(event_id)
+    rotate_poster(event)
+    db.session.commit()
+    flash("New poster code made. Old posters no longer work: print this one.", "success")
+    return redirect(url_for("organiser.poster", event_id=event.id), 303)
+
+
+def _attendee_listing(event: Event) -> dict[str, object]:
+    search = request.args.get("q", "")[:100]
+    return {
+        "attendances": list_attendees(event, search),
+        "total": attendee_count(event),
+        "search": search,
+    }
+
+
+def _details(form: EventForm) -> EventDetails:
+    return EventDetails(
+        name=form.name.data,
+        starts_at=form.starts_at.data,
+        ends_at=form.ends_at.data,
+        timezone=form.timezone.data,
+        venue=form.venue.data or "",
+        description=form.description.data or "",
+    )
+
+
+def _show_event_error(form: EventForm, error: EventError) -> None:
+    field, message = EVENT_ERRORS[error.code]
+    getattr(form, field).errors = [*getattr(form, field).errors, message]

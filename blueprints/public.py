@@ -1,0 +1,112 @@
+"""The pages a phone opens from the poster: the event landing page and check-in."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response
+
+from blueprints import device
+from blueprints.forms import CheckInForm
+from domain.attendees import popular_interests
+from domain.checkin import (
+    CheckInError,
+    Profile,
+    check_in,
+    find_attendance_by_badge,
+    find_event_by_checkin_token,
+)
+from domain.db import db
+from domain.events import local_time
+from domain.models import Attendance, Event
+
+bp = Blueprint("public", __name__)
+
+CHECK_IN_ERRORS = {
+    "checked_in_elsewhere": (
+        "This email is already checked in here from another phone. Open your badge on that "
+        "phone, or ask the organiser at the door to help you get back in."
+    ),
+    "email_in_use": (
+        "You've used Rapport with this email before on another phone, so we can't sign you "
+        "in from this one yet. Use the phone you checked in with last time, or ask the "
+        "organiser at the door."
+    ),
+}
+
+
+@bp.get("/")
+def home() -> str:
+    """Say what Rapport is."""
+    return render_template("public/home.html")
+
+
+@bp.route("/e/<token>", methods=["GET", "POST"])
+def landing(token: str) -> Response | str:
+    """Show the event and its check-in form, or this phone's badge if it has one here."""
+    event = _event_or_404(token)
+    mine = _my_attendance(event)
+    if mine is not None:
+        return _to_badge(mine, already=True)
+    form = CheckInForm()
+    form.offer(popular_interests(event))
+    if form.validate_on_submit():
+        try:
+            result = check_in(
+                event,
+                _profile(form),
+                device_secret=device.device_secret(),
+                person_id=device.person_id(),
+            )
+        except CheckInError as error:
+            db.session.rollback()
+            form.email.errors.append(CHECK_IN_ERRORS[error.code])
+        else:
+            db.session.commit()
+            device.remember(result.attendance, result.badge_token)
+            return _to_badge(result.attendance, already=not result.created, token=result.badge_token)
+    else:
+        device.device_secret()
+    return render_template(
+        "public/landing.html",
+        event=event,
+        form=form,
+        starts=local_time(event, event.starts_at),
+        ends=local_time(event, event.ends_at),
+    )
+
+
+def _event_or_404(token: str) -> Event:
+    event = find_event_by_checkin_token(token)
+    if event is None:
+        abort(404)
+    return event
+
+
+def _my_attendance(event: Event) -> Attendance | None:
+    token = device.badge_token(event.id)
+    if token is None:
+        return None
+    attendance = find_attendance_by_badge(token)
+    if attendance is None or attendance.event_id != event.id:
+        return None
+    return attendance
+
+
+def _to_badge(attendance: Attendance, *, already: bool, token: str | None = None) -> Response:
+    if already:
+        flash("You're already checked in. Here's your badge.", "info")
+    badge_token = token or device.badge_token(attendance.event_id)
+    return redirect(url_for("badge.view", token=badge_token), 303)
+
+
+def _profile(form: CheckInForm) -> Profile:
+    return Profile(
+        name=form.name.data,
+        email=form.email.data,
+        about=form.about.data or "",
+        talk_about=form.talk_about.data or "",
+        interests=form.interest_list(),
+        links=form.link_list(),
+        share_profile=form.share_profile.data,
+        want_followups=form.want_followups.data,
+    )

@@ -1,0 +1,76 @@
+"""What an organiser sees of the people at their event, and the tags they share."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from domain.db import db
+from domain.models import Attendance, Event, Interest, Person, attendance_interest
+from domain.profile import normalise_interest
+
+SUGGESTED_INTERESTS = 12
+CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def list_attendees(event: Event, search: str = "") -> list[Attendance]:
+    """Return an event's attendances, latest arrival first, filtered by name or interest."""
+    statement = (
+        sa.select(Attendance)
+        .join(Attendance.person)
+        .where(Attendance.event_id == event.id)
+        .options(selectinload(Attendance.person), selectinload(Attendance.interests))
+        .order_by(Attendance.checked_in_at.desc(), Attendance.id.desc())
+    )
+    term = normalise_interest(search)
+    if term:
+        pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with_interest = (
+            sa.select(attendance_interest.c.attendance_id)
+            .join(Interest, Interest.id == attendance_interest.c.interest_id)
+            .where(Interest.name.like(pattern, escape="\\"))
+        )
+        statement = statement.where(
+            sa.or_(
+                sa.func.lower(Person.name).like(pattern, escape="\\"),
+                Attendance.id.in_(with_interest),
+            )
+        )
+    return list(db.session.scalars(statement))
+
+
+def attendee_count(event: Event) -> int:
+    """Return how many people have checked in at an event."""
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Attendance)
+            .where(Attendance.event_id == event.id)
+        )
+        or 0
+    )
+
+
+def popular_interests(event: Event, limit: int = SUGGESTED_INTERESTS) -> list[str]:
+    """Return the interests most used at an event, shared only by people who opted in."""
+    uses = sa.func.count(attendance_interest.c.attendance_id)
+    return list(
+        db.session.scalars(
+            sa.select(Interest.name)
+            .join(attendance_interest, attendance_interest.c.interest_id == Interest.id)
+            .join(Attendance, Attendance.id == attendance_interest.c.attendance_id)
+            .where(
+                Attendance.event_id == event.id,
+                Attendance.profile_consent_at.is_not(None),
+                Attendance.interests_visibility == "everyone",
+            )
+            .group_by(Interest.name)
+            .order_by(uses.desc(), Interest.name)
+            .limit(limit)
+        )
+    )
+
+
+def csv_safe(value: str) -> str:
+    """Neutralise a cell a spreadsheet would otherwise run as a formula."""
+    return "'" + value if value.startswith(CSV_FORMULA_PREFIXES) else value

@@ -1,0 +1,150 @@
+"""Checking a person in at an event, once, from the phone that scanned the poster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from domain.db import db, insert_ignoring_conflict, utcnow
+from domain.models import Attendance, Event, Person, Visibility
+from domain.profile import intern_interests, normalise_email, normalise_interests, normalise_links
+from domain.tokens import derive_token, hash_token, same_token
+
+
+class CheckInError(Exception):
+    """Check-in refused; `code` is stable for callers and tests."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a person tells the people they meet about themselves."""
+
+    name: str
+    email: str
+    about: str = ""
+    talk_about: str = ""
+    interests: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    share_profile: bool = False
+    want_followups: bool = False
+
+
+@dataclass(frozen=True)
+class CheckInResult:
+    """The attendance, the badge token the device now holds, and whether it is new."""
+
+    attendance: Attendance
+    badge_token: str
+    created: bool
+
+
+def badge_token_for(device_secret: str, event: Event) -> str:
+    """Return the badge token a device gets when it checks in at an event."""
+    return derive_token(device_secret, f"badge:{event.id}")
+
+
+def check_in(
+    event: Event, profile: Profile, *, device_secret: str, person_id: int | None = None
+) -> CheckInResult:
+    """Check a person in at an event, or return their existing check-in from the same device.
+
+    `device_secret` is the random secret the phone holds in its signed cookie;
+    `person_id` is the person this phone already belongs to, if any. An address that
+    belongs to someone else is never taken over: it raises CheckInError.
+    """
+    email = normalise_email(profile.email)
+    interests = normalise_interests(profile.interests)
+    links = normalise_links(profile.links)
+    badge_token = badge_token_for(device_secret, event)
+    now = utcnow()
+
+    new_person_id = insert_ignoring_conflict(
+        Person.__table__,
+        {
+            "email": email,
+            "name": profile.name.strip(),
+            "links": [],
+            "created_at": now,
+            "updated_at": now,
+        },
+        ["email"],
+    )
+    person = db.session.scalars(sa.select(Person).where(Person.email == email)).one()
+    owns_person = new_person_id is not None or person.id == person_id
+
+    existing = _attendance_of(event, person)
+    if existing is not None:
+        return _again(existing, badge_token, person_id)
+    if not owns_person:
+        raise CheckInError("email_in_use")
+
+    person.name = profile.name.strip()
+    person.about = profile.about.strip()
+    person.talk_about = profile.talk_about.strip()
+    person.links = links
+    new_attendance_id = insert_ignoring_conflict(
+        Attendance.__table__,
+        {
+            "event_id": event.id,
+            "person_id": person.id,
+            "badge_token_hash": hash_token(badge_token),
+            "checked_in_at": now,
+            "profile_consent_at": now if profile.share_profile else None,
+            "followup_consent_at": now if profile.want_followups else None,
+            **_default_visibility(),
+        },
+        ["event_id", "person_id"],
+    )
+    attendance = _attendance_of(event, person)
+    assert attendance is not None
+    if new_attendance_id is None:
+        return _again(attendance, badge_token, person_id)
+    attendance.interests = intern_interests(interests)
+    db.session.flush()
+    return CheckInResult(attendance, badge_token, created=True)
+
+
+def find_attendance_by_badge(token: str) -> Attendance | None:
+    """Return the attendance a badge token opens, or None."""
+    return db.session.scalars(
+        sa.select(Attendance).where(Attendance.badge_token_hash == hash_token(token))
+    ).one_or_none()
+
+
+def find_event_by_checkin_token(token: str) -> Event | None:
+    """Return the event a poster token opens, or None."""
+    return db.session.scalars(sa.select(Event).where(Event.checkin_token == token)).one_or_none()
+
+
+def _again(existing: Attendance, badge_token: str, person_id: int | None) -> CheckInResult:
+    """Answer a second check-in of the same person: the same device gets its badge back."""
+    if same_token(badge_token, existing.badge_token_hash):
+        return CheckInResult(existing, badge_token, created=False)
+    if existing.person_id == person_id:
+        # This phone already belongs to the person: it takes the badge over.
+        existing.badge_token_hash = hash_token(badge_token)
+        return CheckInResult(existing, badge_token, created=False)
+    raise CheckInError("checked_in_elsewhere")
+
+
+def _attendance_of(event: Event, person: Person) -> Attendance | None:
+    return db.session.scalars(
+        sa.select(Attendance)
+        .where(Attendance.event_id == event.id, Attendance.person_id == person.id)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+
+
+def _default_visibility() -> dict[str, str]:
+    return {
+        "about_visibility": Visibility.EVERYONE.value,
+        "interests_visibility": Visibility.EVERYONE.value,
+        "talk_visibility": Visibility.EVERYONE.value,
+        "links_visibility": Visibility.CONNECTIONS.value,
+        "email_visibility": Visibility.CONNECTIONS.value,
+    }

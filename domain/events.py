@@ -1,0 +1,105 @@
+"""Events: creating, editing and rotating the poster token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo, available_timezones
+
+import sqlalchemy as sa
+
+from domain.db import db, utcnow
+from domain.models import Event, Organiser
+from domain.tokens import new_token
+from domain.words import new_event_word
+
+
+class EventError(Exception):
+    """An event change was refused; `code` is stable."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class EventDetails:
+    """What an organiser types about an event; times are wall-clock times in `timezone`."""
+
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    venue: str = ""
+    description: str = ""
+
+
+def is_timezone(name: str) -> bool:
+    """Tell whether a name is an IANA time zone this system knows."""
+    return name in available_timezones()
+
+
+def create_event(organiser: Organiser, details: EventDetails) -> Event:
+    """Create an event for an organiser with a fresh poster token and event word."""
+    event = Event(
+        organiser=organiser,
+        checkin_token=new_token(),
+        event_word=new_event_word(),
+        created_at=utcnow(),
+    )
+    _apply(event, details)
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def update_event(event: Event, details: EventDetails) -> None:
+    """Change an event's details."""
+    _apply(event, details)
+    db.session.flush()
+
+
+def rotate_poster(event: Event) -> None:
+    """Give an event a new poster token and event word; old posters stop working."""
+    event.checkin_token = new_token()
+    event.event_word = new_event_word()
+    db.session.flush()
+
+
+def local_time(event: Event, moment: datetime) -> datetime:
+    """Return a UTC moment as wall-clock time in the event's time zone."""
+    return moment.astimezone(ZoneInfo(event.timezone))
+
+
+def events_of(organiser: Organiser) -> list[Event]:
+    """Return an organiser's events, the most recent first."""
+    return list(
+        db.session.scalars(
+            sa.select(Event)
+            .where(Event.organiser_id == organiser.id)
+            .order_by(Event.starts_at.desc(), Event.id.desc())
+        )
+    )
+
+
+def event_of(organiser: Organiser, event_id: int) -> Event | None:
+    """Return one of the organiser's own events, or None for any other id."""
+    return db.session.scalars(
+        sa.select(Event).where(Event.id == event_id, Event.organiser_id == organiser.id)
+    ).one_or_none()
+
+
+def _apply(event: Event, details: EventDetails) -> None:
+    if not is_timezone(details.timezone):
+        raise EventError("unknown_timezone")
+    zone = ZoneInfo(details.timezone)
+    starts_at = details.starts_at.replace(tzinfo=zone)
+    ends_at = details.ends_at.replace(tzinfo=zone)
+    if ends_at <= starts_at:
+        raise EventError("ends_before_start")
+    event.name = details.name.strip()
+    event.starts_at = starts_at
+    event.ends_at = ends_at
+    event.timezone = details.timezone
+    event.venue = details.venue.strip()
+    event.description = details.description.strip()

@@ -1,0 +1,129 @@
+"""Rules for what a person may type into their profile, shared by every form that edits it."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from domain.db import db, insert_ignoring_conflict, utcnow
+from domain.models import INTEREST_MAX, LINK_MAX, Attendance, Interest
+
+MAX_INTERESTS = 10
+MAX_LINKS = 3
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_EXCEPT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+_SPACES = re.compile(r"\s+")
+
+
+class ProfileError(ValueError):
+    """A profile value breaks a rule; `code` is stable, the message is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def has_control_characters(value: str, *, allow_newlines: bool = False) -> bool:
+    """Tell whether text holds control characters (newlines too, unless allowed)."""
+    pattern = _CONTROL_EXCEPT_NEWLINES if allow_newlines else _CONTROL
+    return bool(pattern.search(value))
+
+
+def normalise_email(email: str) -> str:
+    """Return the form of an address used to tell people apart: trimmed and lower-cased."""
+    return email.strip().lower()
+
+
+def normalise_interest(tag: str) -> str:
+    """Return an interest tag trimmed, lower-cased, with inner spaces collapsed."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", tag)).strip().casefold()
+
+
+def normalise_interests(tags: list[str]) -> list[str]:
+    """Return distinct normalised tags in the order given; raise ProfileError past a limit."""
+    seen: dict[str, None] = {}
+    for raw in tags:
+        if has_control_characters(raw):
+            raise ProfileError("interest_control", "Interests can't contain control characters.")
+        tag = normalise_interest(raw)
+        if not tag:
+            continue
+        if len(tag) > INTEREST_MAX:
+            raise ProfileError(
+                "interest_too_long",
+                f"Keep each interest to {INTEREST_MAX} characters "
+                f"(\u201c{tag[:20]}\u2026\u201d is longer).",
+            )
+        seen.setdefault(tag, None)
+    if len(seen) > MAX_INTERESTS:
+        raise ProfileError(
+            "too_many_interests", f"Pick at most {MAX_INTERESTS} interests ({len(seen)} given)."
+        )
+    return list(seen)
+
+
+def split_interests(text: str) -> list[str]:
+    """Split the comma-separated Interests field into raw tags."""
+    return [part for part in re.split(r"[,;\n]", text) if part.strip()]
+
+
+def normalise_links(lines: list[str]) -> list[str]:
+    """Return the distinct http(s) links given; raise ProfileError for anything else."""
+    links: list[str] = []
+    for raw in lines:
+        link = raw.strip()
+        if not link:
+            continue
+        if has_control_characters(link) or " " in link:
+            raise ProfileError("link_invalid", "A link can't contain spaces or control characters.")
+        if "://" not in link and not link.lower().startswith(("javascript:", "data:", "mailto:")):
+            link = "https://" + link
+        parts = urlsplit(link)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ProfileError("link_scheme", "Links must be web addresses starting with https://.")
+        if len(link) > LINK_MAX:
+            raise ProfileError("link_too_long", f"Keep each link to {LINK_MAX} characters.")
+        if link not in links:
+            links.append(link)
+    if len(links) > MAX_LINKS:
+        raise ProfileError("too_many_links", f"Add at most {MAX_LINKS} links.")
+    return links
+
+
+def update_profile(
+    attendance: Attendance,
+    *,
+    name: str,
+    about: str,
+    talk_about: str,
+    interests: list[str],
+    links: list[str],
+    share_profile: bool,
+) -> None:
+    """Change what a person shows at an event; interests are per event, the rest per person."""
+    tags = normalise_interests(interests)
+    person = attendance.person
+    person.name = name.strip()
+    person.about = about.strip()
+    person.talk_about = talk_about.strip()
+    person.links = normalise_links(links)
+    if share_profile and attendance.profile_consent_at is None:
+        attendance.profile_consent_at = utcnow()
+    elif not share_profile:
+        attendance.profile_consent_at = None
+    attendance.interests = intern_interests(tags)
+    db.session.flush()
+
+
+def intern_interests(names: list[str]) -> list[Interest]:
+    """Return the Interest rows for normalised names, creating the missing ones."""
+    if not names:
+        return []
+    for name in names:
+        insert_ignoring_conflict(Interest.__table__, {"name": name}, ["name"])
+    return list(db.session.scalars(sa.select(Interest).where(Interest.name.in_(names))))
