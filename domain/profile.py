@@ -48,7 +48,7 @@ def normalise_interests(tags: list[str]) -> list[str]:
     """Return distinct normalised tags in the order given; raise ProfileError past a limit."""
     seen: dict[str, None] = {}
     for raw in tags:
-        if has_control_characters(raw):
+        if has_control_characters(_SPACES.sub(" ", raw)):
             raise ProfileError("interest_control", "Interests can't contain control characters.")
         tag = normalise_interest(raw)
         if not tag:

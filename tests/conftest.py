@@ -1,0 +1,266 @@
+"""Shared fixtures: a fresh database per test, clients, factories, a live server, phones."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.serving import make_server
+
+from app import create_app
+from domain.checkin import CheckInResult, Profile, check_in
+from domain.db import db, writing
+from domain.events import EventDetails, create_event
+from domain.models import Event, Organiser
+from domain.organisers import create_organiser
+from domain.tokens import new_token
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+PUBLIC_URL = "http://rapport.test"
+PASSWORD = "correct horse battery"
+
+
+def pytest_report_header() -> str:
+    engine = "PostgreSQL " + TEST_DATABASE_URL if TEST_DATABASE_URL else "SQLite (temporary files)"
+    return f"rapport database: {engine}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI a skipped test is a failed test: nothing that must run may quietly not run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if os.environ.get("FAIL_ON_SKIP") and skipped and exitstatus == 0:
+        session.exitstatus = 1
+        if reporter:
+            reporter.write_line(
+                f"FAIL_ON_SKIP is set and {skipped} test(s) were skipped.", red=True
+            )
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """Return a test configuration with its own database."""
+    database_url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'rapport.sqlite'}"
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-" + "x" * 32,
+        "DATABASE_URL": database_url,
+        "PUBLIC_URL": PUBLIC_URL,
+        "WTF_CSRF_ENABLED": False,
+        **overrides,
+    }
+
+
+def reset_database(app: Flask) -> None:
+    """Give the app an empty schema: created on SQLite, emptied on PostgreSQL."""
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            db.session.remove()
+            with db.engine.begin() as connection:
+                connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        db.create_all()
+        db.session.remove()
+
+
+@pytest.fixture
+def app_factory(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Build apps on this test's database; the first call resets it."""
+    made: list[Flask] = []
+
+    def factory(**overrides: Any) -> Flask:
+        app = create_app(make_config(tmp_path, **overrides))
+        if not made:
+            reset_database(app)
+        made.append(app)
+        return app
+
+    yield factory
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_factory: Callable[..., Flask]) -> Iterator[Flask]:
+    app = app_factory()
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_organiser(app: Flask) -> Callable[..., Organiser]:
+    counter = iter(range(1, 10_000))
+
+    def make(email: str | None = None, password: str = PASSWORD, name: str = "") -> Organiser:
+        with writing():
+            organiser = create_organiser(
+                email or f"organiser{next(counter)}@example.org", password, name
+            )
+            db.session.commit()
+        return organiser
+
+    return make
+
+
+@pytest.fixture
+def make_event(app: Flask, make_organiser: Callable[..., Organiser]) -> Callable[..., Event]:
+    from datetime import datetime, timedelta
+
+    def make(organiser: Organiser | None = None, **details: Any) -> Event:
+        start = datetime.now().replace(microsecond=0) - timedelta(hours=1)
+        values = {
+            "name": "Sunday brunch",
+            "starts_at": start,
+            "ends_at": start + timedelta(hours=4),
+            "timezone": "Europe/London",
+            "venue": "The corner café",
+            "description": "",
+            **details,
+        }
+        with writing():
+            event = create_event(organiser or make_organiser(), EventDetails(**values))
+            db.session.commit()
+        return event
+
+    return make
+
+
+@pytest.fixture
+def make_attendee(app: Flask) -> Callable[..., CheckInResult]:
+    counter = iter(range(1, 10_000))
+
+    def make(
+        event: Event,
+        name: str = "",
+        email: str = "",
+        *,
+        device: str | None = None,
+        person_id: int | None = None,
+        **fields: Any,
+    ) -> CheckInResult:
+        number = next(counter)
+        fields.setdefault("share_profile", True)
+        profile = Profile(
+            name=name or f"Person {number}",
+            email=email or f"person{number}@example.org",
+            **fields,
+        )
+        with writing():
+            result = check_in(
+                event, profile, device_secret=device or new_token(), person_id=person_id
+            )
+            db.session.commit()
+        return result
+
+    return make
+
+
+def login(client: FlaskClient, organiser: Organiser, password: str = PASSWORD) -> None:
+    """Log a test client in as an organiser."""
+    response = client.post("/login", data={"email": organiser.email, "password": password})
+    assert response.status_code == 303, response.text
+
+
+def csrf_token_from(html: str) -> str:
+    """Return the CSRF token a rendered form carries."""
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html
+    )
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+# ---------------------------------------------------------------- live server and browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class LiveServer:
+    """A real HTTP server running the app in a thread, on 127.0.0.1."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        app.config["PUBLIC_URL"] = self.url
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(app_factory: Callable[..., Flask]) -> Iterator[LiveServer]:
+    app = app_factory()
+    with LiveServer(app) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Iterator[Any]:
+    if CHROMIUM is None:
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail("REQUIRE_BROWSER is set but no chromium was found on PATH")
+        pytest.skip("no Chromium found on PATH (install Debian's chromium to run browser tests)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance: Any) -> Iterator[Any]:
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=["--disable-gpu"]
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def new_phone(browser: Any, playwright_instance: Any) -> Iterator[Callable[..., Any]]:
+    """Open pages on fresh phones (Pixel 7 emulation), each with its own cookies."""
+    contexts = []
+
+    def open_phone(**options: Any) -> Any:
+        context = browser.new_context(**playwright_instance.devices["Pixel 7"], **options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_phone
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def laptop(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
