@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
 from domain.db import write_intent
 
@@ -28,8 +28,15 @@ CONTENT_SECURITY_POLICY = "; ".join(
 @bp.before_app_request
 def mark_write_transactions() -> None:
     """Start the transactions of state-changing requests as write transactions."""
-    # Set either way: server threads are reused from one request to the next.
-    write_intent.set(request.method not in SAFE_METHODS)
+    g.write_intent_token = write_intent.set(request.method not in SAFE_METHODS)
+
+
+@bp.teardown_app_request
+def unmark_write_transactions(_error: BaseException | None) -> None:
+    """Leave the thread as it was: server threads are reused from one request to the next."""
+    token = g.pop("write_intent_token", None)
+    if token is not None:
+        write_intent.reset(token)
 
 
 @bp.after_app_request

@@ -1,0 +1,175 @@
+"""Who may reach which route: tenant isolation, login, and CSRF on every state change.
+
+Every route must be classified below; a new route that is not fails these tests.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from domain.db import db
+from domain.models import Attendance, Event, Interest, Organiser, Person
+from tests.conftest import csrf_token_from, login
+
+# Routes anyone may open; they reach organiser data only through a capability token.
+PUBLIC = {
+    "static",
+    "public.home",
+    "auth.signup",
+    "auth.login",
+    "auth.logout",
+    "public.landing",
+    "badge.view",
+    "badge.edit",
+    "badge.forget",
+}
+# Routes that are about one organiser's event: another organiser gets a 404.
+EVENT_SCOPED = {
+    "organiser.edit_event",
+    "organiser.attendees",
+    "organiser.attendees_live",
+    "organiser.attendees_csv",
+    "organiser.poster",
+    "organiser.poster_svg",
+    "organiser.rotate",
+}
+# Organiser routes that are not about one event: they show only the organiser's own.
+ORGANISER_ONLY = {"organiser.events", "organiser.new_event"}
+
+
+def state_changing_rules(app):
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"GET", "HEAD", "OPTIONS"}):
+            yield rule, method
+
+
+def row_counts():
+    return tuple(
+        db.session.scalar(sa.select(sa.func.count()).select_from(model))
+        for model in (Organiser, Event, Person, Attendance, Interest)
+    )
+
+
+def test_every_route_is_classified(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    classified = PUBLIC | EVENT_SCOPED | ORGANISER_ONLY
+    assert endpoints == classified, endpoints ^ classified
+
+
+def test_organiser_gets_404_on_every_route_of_another_organisers_event(
+    app, client, make_organiser, make_event
+):
+    owner, intruder = make_organiser(), make_organiser()
+    event = make_event(owner, name="Owner's secret party")
+    token = event.checkin_token
+    login(client, intruder)
+    before = row_counts()
+    rules = [rule for rule in app.url_map.iter_rules() if rule.endpoint in EVENT_SCOPED]
+    assert {rule.endpoint for rule in rules} == EVENT_SCOPED
+    for rule in rules:
+        path = rule.build({"event_id": event.id})[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(path, method=method, data={"name": "Hijacked"})
+            assert response.status_code == 404, (method, path)
+            assert "Owner&#39;s secret party" not in response.text
+    assert row_counts() == before
+    db.session.refresh(event)
+    assert (event.name, event.checkin_token) == ("Owner's secret party", token)
+
+
+def test_organiser_lists_only_their_own_events(client, make_organiser, make_event):
+    mine, theirs = make_organiser(), make_organiser()
+    make_event(mine, name="My meetup")
+    make_event(theirs, name="Their meetup")
+    login(client, mine)
+    page = client.get("/organiser/").text
+    assert "My meetup" in page and "Their meetup" not in page
+
+
+def test_anonymous_visitors_are_sent_to_log_in(app, client, make_event):
+    event = make_event()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint not in EVENT_SCOPED | ORGANISER_ONLY:
+            continue
+        path = rule.build({"event_id": event.id})[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(path, method=method)
+            assert response.status_code == 302, (method, path)
+            assert response.location.startswith("/login")
+
+
+def test_every_post_without_a_csrf_token_is_refused(app_factory, make_attendee):
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        from domain.events import EventDetails, create_event
+        from domain.organisers import create_organiser
+
+        organiser = create_organiser("csrf@example.org", "correct horse battery")
+        from datetime import datetime, timedelta
+
+        start = datetime(2026, 12, 1, 18)
+        event = create_event(
+            organiser, EventDetails("Meetup", start, start + timedelta(hours=3), "UTC")
+        )
+        db.session.commit()
+        attendee = make_attendee(event)
+        badge, event_id, checkin = attendee.badge_token, event.id, event.checkin_token
+
+    client = app.test_client()
+    form = client.get("/login").text
+    response = client.post(
+        "/login",
+        data={
+            "email": "csrf@example.org",
+            "password": "correct horse battery",
+            "csrf_token": csrf_token_from(form),
+        },
+    )
+    assert response.status_code == 303
+    values = {"event_id": event_id, "token": badge}
+    checked = 0
+    for rule, method in state_changing_rules(app):
+        values["token"] = checkin if rule.endpoint == "public.landing" else badge
+        path = rule.build(values)[1]
+        response = client.open(path, method=method, data={"name": "x", "email": "x@example.org"})
+        assert response.status_code == 400, (method, path)
+        assert "This form has expired" in response.text
+        checked += 1
+    assert checked >= 8
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Attendance)) == 1
+        assert db.session.get(Event, event_id).checkin_token == checkin
+
+
+def test_check_in_with_a_csrf_token_works(app_factory, make_event):
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    event = make_event()
+    client = app.test_client()
+    form = client.get(f"/e/{event.checkin_token}").text
+    response = client.post(
+        f"/e/{event.checkin_token}",
+        data={"name": "Ana", "email": "ana@example.org", "csrf_token": csrf_token_from(form)},
+    )
+    assert response.status_code == 303
+    assert re.fullmatch(r"/b/[\w-]{43}", response.location)
+
+
+def test_security_headers(client, make_event):
+    event = make_event()
+    response = client.get(f"/e/{event.checkin_token}")
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "'unsafe-inline'" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", ["/e/%00", "/b/" + "x" * 5000, "/organiser/events/99999999999"])
+def test_odd_urls_give_clean_errors(client, make_organiser, path):
+    login(client, make_organiser())
+    response = client.get(path)
+    assert response.status_code == 404
