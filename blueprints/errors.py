@@ -28,7 +28,9 @@ def csrf_error(error: CSRFError) -> tuple[str, int]:
     return render_template(
         "errors/error.html",
         title="This form has expired",
-        message="The page was open too long or cookies are off. Please go back, reload and try again.",
+        message=(
+            "The page was open too long or cookies are off. Please go back, reload and try again."
+        ),
     ), 400
 
 

@@ -14,8 +14,8 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.widgets import CheckboxInput, ListWidget
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from domain.events import is_timezone
 from domain.models import DESCRIPTION_MAX, EMAIL_MAX, LINE_MAX, NAME_MAX
@@ -52,21 +52,28 @@ def _length(maximum: int, what: str) -> Length:
 
 class SignupForm(FlaskForm):
     name = StringField(
-        "Your name", filters=[_trim], validators=[DataRequired(), _length(NAME_MAX, "your name"),
-                                                 single_line]
+        "Your name",
+        filters=[_trim],
+        validators=[DataRequired(), _length(NAME_MAX, "your name"), single_line],
     )
     email = EmailField(
         "Email",
         filters=[_trim],
-        validators=[DataRequired(), Email("Please enter a valid email address."),
-                    _length(EMAIL_MAX, "the address")],
+        validators=[
+            DataRequired(),
+            Email("Please enter a valid email address."),
+            _length(EMAIL_MAX, "the address"),
+        ],
     )
     password = PasswordField(
         "Password",
         validators=[
             DataRequired(),
-            Length(min=PASSWORD_MIN, max=256,
-                   message=f"Use at least {PASSWORD_MIN} characters for your password."),
+            Length(
+                min=PASSWORD_MIN,
+                max=256,
+                message=f"Use at least {PASSWORD_MIN} characters for your password.",
+            ),
         ],
     )
 
@@ -82,15 +89,20 @@ class EventForm(FlaskForm):
     name = StringField(
         "Event name",
         filters=[_trim],
-        validators=[DataRequired("Give the event a name."), _length(NAME_MAX, "the name"),
-                    single_line],
+        validators=[
+            DataRequired("Give the event a name."),
+            _length(NAME_MAX, "the name"),
+            single_line,
+        ],
     )
     starts_at = DateTimeLocalField(
-        "Starts", validators=[InputRequired("Say when the event starts.")],
+        "Starts",
+        validators=[InputRequired("Say when the event starts.")],
         format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
     )
     ends_at = DateTimeLocalField(
-        "Ends", validators=[InputRequired("Say when the event ends.")],
+        "Ends",
+        validators=[InputRequired("Say when the event ends.")],
         format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
     )
     timezone = StringField(
@@ -100,8 +112,9 @@ class EventForm(FlaskForm):
         description="For example Europe/Berlin or America/New_York.",
     )
     venue = StringField(
-        "Venue", filters=[_trim], validators=[Optional(), _length(LINE_MAX, "the venue"),
-                                              single_line]
+        "Venue",
+        filters=[_trim],
+        validators=[Optional(), _length(LINE_MAX, "the venue"), single_line],
     )
     description = TextAreaField(
         "Description",
@@ -124,8 +137,11 @@ class ProfileFields(FlaskForm):
     name = StringField(
         "Name",
         filters=[_trim],
-        validators=[DataRequired("Please tell people your name."), _length(NAME_MAX, "your name"),
-                    single_line],
+        validators=[
+            DataRequired("Please tell people your name."),
+            _length(NAME_MAX, "your name"),
+            single_line,
+        ],
     )
     about = StringField(
         "About me",
@@ -137,7 +153,9 @@ class ProfileFields(FlaskForm):
         "Interests",
         filters=[_trim],
         validators=[Optional(), _length(500, "your interests")],
-        description=f"Up to {MAX_INTERESTS}, separated by commas: marathons, travel in Asia, sourdough.",
+        description=(
+            f"Up to {MAX_INTERESTS}, separated by commas: marathons, travel in Asia, sourdough."
+        ),
     )
     talk_about = StringField(
         "Happy to talk about",
@@ -187,15 +205,15 @@ class CheckInForm(ProfileFields):
     email = EmailField(
         "Email",
         filters=[_trim],
-        validators=[DataRequired("Please enter your email address."),
-                    Email("Please enter a valid email address, like ana@example.com."),
-                    _length(EMAIL_MAX, "the address")],
+        validators=[
+            DataRequired("Please enter your email address."),
+            Email("Please enter a valid email address, like ana@example.com."),
+            _length(EMAIL_MAX, "the address"),
+        ],
         description="Shared only with people you connect with, unless you choose otherwise.",
     )
     share_profile = BooleanField("Show my profile to the people I meet at this event")
-    want_followups = BooleanField(
-        "Email me a follow-up about the people I connect with here"
-    )
+    want_followups = BooleanField("Email me a follow-up about the people I connect with here")
 
 
 class ProfileForm(ProfileFields):

@@ -145,7 +145,9 @@ def attendees(event_id: int) -> str:
 def attendees_live(event_id: int) -> str:
     """Return the attendee table alone, for the page's refresh script."""
     event = _own_event(event_id)
-    return render_template("organiser/_attendee_table.html", event=event, **_attendee_listing(event))
+    return render_template(
+        "organiser/_attendee_table.html", event=event, **_attendee_listing(event)
+    )
 
 
 @bp.get("/events/<int:event_id>/attendees.csv")

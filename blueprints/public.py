@@ -63,7 +63,9 @@ def landing(token: str) -> Response | str:
         else:
             db.session.commit()
             device.remember(result.attendance, result.badge_token)
-            return _to_badge(result.attendance, already=not result.created, token=result.badge_token)
+            return _to_badge(
+                result.attendance, already=not result.created, token=result.badge_token
+            )
     else:
         device.device_secret()
     return render_template(
