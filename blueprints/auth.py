@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from blueprints.extensions import login_manager
 from blueprints.forms import LoginForm, SignupForm
+from blueprints.navigation import local_path
 from domain.db import db
 from domain.models import Organiser
 from domain.organisers import OrganiserError, authenticate, create_organiser
@@ -78,10 +77,4 @@ def _start_session(organiser: Organiser) -> None:
 
 def _local_target(target: str | None) -> str:
     """Return `target` if it is a path on this site, else the events page."""
-    default = url_for("organiser.events")
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return default
-    return target
+    return local_path(target) or url_for("organiser.events")

@@ -1,25 +1,72 @@
-"""Badges: my badge with its QR code, and the public card others see when they scan it."""
+"""Badges: my badge with its QR code and connections, and the card others see when they scan it."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
-from werkzeug.wrappers import Response
+from collections.abc import Callable
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    url_for,
+)
 
 from blueprints import device
-from blueprints.forms import ProfileForm
+from blueprints.forms import NoteForm, ProfileForm
 from domain.attendees import popular_interests
 from domain.checkin import find_attendance_by_badge
+from domain.connections import (
+    REQUESTS_PER_HOUR,
+    ConnectError,
+    Relation,
+    accept_connection,
+    block,
+    connection_of,
+    connections_of,
+    decline_connection,
+    find_connection,
+    is_blocked,
+    relation,
+    remove_connection,
+    request_connection,
+    set_note,
+    shared_interests,
+    suggestions,
+    visible_fields,
+)
 from domain.db import db
-from domain.models import Attendance
-from domain.profile import update_profile
+from domain.models import PROFILE_FIELDS, Attendance, Connection
+from domain.profile import ProfileError, update_profile
 from domain.qr import qr_svg
+from domain.vcard import Card, vcard
 
 bp = Blueprint("badge", __name__, url_prefix="/b")
+
+LIVE_REFRESH_SECONDS = 5
+CONNECT_MESSAGES = {
+    "self": "That's your own badge: show it to someone else so they can scan it.",
+    "rate_limited": (
+        f"You've sent {REQUESTS_PER_HOUR} requests in the last hour. "
+        "Take a breather and try again a little later."
+    ),
+    "note_too_long": "Keep the note short: 280 characters at most.",
+    "note_control": "The note can't contain control characters.",
+    "own_request": "You asked to connect: it's up to them to accept.",
+    "not_pending": "That request has already been answered.",
+}
 
 
 def badge_url(token: str) -> str:
     """Return the absolute link a badge's QR code holds."""
     return f"{current_app.config['PUBLIC_URL']}/b/{token}"
+
+
+# ---------------------------------------------------------------- looking things up
 
 
 def _attendance_or_404(token: str) -> Attendance:
@@ -36,23 +83,74 @@ def _mine_or_404(token: str) -> Attendance:
     return attendance
 
 
+def _my_attendance_at(event_id: int) -> Attendance | None:
+    token = device.badge_token(event_id)
+    if token is None:
+        return None
+    mine = find_attendance_by_badge(token)
+    return mine if mine is not None and mine.event_id == event_id else None
+
+
+def _card_or_404(token: str) -> tuple[Attendance, Attendance | None]:
+    """Return the badge's owner and my attendance at their event; 404 if they blocked me."""
+    owner = _attendance_or_404(token)
+    viewer = _my_attendance_at(owner.event_id)
+    if viewer is not None and is_blocked(owner, viewer):
+        abort(404)
+    return owner, viewer
+
+
+def _my_connection_or_404(token: str, connection_id: int) -> tuple[Attendance, Connection]:
+    mine = _mine_or_404(token)
+    connection = connection_of(mine, connection_id)
+    if connection is None:
+        abort(404)
+    return mine, connection
+
+
+# ---------------------------------------------------------------- pages
+
+
 @bp.get("/<token>")
 def view(token: str) -> str:
-    """Show my badge to me, and my public card to anyone else."""
-    attendance = _attendance_or_404(token)
-    if device.owns(attendance):
+    """Show my badge to me, and my card to anyone else."""
+    owner = _attendance_or_404(token)
+    if device.owns(owner):
         return render_template(
             "badge/mine.html",
-            attendance=attendance,
+            attendance=owner,
             token=token,
-            qr=qr_svg(badge_url(token), f"Badge QR code for {attendance.person.name}"),
+            qr=qr_svg(badge_url(token), f"Badge QR code for {owner.person.name}"),
+            refresh_seconds=LIVE_REFRESH_SECONDS,
+            **_live_context(owner),
         )
-    return render_template("badge/card.html", attendance=attendance)
+    owner, viewer = _card_or_404(token)
+    seen_as = relation(owner, viewer)
+    connection = find_connection(owner, viewer) if viewer and seen_as != Relation.SELF else None
+    return render_template(
+        "badge/card.html",
+        attendance=owner,
+        viewer=viewer,
+        token=token,
+        relation=seen_as,
+        visible=visible_fields(owner, seen_as),
+        shared=shared_interests(viewer, owner, seen_as) if viewer else [],
+        connection=connection,
+        my_token=device.badge_token(owner.event_id) if viewer else None,
+        form=NoteForm(),
+    )
+
+
+@bp.get("/<token>/live")
+def live(token: str) -> str:
+    """Return the changing part of my badge page, for its refresh script."""
+    mine = _mine_or_404(token)
+    return render_template("badge/_live.html", attendance=mine, token=token, **_live_context(mine))
 
 
 @bp.route("/<token>/edit", methods=["GET", "POST"])
 def edit(token: str) -> Response | str:
-    """Edit the profile I show at this event."""
+    """Edit the profile I show at this event, and who sees each part."""
     attendance = _mine_or_404(token)
     person = attendance.person
     form = ProfileForm(
@@ -62,23 +160,31 @@ def edit(token: str) -> Response | str:
             "talk_about": person.talk_about,
             "interests": ", ".join(interest.name for interest in attendance.interests),
             "links": "\n".join(person.links or []),
-            "share_profile": attendance.profile_consent_at is not None,
+            **{
+                f"{field}_visibility": getattr(attendance, f"{field}_visibility")
+                for field in PROFILE_FIELDS
+            },
         }
     )
     form.offer(popular_interests(attendance.event))
     if form.validate_on_submit():
-        update_profile(
-            attendance,
-            name=form.name.data,
-            about=form.about.data or "",
-            talk_about=form.talk_about.data or "",
-            interests=form.interest_list(),
-            links=form.link_list(),
-            share_profile=form.share_profile.data,
-        )
-        db.session.commit()
-        flash("Profile saved.", "success")
-        return redirect(url_for("badge.view", token=token), 303)
+        try:
+            update_profile(
+                attendance,
+                name=form.name.data,
+                about=form.about.data or "",
+                talk_about=form.talk_about.data or "",
+                interests=form.interest_list(),
+                links=form.link_list(),
+                visibility=form.visibility(),
+            )
+        except ProfileError as error:
+            db.session.rollback()
+            form.name.errors = [*form.name.errors, error.message]
+        else:
+            db.session.commit()
+            flash("Profile saved.", "success")
+            return redirect(url_for("badge.view", token=token), 303)
     return render_template("badge/edit.html", attendance=attendance, form=form, token=token)
 
 
@@ -89,3 +195,169 @@ def forget(token: str) -> Response:
     device.forget(attendance.event_id)
     flash("This phone no longer holds your badge.", "info")
     return redirect(url_for("public.landing", token=attendance.event.checkin_token), 303)
+
+
+# ---------------------------------------------------------------- connecting
+
+
+@bp.post("/<token>/connect")
+def connect(token: str) -> Response:
+    """Ask the badge's owner to connect, with an optional private note."""
+    owner, viewer = _card_or_404(token)
+    if viewer is None:
+        return redirect(
+            url_for("public.landing", token=owner.event.checkin_token, next=f"/b/{token}"), 303
+        )
+    form = NoteForm()
+    if not form.validate():
+        flash(" ".join(form.note.errors), "error")
+        return redirect(url_for("badge.view", token=token), 303)
+    return _connection_change(
+        token,
+        lambda: request_connection(viewer, owner, form.note.data or ""),
+        lambda connection: (
+            f"You're now connected with {owner.person.name}."
+            if connection.accepted
+            else f"Request sent. {owner.person.name} will see it on their badge."
+        ),
+    )
+
+
+@bp.post("/<token>/block")
+def block_owner(token: str) -> Response:
+    """Block the badge's owner: they can't see my card or ask to connect again."""
+    owner, viewer = _card_or_404(token)
+    if viewer is None:
+        abort(404)
+    try:
+        block(viewer, owner)
+    except ConnectError:
+        abort(404)
+    db.session.commit()
+    flash(f"You blocked {owner.person.name}. They won't see you or be able to connect.", "info")
+    return redirect(url_for("badge.view", token=device.badge_token(viewer.event_id)), 303)
+
+
+@bp.post("/<token>/suggestions/<int:attendance_id>/connect")
+def connect_suggestion(token: str, attendance_id: int) -> Response:
+    """Ask someone from my suggestions to connect."""
+    mine = _mine_or_404(token)
+    match = [s for s in suggestions(mine, only=attendance_id) if s.attendance.id == attendance_id]
+    if not match:
+        abort(404)
+    target = match[0].attendance
+    return _connection_change(
+        token,
+        lambda: request_connection(mine, target),
+        lambda connection: (
+            f"You're now connected with {target.person.name}."
+            if connection.accepted
+            else f"Request sent to {target.person.name}."
+        ),
+    )
+
+
+@bp.post("/<token>/connections/<int:connection_id>/accept")
+def accept(token: str, connection_id: int) -> Response:
+    """Accept a request to connect."""
+    mine, connection = _my_connection_or_404(token, connection_id)
+    other = connection.other(mine).person.name
+    return _connection_change(
+        token,
+        lambda: accept_connection(mine, connection),
+        lambda _: f"You're now connected with {other}.",
+    )
+
+
+@bp.post("/<token>/connections/<int:connection_id>/decline")
+def decline(token: str, connection_id: int) -> Response:
+    """Decline a request to connect; the other person is not told."""
+    mine, connection = _my_connection_or_404(token, connection_id)
+    return _connection_change(
+        token, lambda: decline_connection(mine, connection), lambda _: "Request declined."
+    )
+
+
+@bp.post("/<token>/connections/<int:connection_id>/remove")
+def remove(token: str, connection_id: int) -> Response:
+    """Remove a connection, or withdraw my request."""
+    mine, connection = _my_connection_or_404(token, connection_id)
+    other = connection.other(mine).person.name
+    return _connection_change(
+        token, lambda: remove_connection(mine, connection), lambda _: f"Removed {other}."
+    )
+
+
+@bp.post("/<token>/connections/<int:connection_id>/block")
+def block_connection(token: str, connection_id: int) -> Response:
+    """Block the other person of a request or connection."""
+    mine, connection = _my_connection_or_404(token, connection_id)
+    other = connection.other(mine)
+    return _connection_change(
+        token,
+        lambda: block(mine, other),
+        lambda _: f"You blocked {other.person.name}. They won't see you or be able to connect.",
+    )
+
+
+@bp.post("/<token>/connections/<int:connection_id>/note")
+def note(token: str, connection_id: int) -> Response:
+    """Change my private note about a connection."""
+    mine, connection = _my_connection_or_404(token, connection_id)
+    form = NoteForm()
+    if not form.validate():
+        flash(" ".join(form.note.errors), "error")
+        return redirect(url_for("badge.view", token=token), 303)
+    return _connection_change(
+        token, lambda: set_note(mine, connection, form.note.data or ""), lambda _: "Note saved."
+    )
+
+
+@bp.get("/<token>/connections/<int:connection_id>/contact.vcf")
+def contact(token: str, connection_id: int) -> Response:
+    """Download a connection's shared details as a vCard."""
+    mine, connection = _my_connection_or_404(token, connection_id)
+    if not connection.accepted:
+        abort(404)
+    other = connection.other(mine)
+    shown = visible_fields(other, Relation.CONNECTION)
+    card = Card(
+        name=other.person.name,
+        email=other.person.email if "email" in shown else None,
+        urls=list(other.person.links or []) if "links" in shown else [],
+        note=f"Met at {mine.event.name}",
+    )
+    filename = "".join(c for c in other.person.name if c.isalnum()) or "contact"
+    return Response(
+        vcard(card),
+        mimetype="text/vcard",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.vcf"'},
+    )
+
+
+def _connection_change(
+    token: str, change: Callable[[], Connection | None], message: Callable[[Any], str]
+) -> Response:
+    """Run one connection change, commit it, and go back to the page with a message."""
+    try:
+        result = change()
+    except ConnectError as error:
+        db.session.rollback()
+        if error.code in ("blocked", "other_event", "not_yours"):
+            abort(404)
+        flash(CONNECT_MESSAGES[error.code], "error")
+        return redirect(url_for("badge.view", token=token), 303)
+    db.session.commit()
+    flash(message(result), "success")
+    return redirect(url_for("badge.view", token=token), 303)
+
+
+def _live_context(mine: Attendance) -> dict[str, object]:
+    return {
+        "connections": connections_of(mine),
+        "suggestions": suggestions(mine),
+        "visible_fields": visible_fields,
+        "shared_interests": shared_interests,
+        "Relation": Relation,
+        "note_form": NoteForm,
+    }

@@ -9,7 +9,10 @@ from wtforms import (
     BooleanField,
     DateTimeLocalField,
     EmailField,
+    HiddenField,
     PasswordField,
+    SelectChoice,
+    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -18,7 +21,14 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Optio
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from domain.events import is_timezone
-from domain.models import DESCRIPTION_MAX, EMAIL_MAX, LINE_MAX, NAME_MAX
+from domain.models import (
+    DESCRIPTION_MAX,
+    EMAIL_MAX,
+    LINE_MAX,
+    NAME_MAX,
+    NOTE_MAX,
+    PROFILE_FIELDS,
+)
 from domain.organisers import PASSWORD_MIN
 from domain.profile import (
     MAX_INTERESTS,
@@ -178,7 +188,7 @@ class ProfileFields(FlaskForm):
 
     def offer(self, suggestions: list[str]) -> None:
         """Offer interests already used at the event as tick boxes."""
-        self.suggested.choices = [(tag, tag) for tag in suggestions]
+        self.suggested.choices = [SelectChoice(tag, tag) for tag in suggestions]
 
     def interest_list(self) -> list[str]:
         """Return the tags typed plus the ticked suggestions, as raw strings."""
@@ -214,11 +224,36 @@ class CheckInForm(ProfileFields):
     )
     share_profile = BooleanField("Show my profile to the people I meet at this event")
     want_followups = BooleanField("Email me a follow-up about the people I connect with here")
+    next = HiddenField()
+
+
+VISIBILITY_CHOICES = [
+    SelectChoice("everyone", "Everyone at this event"),
+    SelectChoice("connections", "Only people I connect with"),
+    SelectChoice("nobody", "No one"),
+]
+
+
+def _visibility(label: str) -> SelectField:
+    return SelectField(label, choices=VISIBILITY_CHOICES)
 
 
 class ProfileForm(ProfileFields):
-    share_profile = BooleanField("Show my profile to the people I meet at this event")
+    about_visibility = _visibility("Who sees \u201cAbout me\u201d")
+    interests_visibility = _visibility("Who sees my interests")
+    talk_visibility = _visibility("Who sees \u201cHappy to talk about\u201d")
+    links_visibility = _visibility("Who sees my links")
+    email_visibility = _visibility("Who sees my email")
+
+    def visibility(self) -> dict[str, str]:
+        """Return the chosen visibility of each profile field."""
+        return {field: getattr(self, f"{field}_visibility").data for field in PROFILE_FIELDS}
 
 
-class ConfirmForm(FlaskForm):
-    """A form with nothing but its CSRF token, for one-button actions."""
+class NoteForm(FlaskForm):
+    note = TextAreaField(
+        "Note (only you see it)",
+        filters=[_trim],
+        validators=[Optional(), _length(NOTE_MAX, "the note"), multi_line],
+        description="What you talked about, e.g. \u201cthe Hanoi night market\u201d.",
+    )

@@ -22,6 +22,7 @@ from flask_login import current_user, login_required
 
 from blueprints.forms import EventForm
 from domain.attendees import attendee_count, csv_safe, list_attendees
+from domain.connections import connection_counts
 from domain.db import db
 from domain.events import (
     EventDetails,
@@ -156,13 +157,15 @@ def attendees_csv(event_id: int) -> Response:
     event = _own_event(event_id)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["Name", "Checked in", "Interests"])
+    writer.writerow(["Name", "Checked in", "Interests", "Connections"])
+    counts = connection_counts(event.id)
     for attendance in list_attendees(event):
         writer.writerow(
             [
                 csv_safe(attendance.person.name),
                 local_time(event, attendance.checked_in_at).isoformat(timespec="seconds"),
                 csv_safe(", ".join(interest.name for interest in attendance.interests)),
+                counts.get(attendance.id, 0),
             ]
         )
     return Response(
@@ -209,9 +212,12 @@ def rotate(event_id: int) -> Response:
 
 def _attendee_listing(event: Event) -> dict[str, object]:
     search = request.args.get("q", "")[:100]
+    counts = connection_counts(event.id)
     return {
         "attendances": list_attendees(event, search),
         "total": attendee_count(event),
+        "connection_counts": counts,
+        "total_connections": sum(counts.values()) // 2,
         "search": search,
     }
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from blueprints import device
 from blueprints.forms import CheckInForm
+from blueprints.navigation import badge_continuation
 from domain.attendees import popular_interests
 from domain.checkin import (
     CheckInError,
@@ -44,10 +45,13 @@ def home() -> str:
 def landing(token: str) -> Response | str:
     """Show the event and its check-in form, or this phone's badge if it has one here."""
     event = _event_or_404(token)
+    form = CheckInForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    continuation = _continuation(event, form.next.data)
     mine = _my_attendance(event)
     if mine is not None:
-        return _to_badge(mine, already=True)
-    form = CheckInForm()
+        return _to_badge(mine, already=continuation is None, to=continuation)
     form.offer(popular_interests(event))
     if form.validate_on_submit():
         try:
@@ -94,9 +98,22 @@ def _my_attendance(event: Event) -> Attendance | None:
     return attendance
 
 
-def _to_badge(attendance: Attendance, *, already: bool, token: str | None = None) -> Response:
+def _continuation(event: Event, target: str | None) -> str | None:
+    """Return the badge page to come back to after check-in, if it is one at this event."""
+    path = badge_continuation(target)
+    if path is None:
+        return None
+    owner = find_attendance_by_badge(path.removeprefix("/b/"))
+    return path if owner is not None and owner.event_id == event.id else None
+
+
+def _to_badge(
+    attendance: Attendance, *, already: bool, token: str | None = None, to: str | None = None
+) -> Response:
     if already:
         flash("You're already checked in. Here's your badge.", "info")
+    if to is not None:
+        return redirect(to, 303)
     badge_token = token or device.badge_token(attendance.event_id)
     return redirect(url_for("badge.view", token=badge_token), 303)
 

@@ -52,7 +52,7 @@ def attendee_count(event: Event) -> int:
 
 
 def popular_interests(event: Event, limit: int = SUGGESTED_INTERESTS) -> list[str]:
-    """Return the interests most used at an event, shared only by people who opted in."""
+    """Return the interests most used at an event by people who show them to everyone."""
     uses = sa.func.count(attendance_interest.c.attendance_id)
     return list(
         db.session.scalars(
@@ -61,7 +61,6 @@ def popular_interests(event: Event, limit: int = SUGGESTED_INTERESTS) -> list[st
             .join(Attendance, Attendance.id == attendance_interest.c.attendance_id)
             .where(
                 Attendance.event_id == event.id,
-                Attendance.profile_consent_at.is_not(None),
                 Attendance.interests_visibility == "everyone",
             )
             .group_by(Interest.name)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from domain.db import db, insert_ignoring_conflict, utcnow
-from domain.models import Attendance, Event, Person, Visibility
+from domain.models import PROFILE_FIELDS, Attendance, Event, Person, Visibility
 from domain.profile import intern_interests, normalise_email, normalise_interests, normalise_links
 from domain.tokens import derive_token, hash_token, same_token
 
@@ -96,7 +96,7 @@ def check_in(
             "checked_in_at": now,
             "profile_consent_at": now if profile.share_profile else None,
             "followup_consent_at": now if profile.want_followups else None,
-            **_default_visibility(),
+            **default_visibility(share=profile.share_profile),
         },
         ["event_id", "person_id"],
     )
@@ -140,7 +140,15 @@ def _attendance_of(event: Event, person: Person) -> Attendance | None:
     ).one_or_none()
 
 
-def _default_visibility() -> dict[str, str]:
+def default_visibility(*, share: bool) -> dict[str, str]:
+    """Return the visibility settings a check-in starts with.
+
+    Ticking "show my profile" shows name, about, interests and talking points to
+    everyone here and email and links to connections; leaving it unticked shows
+    nothing but the name until the person chooses otherwise.
+    """
+    if not share:
+        return {f"{field}_visibility": Visibility.NOBODY.value for field in PROFILE_FIELDS}
     return {
         "about_visibility": Visibility.EVERYONE.value,
         "interests_visibility": Visibility.EVERYONE.value,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -30,6 +29,7 @@ class Visibility(enum.StrEnum):
 
 
 VISIBILITY_VALUES = tuple(v.value for v in Visibility)
+PROFILE_FIELDS = ("about", "interests", "talk", "links", "email")
 
 
 def _visibility_column(default: Visibility) -> Mapped[str]:
@@ -106,13 +106,7 @@ class Attendance(db.Model):
         sa.Index("ix_attendance_event_checked_in", "event_id", "checked_in_at"),
         *(
             sa.CheckConstraint(f"{column} IN {VISIBILITY_VALUES!r}", name=f"{column}_valid")
-            for column in (
-                "about_visibility",
-                "interests_visibility",
-                "talk_visibility",
-                "links_visibility",
-                "email_visibility",
-            )
+            for column in (f"{field}_visibility" for field in PROFILE_FIELDS)
         ),
     )
 
@@ -138,19 +132,73 @@ class Attendance(db.Model):
         secondary=attendance_interest, order_by="Interest.name"
     )
 
-    def visible_to_everyone(self, field: str) -> bool:
-        """Tell whether a profile field is shown to everyone at this event."""
-        if self.profile_consent_at is None:
-            return False
-        return getattr(self, f"{field}_visibility") == Visibility.EVERYONE
 
-    def as_export_row(self) -> dict[str, Any]:
-        """Return the organiser-facing summary of this check-in."""
-        return {
-            "name": self.person.name,
-            "checked_in_at": self.checked_in_at,
-            "interests": [interest.name for interest in self.interests],
-        }
+class ConnectionStatus(enum.StrEnum):
+    """Where a connection between two attendances stands."""
+
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
+NOTE_MAX = 280
+
+
+class Connection(db.Model):
+    """Two people who met at an event: one row per pair, however often either scans."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "low_attendance_id", "high_attendance_id"),
+        sa.CheckConstraint("low_attendance_id < high_attendance_id", name="ordered_pair"),
+        sa.CheckConstraint("status IN ('requested', 'accepted', 'declined')", name="status_valid"),
+        sa.Index("ix_connection_high_attendance_id", "high_attendance_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("event.id", ondelete="CASCADE"))
+    low_attendance_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("attendance.id", ondelete="CASCADE")
+    )
+    high_attendance_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("attendance.id", ondelete="CASCADE")
+    )
+    requested_by_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("attendance.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(sa.String(12), default=ConnectionStatus.REQUESTED.value)
+    # Each side's private note about the other: never shown to anyone else.
+    low_note: Mapped[str] = mapped_column(sa.String(NOTE_MAX), default="")
+    high_note: Mapped[str] = mapped_column(sa.String(NOTE_MAX), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    low: Mapped[Attendance] = relationship(foreign_keys=[low_attendance_id])
+    high: Mapped[Attendance] = relationship(foreign_keys=[high_attendance_id])
+
+    @property
+    def accepted(self) -> bool:
+        """Tell whether both people have said yes."""
+        return self.status == ConnectionStatus.ACCEPTED
+
+    def other(self, mine: Attendance) -> Attendance:
+        """Return the attendance on the other side from `mine`."""
+        return self.high if mine.id == self.low_attendance_id else self.low
+
+    def note_of(self, mine: Attendance) -> str:
+        """Return my private note about the other person."""
+        return self.low_note if mine.id == self.low_attendance_id else self.high_note
+
+
+class Block(db.Model):
+    """One person never wants to see another again, at this event or any other."""
+
+    blocker_person_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("person.id", ondelete="CASCADE"), primary_key=True
+    )
+    blocked_person_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("person.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Interest(db.Model):

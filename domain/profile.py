@@ -9,7 +9,15 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from domain.db import db, insert_ignoring_conflict, utcnow
-from domain.models import INTEREST_MAX, LINK_MAX, Attendance, Interest
+from domain.models import (
+    INTEREST_MAX,
+    LINK_MAX,
+    PROFILE_FIELDS,
+    VISIBILITY_VALUES,
+    Attendance,
+    Interest,
+    Visibility,
+)
 
 MAX_INTERESTS = 10
 MAX_LINKS = 3
@@ -103,18 +111,32 @@ def update_profile(
     talk_about: str,
     interests: list[str],
     links: list[str],
-    share_profile: bool,
+    visibility: dict[str, str],
 ) -> None:
-    """Change what a person shows at an event; interests are per event, the rest per person."""
+    """Change what a person shows at an event and to whom.
+
+    Interests and visibility are per event; name, about, talking points and links are
+    the person's own and follow them to their next event.
+    """
     tags = normalise_interests(interests)
     person = attendance.person
     person.name = name.strip()
     person.about = about.strip()
     person.talk_about = talk_about.strip()
     person.links = normalise_links(links)
-    if share_profile and attendance.profile_consent_at is None:
+    for field in PROFILE_FIELDS:
+        setting = visibility.get(field, getattr(attendance, f"{field}_visibility"))
+        if setting not in VISIBILITY_VALUES:
+            raise ProfileError(
+                "visibility_invalid", "Choose who can see each part of your profile."
+            )
+        setattr(attendance, f"{field}_visibility", setting)
+    shows_anything = any(
+        getattr(attendance, f"{field}_visibility") != Visibility.NOBODY for field in PROFILE_FIELDS
+    )
+    if shows_anything and attendance.profile_consent_at is None:
         attendance.profile_consent_at = utcnow()
-    elif not share_profile:
+    elif not shows_anything:
         attendance.profile_consent_at = None
     attendance.interests = intern_interests(tags)
     db.session.flush()

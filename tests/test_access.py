@@ -23,8 +23,21 @@ PUBLIC = {
     "auth.logout",
     "public.landing",
     "badge.view",
+    "badge.connect",
+    "badge.block_owner",
+}
+# Routes about my own badge: only the phone holding it may use them; anyone else gets 404.
+BADGE_OWNER = {
     "badge.edit",
     "badge.forget",
+    "badge.live",
+    "badge.connect_suggestion",
+    "badge.accept",
+    "badge.decline",
+    "badge.remove",
+    "badge.block_connection",
+    "badge.note",
+    "badge.contact",
 }
 # Routes that are about one organiser's event: another organiser gets a 404.
 EVENT_SCOPED = {
@@ -55,7 +68,7 @@ def row_counts():
 
 def test_every_route_is_classified(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
-    classified = PUBLIC | EVENT_SCOPED | ORGANISER_ONLY
+    classified = PUBLIC | EVENT_SCOPED | ORGANISER_ONLY | BADGE_OWNER
     assert endpoints == classified, endpoints ^ classified
 
 
@@ -115,8 +128,14 @@ def test_every_post_without_a_csrf_token_is_refused(app_factory, make_attendee):
             organiser, EventDetails("Meetup", start, start + timedelta(hours=3), "UTC")
         )
         db.session.commit()
-        attendee = make_attendee(event)
+        attendee = make_attendee(event, interests=["chess"])
+        other = make_attendee(event, interests=["chess"])
+        from domain.connections import request_connection
+
+        connection = request_connection(other.attendance, attendee.attendance)
+        db.session.commit()
         badge, event_id, checkin = attendee.badge_token, event.id, event.checkin_token
+        ids = {"connection_id": connection.id, "attendance_id": other.attendance.id}
 
     client = app.test_client()
     form = client.get("/login").text
@@ -129,7 +148,7 @@ def test_every_post_without_a_csrf_token_is_refused(app_factory, make_attendee):
         },
     )
     assert response.status_code == 303
-    values = {"event_id": event_id, "token": badge}
+    values = {"event_id": event_id, "token": badge, **ids}
     checked = 0
     for rule, method in state_changing_rules(app):
         values["token"] = checkin if rule.endpoint == "public.landing" else badge
@@ -140,8 +159,40 @@ def test_every_post_without_a_csrf_token_is_refused(app_factory, make_attendee):
         checked += 1
     assert checked >= 8
     with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(Attendance)) == 1
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Attendance)) == 2
         assert db.session.get(Event, event_id).checkin_token == checkin
+
+
+def test_only_the_badge_holder_can_use_their_badge_routes(app, client, make_event, make_attendee):
+    from domain.connections import request_connection
+
+    event = make_event()
+    ana = make_attendee(event, "Ana", interests=["chess"])
+    ben = make_attendee(event, "Ben", interests=["chess"])
+    request_connection(ben.attendance, ana.attendance)
+    db.session.commit()
+    connection_id = db.session.scalar(
+        sa.select(sa.func.max(sa.text("id"))).select_from(sa.table("connection"))
+    )
+    # Ben's phone is checked in at the same event, but is not Ana's phone.
+    ben_phone = app.test_client()
+    with ben_phone.session_transaction() as session:
+        session["badges"] = {str(event.id): ben.badge_token}
+    before = row_counts()
+    values = {
+        "token": ana.badge_token,
+        "connection_id": connection_id,
+        "attendance_id": ben.attendance.id,
+    }
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint not in BADGE_OWNER:
+            continue
+        path = rule.build(values)[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            for phone in (ben_phone, app.test_client()):
+                response = phone.open(path, method=method, data={"name": "x", "note": "x"})
+                assert response.status_code == 404, (method, path)
+    assert row_counts() == before
 
 
 def test_check_in_with_a_csrf_token_works(app_factory, make_event):

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from domain.checkin import CheckInError, Profile, check_in
 from domain.db import db, writing
-from domain.models import Attendance, Interest, Person
+from domain.models import PROFILE_FIELDS, Attendance, Interest, Person
 from domain.profile import (
     MAX_INTERESTS,
     ProfileError,
@@ -104,7 +104,20 @@ def test_unticked_consent_is_recorded_as_none(make_event):
         db.session.commit()
     assert result.attendance.profile_consent_at is None
     assert result.attendance.followup_consent_at is None
-    assert not result.attendance.visible_to_everyone("interests")
+    attendance = result.attendance
+    assert {getattr(attendance, f"{field}_visibility") for field in PROFILE_FIELDS} == {"nobody"}
+
+
+def test_ticked_consent_gives_the_default_visibility(make_event, make_attendee):
+    attendance = make_attendee(make_event(), share_profile=True).attendance
+    assert attendance.profile_consent_at is not None
+    assert (
+        attendance.about_visibility,
+        attendance.interests_visibility,
+        attendance.talk_visibility,
+        attendance.links_visibility,
+        attendance.email_visibility,
+    ) == ("everyone", "everyone", "everyone", "connections", "connections")
 
 
 @pytest.mark.parametrize(

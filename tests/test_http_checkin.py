@@ -121,7 +121,7 @@ def test_double_tap_before_the_cookie_arrives_gives_the_same_badge(app, make_eve
     two = second.post(f"/e/{event.checkin_token}", data=VALID)
     assert one.status_code == two.status_code == 303
     assert one.location == two.location
-    assert second.get(two.location).text.count("Edit my profile") == 1
+    assert second.get(two.location).text.count("Forget this phone") == 1
     assert row_counts()[3] == 1
 
 
@@ -213,6 +213,8 @@ def test_get_pages_change_no_rows(client, make_event, make_attendee):
 
 def test_public_card_shows_only_what_is_shared(client, make_event, make_attendee):
     event = make_event()
+    viewer = {**VALID, "name": "Vic", "email": "vic@example.org"}
+    client.post(f"/e/{event.checkin_token}", data=viewer)  # the viewer is here too
     shared = make_attendee(
         event,
         "Ana",
@@ -229,6 +231,9 @@ def test_public_card_shows_only_what_is_shared(client, make_event, make_attendee
     assert "ana@example.org" not in card  # email: connections only
     assert "ana.example" not in card  # links: connections only
     assert "Edit my profile" not in card
+    outsider = client.application.test_client().get(f"/b/{shared.badge_token}").text
+    assert "Ana" in outsider and "Check in to connect" in outsider
+    assert "Baker" not in outsider and "sourdough" not in outsider
     hidden = client.get(f"/b/{private.badge_token}").text
     assert "Ben" in hidden
     assert "Secret" not in hidden and "hidden" not in hidden and "ben@example.org" not in hidden
