@@ -24,13 +24,61 @@ from domain.models import Event, Organiser
 from domain.organisers import create_organiser
 from domain.tokens import new_token
 
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 PUBLIC_URL = "http://rapport.test"
 PASSWORD = "correct horse battery"
 
 
+def _server_connection(url: sa.URL) -> Any:
+    import psycopg
+
+    return psycopg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        autocommit=True,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On PostgreSQL, run this session in a database of its own, made now and dropped after.
+
+    Test runs side by side (two checkouts, two terminals) then never empty each
+    other's tables; every module reads the session's URL from TEST_DATABASE_URL.
+    """
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base or os.environ.get("RAPPORT_TEST_DATABASE_OWNED"):
+        return
+    url = sa.make_url(base)
+    name = (
+        f"rapport_test_{os.getpid()}_{new_token()[:8].lower().replace('-', 'x').replace('_', 'y')}"
+    )
+    with _server_connection(url) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    os.environ["RAPPORT_TEST_DATABASE_BASE"] = base
+    os.environ["RAPPORT_TEST_DATABASE_OWNED"] = name
+    os.environ["TEST_DATABASE_URL"] = url.set(database=name).render_as_string(hide_password=False)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    name = os.environ.pop("RAPPORT_TEST_DATABASE_OWNED", None)
+    base = os.environ.pop("RAPPORT_TEST_DATABASE_BASE", None)
+    if not name or not base:
+        return
+    os.environ["TEST_DATABASE_URL"] = base
+    with _server_connection(sa.make_url(base)) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def database_url_under_test() -> str | None:
+    """Return the PostgreSQL URL this session tests against, or None for SQLite."""
+    return os.environ.get("TEST_DATABASE_URL")
+
+
 def pytest_report_header() -> str:
-    engine = "PostgreSQL " + TEST_DATABASE_URL if TEST_DATABASE_URL else "SQLite (temporary files)"
+    url = database_url_under_test()
+    engine = f"PostgreSQL {url}" if url else "SQLite (temporary files)"
     return f"rapport database: {engine}"
 
 
@@ -48,7 +96,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def make_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     """Return a test configuration with its own database."""
-    database_url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'rapport.sqlite'}"
+    database_url = database_url_under_test() or f"sqlite:///{tmp_path / 'rapport.sqlite'}"
     return {
         "TESTING": True,
         "SECRET_KEY": "test-secret-" + "x" * 32,
