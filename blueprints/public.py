@@ -68,7 +68,10 @@ def landing(token: str) -> Response | str:
             db.session.commit()
             device.remember(result.attendance, result.badge_token)
             return _to_badge(
-                result.attendance, already=not result.created, token=result.badge_token
+                result.attendance,
+                already=not result.created,
+                token=result.badge_token,
+                to=continuation,
             )
     else:
         device.device_secret()

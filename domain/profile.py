@@ -25,6 +25,8 @@ MAX_LINKS = 3
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_EXCEPT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 _SPACES = re.compile(r"\s+")
+# A scheme such as "javascript:" or "mailto:"; a dot before the colon means a host name.
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+-]*):(?!\d)")
 
 
 class ProfileError(ValueError):
@@ -89,10 +91,18 @@ def normalise_links(lines: list[str]) -> list[str]:
             continue
         if has_control_characters(link) or " " in link:
             raise ProfileError("link_invalid", "A link can't contain spaces or control characters.")
-        if "://" not in link and not link.lower().startswith(("javascript:", "data:", "mailto:")):
+        scheme = _SCHEME.match(link)
+        if scheme and scheme.group(1).lower() not in ("http", "https"):
+            raise ProfileError("link_scheme", "Links must be web addresses starting with https://.")
+        if "://" not in link:
             link = "https://" + link
         parts = urlsplit(link)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        try:
+            valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            valid = False
+        if not valid:
             raise ProfileError("link_scheme", "Links must be web addresses starting with https://.")
         if len(link) > LINK_MAX:
             raise ProfileError("link_too_long", f"Keep each link to {LINK_MAX} characters.")
