@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from flask import Blueprint, Response, g, request
 
 from domain.db import write_intent
@@ -10,19 +12,31 @@ bp = Blueprint("security", __name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "img-src 'self' data:",
-        "style-src 'self'",
-        "script-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
+
+def content_security_policy(nonce: str) -> str:
+    """Return the policy: our own files, plus inline scripts carrying this response's nonce."""
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "img-src 'self' data:",
+            "style-src 'self'",
+            f"script-src 'self' 'nonce-{nonce}'",
+            "connect-src 'self'",
+            "media-src 'self' blob: mediastream:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
     )
-)
+
+
+@bp.app_template_global()
+def csp_nonce() -> str:
+    """Return this response's script nonce, for the few inline scripts of phone pages."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return str(g.csp_nonce)
 
 
 @bp.before_app_request
@@ -42,7 +56,7 @@ def unmark_write_transactions(_error: BaseException | None) -> None:
 @bp.after_app_request
 def set_security_headers(response: Response) -> Response:
     """Add the headers every response carries."""
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("Content-Security-Policy", content_security_policy(csp_nonce()))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     # Token URLs must not leak to other sites through the Referer header.

@@ -83,7 +83,7 @@ def test_the_badge_qr_holds_the_public_badge_url(client, make_event):
 
 
 def render_svg_modules(svg: str):
-    """Rasterise our QR SVG (white background, unit squares in one path) with Pillow."""
+    """Rasterise our QR SVG (white background, one path of one-module-high runs) with Pillow."""
     from PIL import Image, ImageDraw
 
     size = int(re.search(r'viewBox="0 0 (\d+) \d+"', svg).group(1))
@@ -91,9 +91,11 @@ def render_svg_modules(svg: str):
     image = Image.new("L", (size * scale, size * scale), 255)
     draw = ImageDraw.Draw(image)
     path = re.search(r' d="([^"]+)"', svg).group(1)
-    for match in re.finditer(r"M([\d.]+),([\d.]+)H([\d.]+)V([\d.]+)H([\d.]+)z", path):
-        x0, y0, x1, y1 = (float(match.group(i)) for i in (1, 2, 3, 4))
-        draw.rectangle([x0 * scale, y0 * scale, x1 * scale - 1, y1 * scale - 1], fill=0)
+    runs = re.findall(r"M(\d+) (\d+)h(\d+)v1h-\d+z", path)
+    assert "".join(f"M{x} {y}h{w}v1h-{w}z" for x, y, w in runs) == path
+    for x, y, width in runs:
+        x0, y0, x1 = int(x), int(y), int(x) + int(width)
+        draw.rectangle([x0 * scale, y0 * scale, x1 * scale - 1, (y0 + 1) * scale - 1], fill=0)
     return image
 
 
