@@ -1,0 +1,214 @@
+"""SQLite settings: the pragmas on every pooled connection, and BEGIN IMMEDIATE for writes.
+
+These tests always run on a SQLite file of their own, also when TEST_DATABASE_URL points
+the rest of the suite at PostgreSQL: SQLite is the embedded default and must stay correct.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from app import create_app
+from domain.db import SQLITE_BUSY_TIMEOUT_MS, db, writing
+from domain.models import Interest
+
+POOLED_CONNECTIONS = 5
+WAIT = 10  # seconds any thread may take before the test calls it stuck
+
+
+@pytest.fixture
+def sqlite_app(tmp_path: Path) -> Iterator[Flask]:
+    """An app on a fresh SQLite file, whatever TEST_DATABASE_URL says."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-" + "x" * 32,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite'}",
+            "PUBLIC_URL": "http://rapport.test",
+        }
+    )
+    with app.app_context():
+        assert db.engine.dialect.name == "sqlite"
+        db.create_all()
+        db.session.remove()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_every_pooled_connection_has_the_pragmas(sqlite_app: Flask) -> None:
+    with sqlite_app.app_context():
+        engine = db.engine
+        engine.dispose()  # start from an empty pool: every connection below is new
+        connections = [engine.connect() for _ in range(POOLED_CONNECTIONS)]
+        try:
+            driver_connections = {id(c.connection.driver_connection) for c in connections}
+            assert len(driver_connections) == POOLED_CONNECTIONS
+            for connection in connections:
+                pragma = lambda name, c=connection: c.exec_driver_sql(f"PRAGMA {name}").scalar()  # noqa: E731
+                assert pragma("journal_mode") == "wal"
+                assert pragma("foreign_keys") == 1
+                assert pragma("busy_timeout") >= 5000
+                assert pragma("busy_timeout") == SQLITE_BUSY_TIMEOUT_MS
+                assert pragma("synchronous") == 1  # NORMAL
+        finally:
+            for connection in connections:
+                connection.close()
+
+        # Connections handed back to the pool and checked out again keep them too.
+        for _ in range(POOLED_CONNECTIONS):
+            with engine.connect() as connection:
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+                assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+                assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_foreign_keys_are_enforced(sqlite_app: Flask) -> None:
+    with sqlite_app.app_context(), writing():
+        with pytest.raises(sa.exc.IntegrityError, match="FOREIGN KEY"):
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO event (organiser_id, name, starts_at, ends_at, timezone, "
+                    "venue, description, checkin_token, event_word, created_at) VALUES (999, "
+                    "'x', '2030-01-01', '2030-01-01', 'UTC', '', '', 'token', 'word', "
+                    "'2030-01-01')"
+                )
+            )
+        db.session.rollback()
+
+
+def _interest_names(app: Flask) -> set[str]:
+    with app.app_context():
+        try:
+            return set(db.session.scalars(sa.select(Interest.name)))
+        finally:
+            db.session.remove()
+
+
+def test_write_transaction_begins_immediate_so_a_second_writer_waits(
+    sqlite_app: Flask, tmp_path: Path
+) -> None:
+    """A writing() transaction holds the write lock from its first statement, even a read.
+
+    With a deferred BEGIN the first transaction would hold only a read snapshot: the
+    second writer would get in first and the first one's later write would fail at once
+    with "database is locked". With BEGIN IMMEDIATE the second writer waits its turn.
+    """
+    first_has_read = threading.Event()
+    first_may_write = threading.Event()
+    second_started = threading.Event()
+    second_done = threading.Event()
+    errors: list[BaseException] = []
+
+    def first_writer() -> None:
+        try:
+            with sqlite_app.app_context(), writing():
+                db.session.scalar(sa.select(sa.func.count()).select_from(Interest))
+                first_has_read.set()
+                assert first_may_write.wait(WAIT)
+                db.session.add(Interest(name="first"))
+                db.session.commit()
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+        finally:
+            first_has_read.set()
+            with sqlite_app.app_context():
+                db.session.remove()
+
+    def second_writer() -> None:
+        try:
+            with sqlite_app.app_context(), writing():
+                second_started.set()
+                db.session.scalar(sa.select(sa.func.count()).select_from(Interest))
+                db.session.add(Interest(name="second"))
+                db.session.commit()
+                second_done.set()
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            second_started.set()
+            with sqlite_app.app_context():
+                db.session.remove()
+
+    first = threading.Thread(target=first_writer)
+    second = threading.Thread(target=second_writer)
+    first.start()
+    try:
+        assert first_has_read.wait(WAIT)
+        assert not errors
+
+        # The first transaction has only read, yet it already holds the write lock: a
+        # plain connection asking for it with no busy timeout is refused at once.
+        probe = sqlite3.connect(tmp_path / "x.sqlite", timeout=0, isolation_level=None)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                probe.execute("BEGIN IMMEDIATE")
+        finally:
+            probe.close()
+
+        second.start()
+        assert second_started.wait(WAIT)
+        # The second writer waits (busy_timeout) instead of failing or overtaking.
+        assert not second_done.wait(0.5)
+        assert second.is_alive()
+        assert not errors
+        assert _interest_names(sqlite_app) == set()
+    finally:
+        first_may_write.set()
+        first.join(WAIT)
+        if second.is_alive() or second_started.is_set():
+            second.join(WAIT)
+
+    assert not first.is_alive() and not second.is_alive()
+    assert errors == []
+    assert second_done.is_set()
+    assert _interest_names(sqlite_app) == {"first", "second"}
+
+
+def test_deferred_read_then_write_is_what_writing_prevents(sqlite_app: Flask) -> None:
+    """The failure BEGIN IMMEDIATE exists for, shown without writing(): locked at once."""
+    first_has_read = threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def deferred_reader_then_writer() -> None:
+        try:
+            with sqlite_app.app_context():
+                db.session.scalar(sa.select(sa.func.count()).select_from(Interest))
+                first_has_read.set()
+                assert second_committed.wait(WAIT)
+                db.session.add(Interest(name="late"))
+                db.session.commit()
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)
+        finally:
+            first_has_read.set()
+            with sqlite_app.app_context():
+                db.session.rollback()
+                db.session.remove()
+
+    second_committed = threading.Event()
+    thread = threading.Thread(target=deferred_reader_then_writer)
+    thread.start()
+    try:
+        assert first_has_read.wait(WAIT)
+        with sqlite_app.app_context(), writing():
+            db.session.add(Interest(name="early"))
+            db.session.commit()
+            db.session.remove()
+    finally:
+        second_committed.set()
+        thread.join(WAIT)
+    assert not thread.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], sa.exc.OperationalError)
+    assert "database is locked" in str(outcome[0])
+    assert _interest_names(sqlite_app) == {"early"}
