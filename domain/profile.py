@@ -156,6 +156,7 @@ def intern_interests(names: list[str]) -> list[Interest]:
     """Return the Interest rows for normalised names, creating the missing ones."""
     if not names:
         return []
-    for name in names:
+    # In one order for everyone, so two check-ins adding the same new tags never deadlock.
+    for name in sorted(names):
         insert_ignoring_conflict(Interest.__table__, {"name": name}, ["name"])
     return list(db.session.scalars(sa.select(Interest).where(Interest.name.in_(names))))
