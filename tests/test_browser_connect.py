@@ -1,0 +1,414 @@
+"""Connecting at an event in a real browser: scan a badge, ask, accept, swap contact details.
+
+Headless Chromium (Debian's, through the shared fixtures) plays several phones (Pixel 7
+emulation, one browser context each, so each has its own cookies) against the app on
+127.0.0.1 with CSRF protection switched on. The in-page scanner test launches its own
+Chromium with a fake camera that films a badge.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import zxingcpp
+from axe_playwright_python.sync_playwright import Axe
+from flask import Flask
+from PIL import Image
+from playwright.sync_api import expect
+
+from domain.checkin import find_attendance_by_badge
+from domain.connections import accept_connection, request_connection
+from domain.db import db, writing
+from domain.models import Event
+from tests.conftest import CHROMIUM, LiveServer
+
+LIVE_UPDATE_TIMEOUT_MS = 12_000  # the badge page polls /live every 5 s
+SCAN_TIMEOUT_MS = 15_000
+PAGE_BUDGET_BYTES = 30_000  # DESIGN.md §5: at most 30 KB transferred per phone page
+PAGE_BUDGET_REQUESTS = 3
+SHARE = "Show my profile to the people I meet at this event"
+
+ANA = {
+    "Name": "Ana Lima",
+    "Email": "ana@example.org",
+    "About me": "Backend developer, weekend baker",
+    "Interests": "marathons, sourdough",
+}
+BEN = {
+    "Name": "Ben Okafor",
+    "Email": "ben@example.org",
+    "About me": "Learning Vietnamese",
+    "Interests": "marathons, travel in Asia",
+    "Links (optional)": "https://ben.example.org/runs",
+}
+CLEO = {"Name": "Cleo Park", "Email": "cleo@example.org", "Interests": "climbing"}
+DEV = {"Name": "Dev Rao", "Email": "dev@example.org", "Interests": "marathons, chess"}
+NOTE = "we talked about the Hanoi night market"
+
+
+@pytest.fixture
+def live_server(app_factory: Callable[..., Flask]) -> Iterator[LiveServer]:
+    """The shared live server, but with CSRF protection on, as in production."""
+    with LiveServer(app_factory(WTF_CSRF_ENABLED=True)) as server:
+        yield server
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def label(page: Any, text: str) -> Any:
+    return page.get_by_label(text, exact=True)
+
+
+def button(page: Any, name: str) -> Any:
+    return page.get_by_role("button", name=name, exact=True)
+
+
+def check_in(page: Any, profile: dict[str, str]) -> None:
+    """Fill the check-in form by its labels, agree to show the profile, and send it."""
+    for field_label, value in profile.items():
+        label(page, field_label).fill(value)
+    label(page, SHARE).check()
+    button(page, "Check in").click()
+
+
+def check_in_at(page: Any, server: LiveServer, event: Event, profile: dict[str, str]) -> str:
+    """Check in on this phone from the event's poster link; return the badge token."""
+    page.goto(f"{server.url}/e/{event.checkin_token}")
+    check_in(page, profile)
+    expect(page.get_by_role("heading", level=1)).to_have_text(profile["Name"])
+    return badge_token_of(page, server)
+
+
+def badge_token_of(page: Any, server: LiveServer) -> str:
+    match = re.fullmatch(re.escape(server.url) + r"/b/([A-Za-z0-9_-]{43,})", page.url)
+    assert match, f"not a badge page: {page.url}"
+    return match.group(1)
+
+
+def qr_png(page: Any) -> bytes:
+    """Return a screenshot of the badge QR code exactly as the phone draws it."""
+    return page.locator("svg.qr").screenshot()
+
+
+def decode_qr(png: bytes) -> list[str]:
+    return [result.text for result in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+
+
+def assert_no_axe_violations(page: Any, what: str) -> None:
+    results = Axe().run(page)
+    assert results.violations_count == 0, f"{what}:\n{results.generate_report()}"
+
+
+def camera_frame(png: bytes, size: tuple[int, int] = (640, 480), qr_px: int = 400) -> Image.Image:
+    """Return a greyscale camera picture of a QR code held up on a white background."""
+    code = Image.open(io.BytesIO(png)).convert("L").resize((qr_px, qr_px), Image.Resampling.LANCZOS)
+    frame = Image.new("L", size, 255)
+    frame.paste(code, ((size[0] - qr_px) // 2, (size[1] - qr_px) // 2))
+    return frame
+
+
+def write_y4m(frame: Image.Image, path: Path, frames: int = 5, fps: int = 10) -> None:
+    """Write a raw YUV4MPEG2 (4:2:0) video of a greyscale picture; Chromium loops it."""
+    width, height = frame.size
+    assert width % 2 == 0 and height % 2 == 0
+    luma = frame.convert("L").tobytes()
+    chroma = bytes([128]) * ((width // 2) * (height // 2))  # no colour
+    with path.open("wb") as video:
+        video.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            video.write(b"FRAME\n" + luma + chroma + chroma)
+
+
+class Traffic:
+    """Every request a page makes while recording, and what it cost on the wire.
+
+    Playwright's request.sizes() gives the request's header and body bytes and the
+    response's header and (encoded, as sent) body bytes as Chromium counted them; we add
+    all four. The page's HTTP cache is switched off over the DevTools protocol, so every
+    resource is fetched in full, as on a phone's first visit.
+    """
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.requests: list[Any] = []
+        self.done: list[Any] = []
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+
+    def _on_request(self, request: Any) -> None:
+        self.requests.append(request)
+
+    def _on_done(self, request: Any) -> None:
+        self.done.append(request)
+
+    def __enter__(self) -> Traffic:
+        self.page.on("request", self._on_request)
+        self.page.on("requestfinished", self._on_done)
+        self.page.on("requestfailed", self._on_done)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.page.wait_for_load_state("load")
+            deadline = time.monotonic() + 5
+            while len(self.done) < len(self.requests):
+                assert time.monotonic() < deadline, "requests still in flight"
+                self.page.wait_for_timeout(50)
+        self.page.remove_listener("request", self._on_request)
+        self.page.remove_listener("requestfinished", self._on_done)
+        self.page.remove_listener("requestfailed", self._on_done)
+
+    def sizes(self) -> list[tuple[str, int, int]]:
+        return [
+            (
+                urlsplit(request.url).path,
+                request.response().status if request.response() else 0,
+                sum(request.sizes().values()),
+            )
+            for request in self.requests
+        ]
+
+
+# ---------------------------------------------------------------- the journey
+
+
+def test_scan_connect_accept_and_swap_details(live_server, make_event, new_phone, tmp_path):
+    event = make_event(name="Sunday brunch")
+    ana_phone, ben_phone = new_phone(accept_downloads=True), new_phone()
+
+    # 1. Ana and Ben check in on their own phones; Ben keeps his links to himself.
+    ana_token = check_in_at(ana_phone, live_server, event, ANA)
+    ana_url = f"{live_server.url}/b/{ana_token}"
+    ben_token = check_in_at(ben_phone, live_server, event, BEN)
+    expect(ben_phone.locator(".profile")).to_contain_text(BEN["Links (optional)"])
+    ben_phone.get_by_role("link", name="Edit my profile").first.click()
+    expect(ben_phone.get_by_role("heading", level=1)).to_have_text("Edit my profile")
+    label(ben_phone, "Who sees my links").select_option(label="No one")
+    button(ben_phone, "Save").click()
+    expect(ben_phone.locator(".flash")).to_have_text("Profile saved.")
+
+    # Ben scans Ana's badge: the URL comes out of what Ana's phone actually draws.
+    ana_phone.goto(ana_url)
+    ana_navigations: list[str] = []
+    ana_phone.on("framenavigated", lambda frame: ana_navigations.append(frame.url))
+    scanned = decode_qr(qr_png(ana_phone))
+    assert scanned == [ana_url]
+    ben_phone.goto(scanned[0])
+
+    # Ben sees Ana's card, with what they share highlighted and her email still private.
+    expect(ben_phone.get_by_role("heading", level=1)).to_have_text("Ana Lima")
+    expect(ben_phone.locator("mark.tag.shared").first).to_contain_text("marathons")
+    assert set(ben_phone.locator("mark.tag.shared").all_text_contents()) == {"marathons (shared)"}
+    expect(ben_phone.locator("span.tag")).to_have_text(["sourdough"])  # hers alone: not marked
+    expect(ben_phone.locator("main")).not_to_contain_text(ANA["Email"])
+    assert_no_axe_violations(ben_phone, "Ana's card as Ben sees it")
+    label(ben_phone, "Note (only you see it)").fill(NOTE)
+    button(ben_phone, "Connect with Ana Lima").click()
+    expect(ben_phone.locator(".flash")).to_have_text(
+        "Request sent. Ana Lima will see it on their badge."
+    )
+    expect(ben_phone).to_have_url(ana_url)
+    expect(ben_phone.locator("main")).not_to_contain_text(ANA["Email"])
+
+    # 2. Ana's open badge page shows the request by itself, without a reload.
+    requests = ana_phone.locator("#live .requests")
+    expect(requests).to_contain_text("Ben Okafor wants to connect", timeout=LIVE_UPDATE_TIMEOUT_MS)
+    expect(requests.locator("mark.tag.shared")).to_have_count(1)
+    expect(requests.locator("mark.tag.shared")).to_contain_text("marathons")
+    assert ana_navigations == []
+    assert NOTE not in ana_phone.content()
+    expect(ana_phone.locator("#live")).not_to_contain_text(BEN["Email"])
+    assert_no_axe_violations(ana_phone, "Ana's badge page with a pending request")
+
+    button(ana_phone, "Accept Ben Okafor").click()
+    expect(ana_phone.locator(".flash")).to_have_text("You're now connected with Ben Okafor.")
+    expect(ana_phone).to_have_url(ana_url)
+
+    # Both now see each other's email (shared with connections by default) and what they
+    # share; Ben's links stay hidden; Ben's note is his alone.
+    ben_entry = ana_phone.locator("#live .connections li").filter(has_text="Ben Okafor")
+    expect(ben_entry.get_by_role("link", name=BEN["Email"])).to_have_attribute(
+        "href", f"mailto:{BEN['Email']}"
+    )
+    expect(ben_entry.locator("mark.tag.shared")).to_contain_text("marathons")
+    expect(ana_phone.locator("main")).not_to_contain_text(BEN["Links (optional)"])
+    expect(label(ana_phone, "My note about Ben Okafor (only you see it)")).to_have_value("")
+    assert NOTE not in ana_phone.content()
+    assert_no_axe_violations(ana_phone, "Ana's badge page with an accepted connection")
+
+    ana_phone.goto(f"{live_server.url}/b/{ben_token}")  # Ben's card as Ana sees it
+    expect(ana_phone.get_by_role("heading", level=1)).to_have_text("Ben Okafor")
+    expect(ana_phone.locator(".connected")).to_have_text("✓ You're connected.")
+    expect(ana_phone.get_by_role("link", name=BEN["Email"])).to_be_visible()
+    expect(ana_phone.locator("mark.tag.shared")).to_contain_text(["marathons"])
+    expect(ana_phone.locator("main")).not_to_contain_text(BEN["Links (optional)"])
+    assert NOTE not in ana_phone.content()
+    ana_phone.get_by_role("link", name="Back to my badge").click()
+    expect(ana_phone).to_have_url(ana_url)
+
+    ben_phone.reload()  # Ana's card as Ben sees it now
+    expect(ben_phone.locator(".connected")).to_have_text("✓ You're connected.")
+    expect(ben_phone.get_by_role("link", name=ANA["Email"])).to_have_attribute(
+        "href", f"mailto:{ANA['Email']}"
+    )
+    expect(ben_phone.locator("mark.tag.shared")).to_contain_text(["marathons"])
+    ben_phone.goto(f"{live_server.url}/b/{ben_token}")
+    ana_entry = ben_phone.locator("#live .connections li").filter(has_text="Ana Lima")
+    expect(ana_entry.get_by_role("link", name=ANA["Email"])).to_be_visible()
+    expect(label(ben_phone, "My note about Ana Lima (only you see it)")).to_have_value(NOTE)
+
+    # 3. Ana adds Ben to her contacts: a vCard 3.0 with what Ben shares, and no links.
+    with ana_phone.expect_download() as download_info:
+        ana_phone.get_by_role("link", name="Add Ben Okafor to contacts").click()
+    download = download_info.value
+    assert download.suggested_filename == "BenOkafor.vcf"
+    path = tmp_path / "ben.vcf"
+    download.save_as(path)
+    with path.open(encoding="utf-8", newline="") as file:
+        card = file.read()
+    assert card.startswith("BEGIN:VCARD\r\nVERSION:3.0\r\n"), card
+    assert card.endswith("END:VCARD\r\n"), card
+    assert card.count("\n") == card.count("\r\n"), "every line ends in CRLF"
+    lines = card.split("\r\n")
+    assert "FN:Ben Okafor" in lines
+    assert "N:Okafor;Ben;;;" in lines
+    assert f"EMAIL;TYPE=INTERNET:{BEN['Email']}" in lines
+    assert "NOTE:Met at Sunday brunch" in lines
+    assert "URL" not in card and "ben.example.org/runs" not in card
+    assert NOTE not in card
+
+
+def test_in_page_scanner_reads_a_badge_through_the_camera(
+    live_server, make_event, new_phone, playwright_instance, tmp_path
+):
+    event = make_event(name="Night market walk")
+    ana_phone = new_phone()
+    ana_token = check_in_at(ana_phone, live_server, event, ANA)
+    ana_url = f"{live_server.url}/b/{ana_token}"
+    badge = qr_png(ana_phone)
+    assert decode_qr(badge) == [ana_url]
+
+    # The camera films Ana's badge held up against a white wall.
+    frame = camera_frame(badge)
+    assert [r.text for r in zxingcpp.read_barcodes(frame)] == [ana_url]
+    video = tmp_path / "ana-badge.y4m"
+    write_y4m(frame, video)
+
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--disable-gpu",
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+        ],
+    )
+    try:
+        context = browser.new_context(
+            **playwright_instance.devices["Pixel 7"], permissions=["camera"]
+        )
+        context.set_default_timeout(10_000)
+        cleo_phone = context.new_page()
+        fetched: list[str] = []
+        cleo_phone.on("request", lambda request: fetched.append(urlsplit(request.url).path))
+        cleo_token = check_in_at(cleo_phone, live_server, event, CLEO)
+        assert cleo_token != ana_token
+
+        # No native detector here, so tapping the button has to fetch the vendored jsQR;
+        # until then the badge page doesn't load it.
+        assert cleo_phone.evaluate("'BarcodeDetector' in window") is False
+        assert cleo_phone.evaluate("window.isSecureContext") is True
+        scan = button(cleo_phone, "Scan a badge")
+        expect(scan).to_be_visible()
+        cleo_phone.wait_for_load_state("load")
+        assert "/static/vendor/jsQR.js" not in fetched
+        scan.click()
+        expect(cleo_phone).to_have_url(ana_url, timeout=SCAN_TIMEOUT_MS)
+        expect(cleo_phone.get_by_role("heading", level=1)).to_have_text("Ana Lima")
+        expect(button(cleo_phone, "Connect with Ana Lima")).to_be_visible()
+        assert fetched.count("/static/vendor/jsQR.js") == 1
+        context.close()
+    finally:
+        browser.close()
+
+
+def test_a_phone_not_checked_in_checks_in_and_comes_back_to_the_card(
+    live_server, make_event, new_phone
+):
+    event = make_event(name="Rooftop party")
+    ana_phone = new_phone()
+    ana_token = check_in_at(ana_phone, live_server, event, ANA)
+    ana_url = f"{live_server.url}/b/{ana_token}"
+
+    stranger = new_phone()
+    stranger.goto(ana_url)
+    expect(stranger.get_by_role("heading", level=1)).to_have_text("Ana Lima")
+    expect(stranger.locator("main")).not_to_contain_text("marathons")  # outsiders see a name only
+    expect(button(stranger, "Connect with Ana Lima")).to_have_count(0)
+    stranger.get_by_role("link", name="Check in to connect").click()
+    expect(stranger.get_by_role("heading", level=1)).to_have_text("Rooftop party")
+    check_in(stranger, DEV)
+
+    expect(stranger).to_have_url(ana_url)
+    expect(stranger.get_by_role("heading", level=1)).to_have_text("Ana Lima")
+    expect(stranger.locator("mark.tag.shared")).to_contain_text(["marathons"])
+    expect(button(stranger, "Connect with Ana Lima")).to_be_visible()
+
+
+def assert_small(traffic: Traffic, server: LiveServer, what: str) -> int:
+    """Check a page load against the phone budget; return the bytes it cost."""
+    sizes = traffic.sizes()
+    total = sum(size for _, _, size in sizes)
+    summary = f"{what}: {sizes}, total {total} bytes"
+    print(summary)
+    host = urlsplit(server.url).netloc
+    assert [status for _, status, _ in sizes] == [200] * len(sizes), summary
+    assert len(sizes) <= PAGE_BUDGET_REQUESTS, summary
+    assert all(urlsplit(request.url).netloc == host for request in traffic.requests), summary
+    assert not any(path.endswith("jsQR.js") for path, _, _ in sizes), summary
+    assert total <= PAGE_BUDGET_BYTES, summary
+    return total
+
+
+def test_badge_page_stays_small(live_server, make_event, make_attendee, new_phone):
+    event = make_event(name="Sunday brunch")
+    phone = new_phone()
+    token = check_in_at(phone, live_server, event, ANA)
+    badge_url = phone.url
+
+    with Traffic(phone) as alone:
+        phone.goto(badge_url)
+    expect(button(phone, "Scan a badge")).to_be_visible()  # JavaScript ran
+    assert_small(alone, live_server, "badge page, first to arrive")
+
+    # A busy badge: a request waiting, a connection made, a request sent, a suggestion.
+    db.session.rollback()  # a fresh transaction: the server has written since we last read
+    with writing():
+        ana = find_attendance_by_badge(token)
+        ben = make_attendee(event, "Ben Okafor", interests=["marathons", "travel in asia"])
+        cleo = make_attendee(event, "Cleo Park", interests=["sourdough"])
+        dev = make_attendee(event, "Dev Rao", interests=["marathons"])
+        make_attendee(event, "Eli Moss", interests=["sourdough", "marathons"])
+        request_connection(ben.attendance, ana, NOTE)
+        accept_connection(ana, request_connection(cleo.attendance, ana))
+        request_connection(ana, dev.attendance)
+        db.session.commit()
+
+    with Traffic(phone) as busy:
+        phone.goto(badge_url)
+    expect(phone.locator("#live .requests")).to_contain_text("Ben Okafor wants to connect")
+    expect(phone.locator("#live .connections")).to_contain_text("Cleo Park")
+    expect(phone.locator("#live .connections")).to_contain_text("Dev Rao")
+    expect(phone.locator("#live .suggestions")).to_contain_text("Eli Moss")
+    expect(button(phone, "Scan a badge")).to_be_visible()
+    assert_small(busy, live_server, "badge page with four people")
