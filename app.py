@@ -9,7 +9,18 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from blueprints import auth, badge, cli, errors, organiser, public, security
+from blueprints import (
+    auth,
+    badge,
+    cli,
+    errors,
+    maillinks,
+    me,
+    organiser,
+    public,
+    security,
+    webhooks,
+)
 from blueprints.extensions import csrf, login_manager, migrate
 from domain.db import db
 
@@ -68,6 +79,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         organiser.bp,
         public.bp,
         badge.bp,
+        me.bp,
+        maillinks.bp,
+        webhooks.bp,
         cli.bp,
     ):
         app.register_blueprint(blueprint)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import signal
 import sys
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ import click
 from flask import Blueprint, current_app
 from flask.cli import AppGroup
 
+from blueprints.emails import compose, make_mailer
 from blueprints.organiser import poster_url
 from domain.db import db, utcnow, writing
 from domain.events import EventDetails, create_event, events_of
@@ -20,11 +22,14 @@ from domain.organisers import (
     find_organiser,
     set_password,
 )
+from domain.outbox import Worker
 from domain.qr import qr_text
 
 bp = Blueprint("cli", __name__, cli_group=None)
 organiser_cli = AppGroup("organiser", help="Manage organiser accounts.")
+outbox_cli = AppGroup("outbox", help="Send the follow-up emails.")
 bp.cli.add_command(organiser_cli)
+bp.cli.add_command(outbox_cli)
 
 DEMO_EMAIL = "demo@rapport.example"
 
@@ -116,3 +121,33 @@ def _organiser_message(error: OrganiserError) -> str:
         "email_taken": "An organiser with this email already exists.",
         "password_too_short": f"The password needs at least {PASSWORD_MIN} characters.",
     }[error.code]
+
+
+@outbox_cli.command("worker")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option("--threads", default=4, show_default=True, help="Messages sent at the same time.")
+@click.option("--poll", default=1.0, show_default=True, help="Seconds between looks when idle.")
+def worker_command(once: bool, threads: int, poll: float) -> None:
+    """Send due emails until SIGTERM (finishing the messages in hand), or once with --once."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    mailer = make_mailer(app)
+    worker = Worker(
+        mailer=mailer,
+        compose=compose,
+        context=app.app_context,
+        threads=max(1, threads),
+        poll_seconds=poll,
+    )
+
+    def stop(signum: int, _frame: object) -> None:
+        click.echo(f"outbox: {signal.Signals(signum).name}: finishing the messages in hand")
+        worker.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    click.echo(f"outbox: worker {worker.owner} sending with {type(mailer).__name__}")
+    stats = worker.run(once=once)
+    click.echo(
+        f"outbox: sent {stats.sent}, retried {stats.retried}, failed {stats.failed}, "
+        f"uncertain {stats.uncertain}, cancelled {stats.cancelled}, paused {stats.paused}"
+    )

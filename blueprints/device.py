@@ -56,3 +56,22 @@ def forget(event_id: int) -> None:
     badges.pop(str(event_id), None)
     session["badges"] = badges
     session.pop("person", None)
+
+
+def sign_in(person_id: int) -> None:
+    """Remember that this device belongs to a person who proved their address."""
+    session["me"] = person_id
+    session["person"] = person_id
+    session.permanent = True
+
+
+def signed_in_person_id() -> int | None:
+    """Return the person signed in to /me on this device, if any."""
+    value = session.get("me")
+    return value if isinstance(value, int) else None
+
+
+def sign_out() -> None:
+    """Forget who this device belongs to, and every badge it holds."""
+    for key in ("me", "person", "badges"):
+        session.pop(key, None)

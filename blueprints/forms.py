@@ -131,6 +131,24 @@ class EventForm(FlaskForm):
         filters=[_trim],
         validators=[Optional(), _length(DESCRIPTION_MAX, "the description"), multi_line],
     )
+    followup_timing = SelectField(
+        "Send the follow-up email",
+        choices=[
+            SelectChoice("next_morning", "The morning after the event (09:00 local time)"),
+            SelectChoice("at_end", "As soon as the event ends"),
+        ],
+        default="next_morning",
+    )
+    nudge_days = SelectField(
+        "Remind people who haven't been in touch",
+        choices=[
+            SelectChoice("7", "A week later"),
+            SelectChoice("14", "Two weeks later"),
+            SelectChoice("30", "A month later"),
+            SelectChoice("0", "Never"),
+        ],
+        default="7",
+    )
 
     def validate_timezone(self, field: Any) -> None:
         if not is_timezone(field.data):
@@ -256,4 +274,34 @@ class NoteForm(FlaskForm):
         filters=[_trim],
         validators=[Optional(), _length(NOTE_MAX, "the note"), multi_line],
         description="What you talked about, e.g. \u201cthe Hanoi night market\u201d.",
+    )
+
+
+class PersonForm(FlaskForm):
+    """The profile a person carries from event to event, edited on /me."""
+
+    name = ProfileFields.name
+    about = ProfileFields.about
+    talk_about = ProfileFields.talk_about
+    links = ProfileFields.links
+    link_list = ProfileFields.link_list
+    validate_links = ProfileFields.validate_links
+
+
+class SignInRequestForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        filters=[_trim],
+        validators=[
+            DataRequired("Please enter your email address."),
+            Email("Please enter a valid email address, like ana@example.com."),
+            _length(EMAIL_MAX, "the address"),
+        ],
+    )
+
+
+class DeleteMeForm(FlaskForm):
+    confirm = BooleanField(
+        "Yes, delete my profile, my check-ins and my connections everywhere",
+        validators=[InputRequired("Tick the box to confirm.")],
     )

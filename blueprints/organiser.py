@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import available_timezones
 
@@ -20,10 +21,11 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
+from blueprints.emails import preview_digest
 from blueprints.forms import EventForm
-from domain.attendees import attendee_count, csv_safe, list_attendees
+from domain.attendees import attendance_of_event, attendee_count, csv_safe, list_attendees
 from domain.connections import connection_counts
-from domain.db import db
+from domain.db import db, utcnow
 from domain.events import (
     EventDetails,
     EventError,
@@ -34,7 +36,17 @@ from domain.events import (
     rotate_poster,
     update_event,
 )
-from domain.models import Event
+from domain.followups import end_event, followup_time, update_followup_settings
+from domain.models import Event, OutboxMessage
+from domain.outbox import (
+    OutboxError,
+    cancel_message,
+    message_counts,
+    message_of_event,
+    messages_of,
+    retry_message,
+    sending_blocked_until,
+)
 from domain.qr import qr_svg
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
@@ -91,6 +103,7 @@ def new_event() -> Response | str:
     if form.validate_on_submit():
         try:
             event = create_event(current_user, _details(form))
+            _apply_followup_settings(event, form)
         except EventError as error:
             db.session.rollback()
             _show_event_error(form, error)
@@ -115,11 +128,14 @@ def edit_event(event_id: int) -> Response | str:
                 "timezone": event.timezone,
                 "venue": event.venue,
                 "description": event.description,
+                "followup_timing": event.followup_timing,
+                "nudge_days": str(event.nudge_days),
             }
         )
     if form.validate_on_submit():
         try:
             update_event(event, _details(form))
+            _apply_followup_settings(event, form)
         except EventError as error:
             db.session.rollback()
             _show_event_error(form, error)
@@ -210,6 +226,72 @@ def rotate(event_id: int) -> Response:
     return redirect(url_for("organiser.poster", event_id=event.id), 303)
 
 
+@bp.post("/events/<int:event_id>/end")
+def end(event_id: int) -> Response:
+    """End the event now, so its follow-ups fall due by its settings."""
+    event = _own_event(event_id)
+    end_event(event)
+    db.session.commit()
+    flash("The event has ended. Follow-ups go out as set in the event's settings.", "success")
+    return redirect(url_for("organiser.emails", event_id=event.id), 303)
+
+
+@bp.get("/events/<int:event_id>/emails")
+def emails(event_id: int) -> str:
+    """Show the event's emails: counts by state and each message."""
+    event = _own_event(event_id)
+    return render_template(
+        "organiser/emails.html",
+        event=event,
+        counts=message_counts(event.id),
+        messages=messages_of(event.id),
+        attendances=list_attendees(event),
+        due=followup_time(event),
+        now=utcnow(),
+        paused_until=sending_blocked_until(utcnow()),
+    )
+
+
+@bp.get("/events/<int:event_id>/emails/preview/<int:attendance_id>")
+def preview(event_id: int, attendance_id: int) -> Response:
+    """Show the digest an attendee would get, with their private notes hidden."""
+    event = _own_event(event_id)
+    attendance = attendance_of_event(event, attendance_id)
+    if attendance is None:
+        abort(404)
+    return preview_digest(attendance)
+
+
+@bp.post("/events/<int:event_id>/emails/<int:message_id>/cancel")
+def cancel(event_id: int, message_id: int) -> Response:
+    """Cancel an email that hasn't gone out."""
+    return _change_message(event_id, message_id, cancel_message, "Email cancelled.")
+
+
+@bp.post("/events/<int:event_id>/emails/<int:message_id>/retry")
+def retry(event_id: int, message_id: int) -> Response:
+    """Try a failed email again."""
+    return _change_message(event_id, message_id, retry_message, "Email queued again.")
+
+
+def _change_message(
+    event_id: int, message_id: int, change: Callable[[OutboxMessage], None], done: str
+) -> Response:
+    event = _own_event(event_id)
+    message = message_of_event(event.id, message_id)
+    if message is None:
+        abort(404)
+    try:
+        change(message)
+    except OutboxError:
+        db.session.rollback()
+        flash("That email has moved on since the page was loaded.", "error")
+    else:
+        db.session.commit()
+        flash(done, "success")
+    return redirect(url_for("organiser.emails", event_id=event.id), 303)
+
+
 def _attendee_listing(event: Event) -> dict[str, object]:
     search = request.args.get("q", "")[:100]
     counts = connection_counts(event.id)
@@ -230,6 +312,12 @@ def _details(form: EventForm) -> EventDetails:
         timezone=form.timezone.data,
         venue=form.venue.data or "",
         description=form.description.data or "",
+    )
+
+
+def _apply_followup_settings(event: Event, form: EventForm) -> None:
+    update_followup_settings(
+        event, timing=form.followup_timing.data, nudge_days=int(form.nudge_days.data)
     )
 
 

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from werkzeug.wrappers import Response
 
 from blueprints import device
-from blueprints.forms import CheckInForm
+from blueprints.forms import CheckInForm, SignInRequestForm
 from blueprints.navigation import badge_continuation
 from domain.attendees import popular_interests
 from domain.checkin import (
@@ -18,19 +18,21 @@ from domain.checkin import (
 )
 from domain.db import db
 from domain.events import local_time
+from domain.followups import request_sign_in
 from domain.models import Attendance, Event
+from domain.outbox import is_suppressed
+from domain.people import find_person
 
 bp = Blueprint("public", __name__)
 
 CHECK_IN_ERRORS = {
     "checked_in_elsewhere": (
-        "This email is already checked in here from another phone. Open your badge on that "
-        "phone, or ask the organiser at the door to help you get back in."
+        "This email is already checked in here from another phone. To use this phone "
+        "instead, get a sign-in link by email."
     ),
     "email_in_use": (
-        "You've used Rapport with this email before on another phone, so we can't sign you "
-        "in from this one yet. Use the phone you checked in with last time, or ask the "
-        "organiser at the door."
+        "You've used Rapport with this email before, on another phone. To check in from "
+        "this one, get a sign-in link by email."
     ),
 }
 
@@ -46,6 +48,7 @@ def landing(token: str) -> Response | str:
     """Show the event and its check-in form, or this phone's badge if it has one here."""
     event = _event_or_404(token)
     form = CheckInForm()
+    offer_sign_in = False
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     continuation = _continuation(event, form.next.data)
@@ -64,6 +67,7 @@ def landing(token: str) -> Response | str:
         except CheckInError as error:
             db.session.rollback()
             form.email.errors.append(CHECK_IN_ERRORS[error.code])
+            offer_sign_in = True
         else:
             db.session.commit()
             device.remember(result.attendance, result.badge_token)
@@ -81,7 +85,22 @@ def landing(token: str) -> Response | str:
         form=form,
         starts=local_time(event, event.starts_at),
         ends=local_time(event, event.ends_at),
+        offer_sign_in=offer_sign_in,
     )
+
+
+@bp.post("/e/<token>/sign-in")
+def sign_in_link(token: str) -> str | tuple[str, int]:
+    """Email a sign-in link that brings this person's badge to this phone."""
+    event = _event_or_404(token)
+    form = SignInRequestForm()
+    if not form.validate_on_submit():
+        abort(400)
+    person = find_person(form.email.data)
+    if person is not None and not is_suppressed(person.email):
+        request_sign_in(person, event)
+        db.session.commit()
+    return render_template("me/link_sent.html", email=form.email.data)
 
 
 def _event_or_404(token: str) -> Event:

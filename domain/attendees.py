@@ -73,3 +73,10 @@ def popular_interests(event: Event, limit: int = SUGGESTED_INTERESTS) -> list[st
 def csv_safe(value: str) -> str:
     """Neutralise a cell a spreadsheet would otherwise run as a formula."""
     return "'" + value if value.startswith(CSV_FORMULA_PREFIXES) else value
+
+
+def attendance_of_event(event: Event, attendance_id: int) -> Attendance | None:
+    """Return one attendance at an event, or None for any other id."""
+    return db.session.scalars(
+        sa.select(Attendance).where(Attendance.id == attendance_id, Attendance.event_id == event.id)
+    ).one_or_none()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from domain.db import db, insert_ignoring_conflict, utcnow
+from domain.followups import request_confirmation
 from domain.models import PROFILE_FIELDS, Attendance, Event, Person, Visibility
 from domain.profile import intern_interests, normalise_email, normalise_interests, normalise_links
 from domain.tokens import derive_token, hash_token, same_token
@@ -105,6 +106,8 @@ def check_in(
     if new_attendance_id is None:
         return _again(attendance, badge_token, person_id)
     attendance.interests = intern_interests(interests)
+    if profile.want_followups and person.email_confirmed_at is None:
+        request_confirmation(person, event)
     db.session.flush()
     return CheckInResult(attendance, badge_token, created=True)
 

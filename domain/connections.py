@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from domain.db import db, insert_ignoring_conflict, utcnow
+from domain.followups import cancel_about_connection, queue_followups
 from domain.models import (
     NOTE_MAX,
     PROFILE_FIELDS,
@@ -148,6 +149,7 @@ def decline_connection(mine: Attendance, connection: Connection) -> None:
 def remove_connection(mine: Attendance, connection: Connection) -> None:
     """Remove a connection or withdraw my request; either of us may ask again later."""
     _require_party(mine, connection)
+    cancel_about_connection(connection, "connection_removed")
     db.session.delete(connection)
     db.session.flush()
 
@@ -404,6 +406,8 @@ def connection_counts(event_id: int) -> dict[int, int]:
 def _accept(connection: Connection) -> None:
     connection.status = ConnectionStatus.ACCEPTED.value
     connection.accepted_at = utcnow()
+    db.session.flush()
+    queue_followups(connection)
 
 
 def _set_note(connection: Connection, mine: Attendance, note: str) -> None:

@@ -63,6 +63,12 @@ class Event(db.Model):
     # able to reprint it, so unlike badge and email-link tokens it is kept as it is.
     checkin_token: Mapped[str] = mapped_column(sa.String(64), unique=True)
     event_word: Mapped[str] = mapped_column(sa.String(32))
+    # When the follow-up digest goes out: "next_morning" (09:00 local, the day after the
+    # event ends) or "at_end"; and the days after that for one nudge (0: none).
+    followup_timing: Mapped[str] = mapped_column(
+        sa.String(16), default="next_morning", server_default="next_morning"
+    )
+    nudge_days: Mapped[int] = mapped_column(default=7, server_default="7")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organiser: Mapped[Organiser] = relationship(back_populates="events")
@@ -171,6 +177,8 @@ class Connection(db.Model):
     high_note: Mapped[str] = mapped_column(sa.String(NOTE_MAX), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Either side said "we've been in touch": no more nudges for this pair.
+    in_touch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     low: Mapped[Attendance] = relationship(foreign_keys=[low_attendance_id])
     high: Mapped[Attendance] = relationship(foreign_keys=[high_attendance_id])
@@ -204,3 +212,110 @@ class Block(db.Model):
 class Interest(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(INTEREST_MAX), unique=True)
+
+
+class MessageStatus(enum.StrEnum):
+    """Where an outbox message stands; see domain/outbox.py for the transitions."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    UNCERTAIN = "uncertain"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+MESSAGE_STATUSES = tuple(s.value for s in MessageStatus)
+
+
+class OutboxMessage(db.Model):
+    """One email to one person, written in the same transaction as the change that caused it."""
+
+    __table_args__ = (
+        sa.Index("ix_outbox_message_due", "status", "next_attempt_at"),
+        sa.CheckConstraint(f"status IN {MESSAGE_STATUSES!r}", name="status_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(sa.String(160), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(24))
+    person_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="CASCADE"), index=True
+    )
+    connection_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("connection.id", ondelete="SET NULL"), index=True
+    )
+    to_email: Mapped[str] = mapped_column(sa.String(EMAIL_MAX), index=True)
+    status: Mapped[str] = mapped_column(sa.String(12), default=MessageStatus.PENDING.value)
+    send_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=8)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(sa.String(300))
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(100), index=True)
+    # The links in a sent message (unsubscribe, contacts, "we've been in touch") carry one
+    # token; only its hash is kept.
+    link_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(sa.String(40))
+    delivery_state: Mapped[str | None] = mapped_column(sa.String(20))
+    delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    person: Mapped[Person] = relationship()
+    event: Mapped[Event | None] = relationship()
+    connection: Mapped[Connection | None] = relationship()
+
+
+class EmailLink(db.Model):
+    """A one-time link sent by email that signs a phone in as a person."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[int | None] = mapped_column(sa.ForeignKey("event.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(sa.String(12))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    person: Mapped[Person] = relationship()
+    event: Mapped[Event | None] = relationship()
+
+
+class Suppression(db.Model):
+    """An address we never email again: only its hash is kept."""
+
+    email_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(sa.String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEvent(db.Model):
+    """A delivery event from SendGrid, kept once however often it is delivered."""
+
+    sg_event_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    outbox_message_id: Mapped[int | None] = mapped_column(index=True)
+    event: Mapped[str] = mapped_column(sa.String(32))
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SenderState(db.Model):
+    """One row shared by every worker: pauses after 401/403 and the pace 429 asks for."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pause_reason: Mapped[str | None] = mapped_column(sa.String(200))
+    throttled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_webhook_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

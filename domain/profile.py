@@ -16,6 +16,7 @@ from domain.models import (
     VISIBILITY_VALUES,
     Attendance,
     Interest,
+    Person,
     Visibility,
 )
 
@@ -129,11 +130,7 @@ def update_profile(
     the person's own and follow them to their next event.
     """
     tags = normalise_interests(interests)
-    person = attendance.person
-    person.name = name.strip()
-    person.about = about.strip()
-    person.talk_about = talk_about.strip()
-    person.links = normalise_links(links)
+    update_person(attendance.person, name=name, about=about, talk_about=talk_about, links=links)
     for field in PROFILE_FIELDS:
         setting = visibility.get(field, getattr(attendance, f"{field}_visibility"))
         if setting not in VISIBILITY_VALUES:
@@ -149,6 +146,17 @@ def update_profile(
     elif not shows_anything:
         attendance.profile_consent_at = None
     attendance.interests = intern_interests(tags)
+    db.session.flush()
+
+
+def update_person(
+    person: Person, *, name: str, about: str, talk_about: str, links: list[str]
+) -> None:
+    """Change the profile a person carries from event to event."""
+    person.name = name.strip()
+    person.about = about.strip()
+    person.talk_about = talk_about.strip()
+    person.links = normalise_links(links)
     db.session.flush()
 
 

@@ -1,0 +1,178 @@
+"""Rendering outbox messages into emails, and choosing the mailer from the configuration."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from flask import Flask, Response, current_app, render_template
+
+from domain.connections import (
+    Relation,
+    connections_of,
+    find_connection,
+    shared_interests,
+    visible_fields,
+)
+from domain.followups import FOLLOWUP_KINDS, attendance_of
+from domain.mailer import Email, FileMailer, Mailer, SendGridMailer
+from domain.models import Attendance, Connection, OutboxMessage
+from domain.outbox import Skip, is_suppressed
+from domain.signin import issue_link
+from domain.tokens import hash_token, new_token
+
+SUBJECTS = {
+    "confirm": "Confirm your email for {event}",
+    "signin": "Your Rapport sign-in link",
+    "digest": "The people you met at {event}",
+    "connection": "You connected with someone at {event}",
+    "nudge": "Have you been in touch since {event}?",
+}
+
+
+def make_mailer(app: Flask) -> Mailer:
+    """Return SendGrid when a key is configured, else the .eml file writer."""
+    config = app.config
+    if config.get("SENDGRID_API_KEY"):
+        host = config["SENDGRID_API_HOST"]
+        if app.testing and urlsplit(host).hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise RuntimeError("Under test, SENDGRID_API_HOST must point at a local fake server.")
+        return SendGridMailer(config["SENDGRID_API_KEY"], config["MAIL_FROM"], host=host)
+    return FileMailer(os.path.join(app.instance_path, "mail"), config["MAIL_FROM"])
+
+
+def absolute(path: str) -> str:
+    """Return an absolute URL on this site, built from PUBLIC_URL (never the Host header)."""
+    return f"{current_app.config['PUBLIC_URL']}{path}"
+
+
+def header_safe(text: str) -> str:
+    """Return text with no line breaks or control characters, fit for a header."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def compose(message: OutboxMessage) -> Email:
+    """Render a claimed message for sending, or raise Skip if it must not go out."""
+    person = message.person
+    if is_suppressed(message.to_email):
+        raise Skip("suppressed")
+    mine: Attendance | None = attendance_of(message)
+    context: dict[str, Any] = {"person": person, "event": message.event, "mine": mine}
+    if message.kind in FOLLOWUP_KINDS:
+        if person.email_confirmed_at is None:
+            raise Skip("unconfirmed")
+        if mine is None or mine.followup_consent_at is None:
+            raise Skip("no_consent")
+        context.update(_followup_context(message, mine))
+    elif message.kind in ("confirm", "signin"):
+        token = issue_link(person, message.kind, message.event)
+        context["link"] = absolute(f"/m/{token}")
+    else:
+        raise Skip("unknown_kind")
+
+    headers: dict[str, str] = {}
+    if message.kind in FOLLOWUP_KINDS:
+        token = new_token()
+        message.link_token_hash = hash_token(token)
+        unsubscribe = absolute(f"/u/{token}")
+        context["links"] = _links(token)
+        context["unsubscribe"] = unsubscribe
+        headers = {
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+    context["postal_address"] = current_app.config.get("MAIL_POSTAL_ADDRESS", "")
+    event_name = header_safe(message.event.name) if message.event else "Rapport"
+    subject = SUBJECTS[message.kind].format(event=event_name)
+    return Email(
+        to=message.to_email,
+        subject=header_safe(subject),
+        text=render_template(f"email/{message.kind}.txt", **context),
+        html=render_template(f"email/{message.kind}.html", **context),
+        headers=headers,
+    )
+
+
+def _followup_context(message: OutboxMessage, mine: Attendance) -> dict[str, Any]:
+    if message.kind == "digest":
+        connections = connections_of(mine).accepted
+        if not connections:
+            raise Skip("nothing_to_send")
+    else:
+        connection = message.connection
+        if connection is None or not connection.accepted:
+            raise Skip("connection_gone")
+        if message.kind == "nudge" and connection.in_touch_at is not None:
+            raise Skip("in_touch")
+        connections = [connection]
+    return {"people": [_person_card(mine, connection) for connection in connections]}
+
+
+def _person_card(mine: Attendance, connection: Connection) -> dict[str, Any]:
+    other = connection.other(mine)
+    shown = visible_fields(other, Relation.CONNECTION)
+    email = other.person.email if "email" in shown else None
+    mailto = None
+    if email:
+        subject = quote(f"Great to meet you at {mine.event.name}")
+        body = quote(f"Hi {other.person.name},\n\n")
+        mailto = f"mailto:{email}?subject={subject}&body={body}"
+    return {
+        "connection": connection,
+        "name": other.person.name,
+        "shared": shared_interests(mine, other, Relation.CONNECTION),
+        "note": connection.note_of(mine),
+        "email": email,
+        "links": list(other.person.links or []) if "links" in shown else [],
+        "about": other.person.about if "about" in shown else "",
+        "mailto": mailto,
+    }
+
+
+def _links(token: str) -> dict[str, str]:
+    return {
+        "contact": absolute(f"/f/{token}/contacts/"),
+        "in_touch": absolute(f"/f/{token}/in-touch/"),
+    }
+
+
+def preview_digest(mine: Attendance) -> Response:
+    """Render the digest an attendee would get, for the organiser: no links, no notes."""
+    people = [
+        {
+            **_person_card(mine, connection),
+            "note": "",
+            "note_hidden": bool(connection.note_of(mine)),
+        }
+        for connection in connections_of(mine).accepted
+    ]
+    html = render_template(
+        "email/digest.html",
+        person=mine.person,
+        event=mine.event,
+        mine=mine,
+        people=people,
+        links={"contact": "#", "in_touch": "#"},
+        unsubscribe="#",
+        postal_address=current_app.config.get("MAIL_POSTAL_ADDRESS", ""),
+        preview=True,
+    )
+    response = Response(html)
+    # The email's own inline styles, and nothing else.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
+    )
+    return response
+
+
+def connection_for_link(message: OutboxMessage, connection_id: int) -> Connection | None:
+    """Return a connection a sent message is about, as its links may name it, or None."""
+    mine = attendance_of(message)
+    if mine is None:
+        return None
+    connection = next((c for c in connections_of(mine).accepted if c.id == connection_id), None)
+    if connection is None:
+        return None
+    assert find_connection(mine, connection.other(mine)) is not None
+    return connection

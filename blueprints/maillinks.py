@@ -1,0 +1,147 @@
+"""The pages links in emails open: confirm or sign in, unsubscribe, contacts, "in touch"."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+
+from blueprints import device
+from blueprints.emails import connection_for_link
+from blueprints.extensions import csrf
+from domain.badges import give_badge_to_device
+from domain.connections import Relation, visible_fields
+from domain.db import db
+from domain.followups import attendance_of, mark_in_touch
+from domain.models import OutboxMessage
+from domain.outbox import suppress
+from domain.signin import LinkError, check_link, find_link, use_link
+from domain.tokens import hash_token
+from domain.vcard import Card, vcard
+
+bp = Blueprint("maillinks", __name__)
+
+LINK_MESSAGES = {
+    "used": "This link has already been used. Ask for a new one below if you need to.",
+    "expired": "This link has expired. Ask for a new one below.",
+}
+
+
+def _message_or_404(token: str) -> OutboxMessage:
+    message = db.session.scalars(
+        sa.select(OutboxMessage).where(OutboxMessage.link_token_hash == hash_token(token))
+    ).one_or_none()
+    if message is None:
+        abort(404)
+    return message
+
+
+# ---------------------------------------------------------------- one-time sign-in links
+
+
+@bp.route("/m/<token>", methods=["GET", "POST"])
+def sign_in(token: str) -> Response | str:
+    """Confirm an address and sign this phone in; GET only asks, so link scanners can't."""
+    link = find_link(token)
+    if link is None:
+        abort(404)
+    try:
+        check_link(link)
+    except LinkError as error:
+        return render_template("me/link_problem.html", message=LINK_MESSAGES[error.code]), 410
+    if request.method == "GET":
+        return render_template("me/sign_in.html", link=link, token=token)
+    try:
+        link = use_link(token)
+    except LinkError as error:
+        db.session.rollback()
+        return render_template("me/link_problem.html", message=LINK_MESSAGES[error.code]), 410
+    person = link.person
+    if link.purpose == "signin" and link.event_id is not None:
+        badge = give_badge_to_device(person, link.event_id, device.device_secret())
+        db.session.commit()
+        device.sign_in(person.id)
+        if badge is not None:
+            device.remember(badge.attendance, badge.badge_token)
+            flash("You're signed in on this phone. Here's your badge.", "success")
+            return redirect(url_for("badge.view", token=badge.badge_token), 303)
+        # Not checked in there yet: this phone is now theirs, so check-in will work.
+        flash("You're signed in on this phone. Check in below.", "success")
+        return redirect(url_for("public.landing", token=link.event.checkin_token), 303)
+    db.session.commit()
+    device.sign_in(person.id)
+    flash(
+        "Thanks: your email is confirmed." if link.purpose == "confirm" else "You're signed in.",
+        "success",
+    )
+    return redirect(url_for("me.home"), 303)
+
+
+# ---------------------------------------------------------------- unsubscribe
+
+
+@bp.get("/u/<token>")
+def unsubscribe_page(token: str) -> str:
+    """Ask before unsubscribing: link scanners open every link in an email."""
+    message = _message_or_404(token)
+    return render_template("me/unsubscribe.html", message=message, token=token, done=False)
+
+
+@csrf.exempt
+@bp.post("/u/<token>")
+def unsubscribe(token: str) -> tuple[str, int]:
+    """Unsubscribe at once (RFC 8058 one-click): no cookie or form token needed."""
+    message = _message_or_404(token)
+    suppress(message.to_email, "unsubscribed")
+    db.session.commit()
+    return render_template("me/unsubscribe.html", message=message, token=token, done=True), 200
+
+
+# ---------------------------------------------------------------- follow-up links
+
+
+@bp.get("/f/<token>/contacts/<int:connection_id>.vcf")
+def contact(token: str, connection_id: int) -> Response:
+    """Download a connection's shared details from a follow-up email."""
+    message = _message_or_404(token)
+    connection = connection_for_link(message, connection_id)
+    mine = attendance_of(message)
+    if connection is None or mine is None:
+        abort(404)
+    other = connection.other(mine)
+    shown = visible_fields(other, Relation.CONNECTION)
+    card = Card(
+        name=other.person.name,
+        email=other.person.email if "email" in shown else None,
+        urls=list(other.person.links or []) if "links" in shown else [],
+        note=f"Met at {mine.event.name}",
+    )
+    filename = "".join(c for c in other.person.name if c.isalnum()) or "contact"
+    return Response(
+        vcard(card),
+        mimetype="text/vcard",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.vcf"'},
+    )
+
+
+@bp.route("/f/<token>/in-touch/<int:connection_id>", methods=["GET", "POST"])
+def in_touch(token: str, connection_id: int) -> Response | str:
+    """Mark a connection as "we've been in touch": no more nudges about it."""
+    message = _message_or_404(token)
+    connection = connection_for_link(message, connection_id)
+    mine = attendance_of(message)
+    if connection is None or mine is None:
+        abort(404)
+    other = connection.other(mine).person.name
+    if request.method == "POST":
+        mark_in_touch(connection)
+        db.session.commit()
+        return render_template(
+            "me/in_touch.html", other=other, done=True, token=token, connection=connection
+        )
+    return render_template(
+        "me/in_touch.html",
+        other=other,
+        done=connection.in_touch_at is not None,
+        token=token,
+        connection=connection,
+    )

@@ -1,0 +1,115 @@
+"""/me: my relationships across events, my profile, my data, and deleting me."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
+
+from blueprints import device
+from blueprints.forms import DeleteMeForm, PersonForm, SignInRequestForm
+from domain.db import db
+from domain.followups import request_sign_in
+from domain.models import Person
+from domain.outbox import is_suppressed
+from domain.people import delete_person, export, find_person, memories
+from domain.profile import ProfileError, update_person
+
+bp = Blueprint("me", __name__, url_prefix="/me")
+
+
+def _me() -> Person | None:
+    person_id = device.signed_in_person_id()
+    return db.session.get(Person, person_id) if person_id is not None else None
+
+
+@bp.get("/")
+def home() -> str:
+    """List my connections across events, or offer a sign-in link."""
+    person = _me()
+    if person is None:
+        return render_template("me/signed_out.html", form=SignInRequestForm())
+    return render_template("me/home.html", person=person, memories=memories(person))
+
+
+@bp.post("/sign-in")
+def request_link() -> str | tuple[str, int]:
+    """Email a sign-in link; the answer never says whether the address is known."""
+    form = SignInRequestForm()
+    if not form.validate_on_submit():
+        return render_template("me/signed_out.html", form=form), 400
+    person = find_person(form.email.data)
+    if person is not None and not is_suppressed(person.email):
+        request_sign_in(person, None)
+        db.session.commit()
+    return render_template("me/link_sent.html", email=form.email.data)
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+def profile() -> Response | str:
+    """Edit the profile I carry from event to event."""
+    person = _me()
+    if person is None:
+        return redirect(url_for("me.home"), 303)
+    form = PersonForm(
+        data={
+            "name": person.name,
+            "about": person.about,
+            "talk_about": person.talk_about,
+            "links": "\n".join(person.links or []),
+        }
+    )
+    if form.validate_on_submit():
+        try:
+            update_person(
+                person,
+                name=form.name.data,
+                about=form.about.data or "",
+                talk_about=form.talk_about.data or "",
+                links=form.link_list(),
+            )
+        except ProfileError as error:
+            db.session.rollback()
+            form.links.errors = [*form.links.errors, error.message]
+        else:
+            db.session.commit()
+            flash("Profile saved.", "success")
+            return redirect(url_for("me.home"), 303)
+    return render_template("me/profile.html", form=form, person=person)
+
+
+@bp.get("/data.json")
+def data() -> Response:
+    """Download everything Rapport holds about me."""
+    person = _me()
+    if person is None:
+        return redirect(url_for("me.home"), 303)
+    return Response(
+        json.dumps(export(person), indent=2, ensure_ascii=False),
+        mimetype="application/json",
+        headers={"Content-Disposition": 'attachment; filename="rapport-my-data.json"'},
+    )
+
+
+@bp.route("/delete", methods=["GET", "POST"])
+def delete() -> Response | str:
+    """Delete me everywhere, after a clear confirmation."""
+    person = _me()
+    if person is None:
+        return redirect(url_for("me.home"), 303)
+    form = DeleteMeForm()
+    if form.validate_on_submit():
+        delete_person(person)
+        db.session.commit()
+        device.sign_out()
+        flash("Everything about you is deleted. We won't email you again.", "success")
+        return redirect(url_for("public.home"), 303)
+    return render_template("me/delete.html", form=form, person=person)
+
+
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    """Sign this phone out."""
+    device.sign_out()
+    flash("Signed out on this device.", "info")
+    return redirect(url_for("public.home"), 303)

@@ -1,0 +1,114 @@
+"""What SendGrid tells us after a send: delivery state, bounces, complaints, unsubscribes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.db import db, utcnow
+from domain.models import MessageStatus, OutboxMessage, WebhookEvent
+from domain.outbox import insert_ignoring_conflict_key, sender_state, suppress
+
+# Events that prove SendGrid took the message (so an uncertain send did happen).
+ACCEPTED_EVENTS = (
+    "processed",
+    "deferred",
+    "delivered",
+    "bounce",
+    "dropped",
+    "open",
+    "click",
+    "spamreport",
+    "unsubscribe",
+    "group_unsubscribe",
+)
+SUPPRESSING_EVENTS = ("dropped", "spamreport", "unsubscribe", "group_unsubscribe")
+# Later states win; an event arriving out of order never moves a message backwards.
+DELIVERY_RANK = {
+    "processed": 1,
+    "deferred": 2,
+    "delivered": 3,
+    "open": 4,
+    "click": 4,
+    "bounce": 5,
+    "dropped": 5,
+    "spamreport": 6,
+    "unsubscribe": 6,
+    "group_unsubscribe": 6,
+}
+
+
+def record_events(events: list[dict[str, Any]]) -> int:
+    """Record a batch of webhook events, each once; return how many were new."""
+    now = utcnow()
+    new = 0
+    for event in events:
+        event_id = str(event.get("sg_event_id") or "")[:128]
+        kind = str(event.get("event") or "")[:32]
+        if not event_id or not kind:
+            continue
+        message = _message_for(event)
+        before = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(WebhookEvent)
+            .where(WebhookEvent.sg_event_id == event_id)
+        )
+        if before:
+            continue
+        insert_ignoring_conflict_key(
+            WebhookEvent.__table__,
+            {
+                "sg_event_id": event_id,
+                "outbox_message_id": message.id if message else None,
+                "event": kind,
+                "occurred_at": _moment(event.get("timestamp")),
+                "received_at": now,
+            },
+            "sg_event_id",
+        )
+        new += 1
+        _apply(event, kind, message, now)
+    sender_state().last_webhook_at = now
+    db.session.flush()
+    return new
+
+
+def _apply(event: dict[str, Any], kind: str, message: OutboxMessage | None, now: datetime) -> None:
+    email = event.get("email")
+    hard = kind in SUPPRESSING_EVENTS or (kind == "bounce" and event.get("type") != "blocked")
+    if hard and isinstance(email, str) and email:
+        suppress(email, kind if kind != "bounce" else "bounced")
+    if message is None:
+        return
+    if message.status == MessageStatus.UNCERTAIN and kind in ACCEPTED_EVENTS:
+        message.status = MessageStatus.SENT.value
+        message.sent_at = message.sent_at or now
+    rank = DELIVERY_RANK.get(kind)
+    current = DELIVERY_RANK.get(message.delivery_state or "", 0)
+    if rank is not None and rank >= current:
+        message.delivery_state = kind
+        message.delivery_updated_at = now
+
+
+def _message_for(event: dict[str, Any]) -> OutboxMessage | None:
+    """Find our row: by the outbox id we sent in custom_args, else by SendGrid's message id."""
+    outbox_id = event.get("outbox_id")
+    if outbox_id is None and isinstance(event.get("unique_args"), dict):
+        outbox_id = event["unique_args"].get("outbox_id")
+    if isinstance(outbox_id, str | int) and str(outbox_id).isdigit():
+        return db.session.get(OutboxMessage, int(outbox_id))
+    provider = str(event.get("sg_message_id") or "").split(".")[0]
+    if provider:
+        return db.session.scalars(
+            sa.select(OutboxMessage).where(OutboxMessage.provider_message_id == provider).limit(1)
+        ).first()
+    return None
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None

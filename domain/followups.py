@@ -1,0 +1,238 @@
+"""What follow-up email a change causes, and when it falls due.
+
+Every function here only adds outbox rows in the caller's transaction: the email goes out
+if and only if the change that caused it is committed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from domain.db import db, utcnow
+from domain.models import (
+    Attendance,
+    Connection,
+    Event,
+    MessageStatus,
+    OutboxMessage,
+    Person,
+)
+from domain.outbox import enqueue
+
+FOLLOWUP_TIMINGS = ("next_morning", "at_end")
+NUDGE_CHOICES = (0, 7, 14, 30)
+MORNING = time(9, 0)
+CONFIRMATION_EVERY = timedelta(hours=24)
+SIGN_IN_EVERY = timedelta(minutes=10)
+# Kinds that follow up a relationship: only for confirmed, consenting, unsuppressed people.
+FOLLOWUP_KINDS = ("digest", "connection", "nudge")
+
+
+def followup_time(event: Event) -> datetime:
+    """Return when an event's digest falls due, as an aware UTC time."""
+    if event.followup_timing == "at_end":
+        return event.ends_at
+    zone = ZoneInfo(event.timezone)
+    next_day = event.ends_at.astimezone(zone).date() + timedelta(days=1)
+    return datetime.combine(next_day, MORNING, tzinfo=zone).astimezone(ZoneInfo("UTC"))
+
+
+def request_confirmation(person: Person, event: Event | None) -> OutboxMessage | None:
+    """Queue the email that asks a person to confirm their address, at most once a day."""
+    now = utcnow()
+    recent = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(OutboxMessage)
+        .where(
+            OutboxMessage.person_id == person.id,
+            OutboxMessage.kind == "confirm",
+            OutboxMessage.created_at > now - CONFIRMATION_EVERY,
+        )
+    )
+    if recent:
+        return None
+    bucket = int(now.timestamp() // CONFIRMATION_EVERY.total_seconds())
+    return enqueue(
+        kind="confirm",
+        dedupe_key=f"confirm:{person.id}:{bucket}",
+        person=person,
+        event=event,
+        send_after=now,
+    )
+
+
+def request_sign_in(person: Person, event: Event | None) -> OutboxMessage | None:
+    """Queue a sign-in link, at most one every ten minutes."""
+    now = utcnow()
+    bucket = int(now.timestamp() // SIGN_IN_EVERY.total_seconds())
+    return enqueue(
+        kind="signin",
+        dedupe_key=f"signin:{person.id}:{event.id if event else 0}:{bucket}",
+        person=person,
+        event=event,
+        send_after=now,
+    )
+
+
+def queue_followups(connection: Connection) -> None:
+    """Queue what a newly accepted connection means for each side's follow-ups."""
+    event = connection.low.event
+    due = followup_time(event)
+    for mine in (connection.low, connection.high):
+        digest = db.session.scalars(
+            sa.select(OutboxMessage).where(OutboxMessage.dedupe_key == f"digest:{mine.id}")
+        ).one_or_none()
+        if digest is None:
+            enqueue(
+                kind="digest",
+                dedupe_key=f"digest:{mine.id}",
+                person=mine.person,
+                event=event,
+                send_after=due,
+            )
+        elif digest.status != MessageStatus.PENDING:
+            # The digest has gone: this connection gets a short email of its own.
+            enqueue(
+                kind="connection",
+                dedupe_key=f"connection:{connection.id}:{mine.id}",
+                person=mine.person,
+                event=event,
+                connection=connection,
+                send_after=max(due, utcnow()),
+            )
+        if event.nudge_days:
+            enqueue(
+                kind="nudge",
+                dedupe_key=f"nudge:{connection.id}:{mine.id}",
+                person=mine.person,
+                event=event,
+                connection=connection,
+                send_after=due + timedelta(days=event.nudge_days),
+            )
+
+
+def reschedule(event: Event) -> None:
+    """Move an event's waiting follow-ups to its current follow-up time and cadence."""
+    due = followup_time(event)
+    now = utcnow()
+    waiting = db.session.scalars(
+        sa.select(OutboxMessage).where(
+            OutboxMessage.event_id == event.id,
+            OutboxMessage.kind.in_(FOLLOWUP_KINDS),
+            OutboxMessage.status == MessageStatus.PENDING,
+        )
+    )
+    for message in waiting:
+        if message.kind == "nudge":
+            if not event.nudge_days:
+                cancel(message, "cadence_off")
+                continue
+            when = due + timedelta(days=event.nudge_days)
+        elif message.kind == "connection":
+            when = max(due, now)
+        else:
+            when = due
+        message.send_after = when
+        if message.attempts == 0:
+            message.next_attempt_at = when
+    db.session.flush()
+
+
+def end_event(event: Event) -> None:
+    """End an event now: its follow-ups fall due by its settings, counted from now."""
+    now = utcnow()
+    if event.starts_at > now:
+        event.starts_at = now
+    event.ends_at = now
+    reschedule(event)
+
+
+def update_followup_settings(event: Event, *, timing: str, nudge_days: int) -> None:
+    """Change when an event's follow-ups go out, moving the ones waiting."""
+    if timing not in FOLLOWUP_TIMINGS or nudge_days not in NUDGE_CHOICES:
+        raise ValueError("unknown follow-up setting")
+    event.followup_timing = timing
+    event.nudge_days = nudge_days
+    reschedule(event)
+
+
+def cancel_about_connection(connection: Connection, reason: str) -> None:
+    """Cancel the waiting emails that are about one connection."""
+    _cancel_where(OutboxMessage.connection_id == connection.id, reason)
+
+
+def mark_in_touch(connection: Connection) -> None:
+    """Record that a pair has been in touch, and stop the nudges about them."""
+    if connection.in_touch_at is None:
+        connection.in_touch_at = utcnow()
+    _cancel_where(
+        sa.and_(OutboxMessage.connection_id == connection.id, OutboxMessage.kind == "nudge"),
+        "in_touch",
+    )
+
+
+def cancel_for_person(person: Person, reason: str) -> None:
+    """Cancel every waiting email to a person."""
+    _cancel_where(OutboxMessage.person_id == person.id, reason)
+
+
+def revive_after_confirmation(person: Person) -> None:
+    """Put back the follow-ups that were held because the address was not confirmed yet."""
+    now = utcnow()
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.person_id == person.id,
+            OutboxMessage.status == MessageStatus.CANCELLED,
+            OutboxMessage.cancel_reason == "unconfirmed",
+        )
+        .values(
+            status=MessageStatus.PENDING.value,
+            cancel_reason=None,
+            cancelled_at=None,
+            next_attempt_at=sa.case(
+                (OutboxMessage.send_after > now, OutboxMessage.send_after), else_=now
+            ),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def cancel(message: OutboxMessage, reason: str) -> None:
+    """Cancel one waiting message."""
+    message.status = MessageStatus.CANCELLED.value
+    message.cancelled_at = utcnow()
+    message.cancel_reason = reason
+
+
+def _cancel_where(condition: sa.ColumnElement[bool], reason: str) -> None:
+    now = utcnow()
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            condition,
+            OutboxMessage.status.in_((MessageStatus.PENDING, MessageStatus.UNCERTAIN)),
+        )
+        .values(
+            status=MessageStatus.CANCELLED.value,
+            cancelled_at=now,
+            cancel_reason=reason,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def attendance_of(message: OutboxMessage) -> Attendance | None:
+    """Return the recipient's attendance at the message's event."""
+    if message.event_id is None:
+        return None
+    return db.session.scalars(
+        sa.select(Attendance).where(
+            Attendance.event_id == message.event_id, Attendance.person_id == message.person_id
+        )
+    ).one_or_none()

@@ -1,0 +1,526 @@
+"""The outbox: email as rows, claimed by workers, sent once, its state always visible.
+
+States: pending -> sending -> sent | failed | cancelled | uncertain (see DESIGN.md).
+A worker claims due rows in one short transaction (FOR UPDATE SKIP LOCKED on
+PostgreSQL; one conditional UPDATE ... RETURNING under BEGIN IMMEDIATE on SQLite), sends
+with no transaction open, and records the outcome with a fenced UPDATE that only
+succeeds while it still holds the lease. A lease that runs out means the outcome is
+unknown: the reaper marks the row uncertain, and the reconciler either finds SendGrid's
+webhook event for it (sent) or sends it again (at least once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from domain.db import db, insert_ignoring_conflict, utcnow, writing
+from domain.mailer import Email, Mailer, Outcome
+from domain.models import (
+    Connection,
+    Event,
+    MessageStatus,
+    OutboxMessage,
+    Person,
+    SenderState,
+    Suppression,
+    WebhookEvent,
+)
+from domain.profile import normalise_email
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+RECONCILE_AFTER = timedelta(minutes=15)
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_CAP_SECONDS = 3600
+PAUSE_AFTER_AUTH_ERROR = timedelta(minutes=5)
+DEFAULT_THROTTLE = timedelta(seconds=30)
+ACTIVE = (MessageStatus.PENDING.value, MessageStatus.UNCERTAIN.value)
+SENDER_STATE_ID = 1
+
+
+class Skip(Exception):
+    """Raised by a composer: this message must not be sent; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+Composer = Callable[[OutboxMessage], Email]
+
+
+# ---------------------------------------------------------------- writing rows
+
+
+def enqueue(
+    *,
+    kind: str,
+    dedupe_key: str,
+    person: Person,
+    send_after: datetime,
+    event: Event | None = None,
+    connection: Connection | None = None,
+) -> OutboxMessage | None:
+    """Add a message unless one with the same dedupe key exists; return it if new."""
+    now = utcnow()
+    message_id = insert_ignoring_conflict(
+        OutboxMessage.__table__,
+        {
+            "dedupe_key": dedupe_key,
+            "kind": kind,
+            "person_id": person.id,
+            "event_id": event.id if event else None,
+            "connection_id": connection.id if connection else None,
+            "to_email": person.email,
+            "status": MessageStatus.PENDING.value,
+            "send_after": send_after,
+            "next_attempt_at": send_after,
+            "attempts": 0,
+            "max_attempts": 8,
+            "created_at": now,
+            "updated_at": now,
+        },
+        ["dedupe_key"],
+    )
+    return db.session.get(OutboxMessage, message_id) if message_id else None
+
+
+def email_hash(email: str) -> str:
+    """Return the hash under which an address is suppressed."""
+    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
+
+
+def is_suppressed(email: str) -> bool:
+    """Tell whether an address must never be emailed."""
+    return db.session.get(Suppression, email_hash(email)) is not None
+
+
+def suppress(email: str, reason: str) -> None:
+    """Never email an address again, and cancel what is waiting for it, in this transaction."""
+    insert_ignoring_conflict_key(
+        Suppression.__table__,
+        {"email_hash": email_hash(email), "reason": reason, "created_at": utcnow()},
+        "email_hash",
+    )
+    now = utcnow()
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.to_email == normalise_email(email),
+            OutboxMessage.status.in_(ACTIVE),
+        )
+        .values(
+            status=MessageStatus.CANCELLED.value,
+            cancelled_at=now,
+            cancel_reason=reason,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def insert_ignoring_conflict_key(table: sa.Table, values: dict, key: str) -> None:
+    """Insert a row keyed by a non-integer primary key unless it exists."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=[key]))
+
+
+# ---------------------------------------------------------------- the sender's shared state
+
+
+def sender_state() -> SenderState:
+    """Return the one shared sender-state row, creating it on first use."""
+    state = db.session.get(SenderState, SENDER_STATE_ID)
+    if state is None:
+        insert_ignoring_conflict_key(SenderState.__table__, {"id": SENDER_STATE_ID}, "id")
+        state = db.session.get_one(SenderState, SENDER_STATE_ID)
+    return state
+
+
+def sending_blocked_until(now: datetime) -> datetime | None:
+    """Return until when all sending waits (a pause or a rate limit), or None."""
+    state = db.session.get(SenderState, SENDER_STATE_ID)
+    if state is None:
+        return None
+    later = [t for t in (state.paused_until, state.throttled_until) if t is not None and t > now]
+    return max(later) if later else None
+
+
+# ---------------------------------------------------------------- claiming and finishing
+
+
+def claim_due_messages(owner: str, limit: int, now: datetime | None = None) -> list[int]:
+    """Claim up to `limit` due messages for this worker; call inside a write transaction."""
+    now = now or utcnow()
+    table = OutboxMessage.__table__
+    due = (
+        sa.select(table.c.id)
+        .where(table.c.status == MessageStatus.PENDING.value, table.c.next_attempt_at <= now)
+        .order_by(table.c.next_attempt_at, table.c.id)
+        .limit(limit)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    statement = (
+        sa.update(table)
+        .where(table.c.id.in_(due.scalar_subquery()))
+        .values(
+            status=MessageStatus.SENDING.value,
+            attempts=table.c.attempts + 1,
+            lease_owner=owner,
+            lease_expires_at=now + LEASE,
+            updated_at=now,
+        )
+        .returning(table.c.id)
+    )
+    return list(db.session.execute(statement).scalars())
+
+
+def finish(message_id: int, owner: str, outcome: Outcome, now: datetime | None = None) -> bool:
+    """Record a send's outcome, only if this worker still holds the lease; tell if it did."""
+    now = now or utcnow()
+    table = OutboxMessage.__table__
+    values: dict[str, object] = {
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "last_status_code": outcome.status_code,
+        "last_error": outcome.error,
+        "updated_at": now,
+    }
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        return False
+    if outcome.kind == "sent":
+        values.update(
+            status=MessageStatus.SENT.value, sent_at=now, provider_message_id=outcome.provider_id
+        )
+    elif outcome.kind == "failed":
+        values.update(status=MessageStatus.FAILED.value)
+    elif outcome.kind == "uncertain":
+        values.update(status=MessageStatus.UNCERTAIN.value, next_attempt_at=now + RECONCILE_AFTER)
+    elif outcome.kind == "cancelled":
+        values.update(
+            status=MessageStatus.CANCELLED.value, cancelled_at=now, cancel_reason=outcome.error
+        )
+        values["last_error"] = None
+    else:  # retry or pause: back to pending
+        attempts = message.attempts - (0 if outcome.counts_as_attempt else 1)
+        values["attempts"] = attempts
+        if outcome.kind == "retry" and attempts >= message.max_attempts:
+            values.update(status=MessageStatus.FAILED.value)
+        else:
+            values.update(
+                status=MessageStatus.PENDING.value,
+                next_attempt_at=outcome.retry_at or now + backoff(attempts),
+            )
+        if outcome.kind == "pause":
+            state = sender_state()
+            state.paused_until = now + PAUSE_AFTER_AUTH_ERROR
+            state.pause_reason = outcome.error
+            values["next_attempt_at"] = state.paused_until
+        elif outcome.status_code == 429:
+            state = sender_state()
+            state.throttled_until = outcome.retry_at or now + DEFAULT_THROTTLE
+    changed = db.session.execute(
+        sa.update(table)
+        .where(
+            table.c.id == message_id,
+            table.c.status == MessageStatus.SENDING.value,
+            table.c.lease_owner == owner,
+        )
+        .values(**values)
+    ).rowcount
+    db.session.expire(message)
+    return changed == 1
+
+
+def backoff(attempts: int) -> timedelta:
+    """Return a retry delay: exponential with full jitter."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(attempts, 0))
+    return timedelta(seconds=random.uniform(1, ceiling))  # noqa: S311 - jitter, not a secret
+
+
+def reap_expired_leases(now: datetime | None = None) -> int:
+    """Mark messages whose worker vanished mid-send as uncertain; return how many."""
+    now = now or utcnow()
+    table = OutboxMessage.__table__
+    return db.session.execute(
+        sa.update(table)
+        .where(table.c.status == MessageStatus.SENDING.value, table.c.lease_expires_at < now)
+        .values(
+            status=MessageStatus.UNCERTAIN.value,
+            lease_owner=None,
+            lease_expires_at=None,
+            last_error="lease expired: the worker stopped mid-send",
+            next_attempt_at=now,
+            updated_at=now,
+        )
+    ).rowcount
+
+
+def reconcile_uncertain(now: datetime | None = None) -> tuple[int, int]:
+    """Settle uncertain messages that are due: (confirmed sent, put back to send again).
+
+    A webhook event naming the message proves SendGrid took it. Without one by the
+    time the message is due, it is sent again: at least once, rarely twice.
+    """
+    now = now or utcnow()
+    confirmed = requeued = 0
+    due = db.session.scalars(
+        sa.select(OutboxMessage).where(
+            OutboxMessage.status == MessageStatus.UNCERTAIN.value,
+            OutboxMessage.next_attempt_at <= now,
+        )
+    ).all()
+    for message in due:
+        seen = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(WebhookEvent)
+            .where(WebhookEvent.outbox_message_id == message.id)
+        )
+        if seen:
+            message.status = MessageStatus.SENT.value
+            message.sent_at = message.sent_at or now
+            confirmed += 1
+        else:
+            message.status = MessageStatus.PENDING.value
+            message.next_attempt_at = now
+            requeued += 1
+        message.updated_at = now
+    db.session.flush()
+    return confirmed, requeued
+
+
+# ---------------------------------------------------------------- the worker
+
+
+@dataclass
+class WorkerStats:
+    """What one worker run did."""
+
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    uncertain: int = 0
+    cancelled: int = 0
+    paused: int = 0
+    lost_lease: int = 0
+
+
+def worker_name() -> str:
+    """Return a lease owner name unique to this worker process."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class Worker:
+    """Send due messages with a few threads until stopped (or, with once, until none are due).
+
+    `context` opens whatever each thread needs to reach the database (the Flask app
+    context); `compose` renders a claimed message or raises Skip.
+    """
+
+    def __init__(
+        self,
+        *,
+        mailer: Mailer,
+        compose: Composer,
+        context: Callable[[], contextlib.AbstractContextManager[object]],
+        threads: int = 4,
+        poll_seconds: float = 1.0,
+        housekeeping_seconds: float = 30.0,
+    ) -> None:
+        self.mailer = mailer
+        self.compose = compose
+        self.context = context
+        self.threads = threads
+        self.poll_seconds = poll_seconds
+        self.housekeeping_seconds = housekeeping_seconds
+        self.owner = worker_name()
+        self.stop = threading.Event()
+        self.stats = WorkerStats()
+        self._lock = threading.Lock()
+
+    def run(self, *, once: bool = False) -> WorkerStats:
+        """Run until stop is set, or with once until nothing is due; return what was done."""
+        self.housekeeping()
+        threads = [
+            threading.Thread(target=self._loop, args=(once,), name=f"outbox-{n}", daemon=True)
+            for n in range(self.threads)
+        ]
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            if self.stop.wait(self.housekeeping_seconds if not once else 0.2):
+                break
+            if not once:
+                self.housekeeping()
+        for thread in threads:
+            thread.join()
+        return self.stats
+
+    def housekeeping(self) -> None:
+        """Reap expired leases and settle uncertain messages."""
+        with self.context(), writing():
+            try:
+                reaped = reap_expired_leases()
+                confirmed, requeued = reconcile_uncertain()
+                db.session.commit()
+            finally:
+                db.session.remove()
+        if reaped or confirmed or requeued:
+            log.info(
+                "outbox: %d leases expired, %d confirmed, %d to resend", reaped, confirmed, requeued
+            )
+
+    def _loop(self, once: bool) -> None:
+        with self.context():
+            try:
+                while not self.stop.is_set():
+                    if not self.process_one():
+                        if once:
+                            return
+                        self.stop.wait(self.poll_seconds)
+            finally:
+                db.session.remove()
+
+    def process_one(self) -> bool:
+        """Claim, render, send and record one message; tell whether there was one."""
+        with writing():
+            now = utcnow()
+            blocked = sending_blocked_until(now)
+            if blocked is not None:
+                db.session.rollback()
+                self.stop.wait(min((blocked - now).total_seconds(), self.poll_seconds))
+                return not self.stop.is_set() and False
+            claimed = claim_due_messages(self.owner, 1, now)
+            if not claimed:
+                db.session.rollback()
+                return False
+            message_id = claimed[0]
+            email, instead = self._render(message_id)
+            if instead is not None:
+                finish(message_id, self.owner, instead)
+            db.session.commit()
+        if email is None:
+            self._count(instead.kind if instead else "failed")
+            return True
+        outcome = self.mailer.send(email)  # no transaction is open during the call
+        with writing():
+            kept = finish(message_id, self.owner, outcome)
+            db.session.commit()
+        self._count(outcome.kind if kept else "lost_lease")
+        return True
+
+    def _render(self, message_id: int) -> tuple[Email | None, Outcome | None]:
+        """Render a claimed message; or say why it is not sent (cancelled, or failed)."""
+        message = db.session.get_one(OutboxMessage, message_id)
+        try:
+            email = self.compose(message)
+        except Skip as skip:
+            return None, Outcome("cancelled", error=skip.reason)
+        except Exception as error:  # a rendering bug must not stall the queue
+            log.exception("outbox: could not render message %s", message_id)
+            return None, Outcome("failed", error=f"could not render: {type(error).__name__}")
+        args = {**email.custom_args, "outbox_id": str(message.id)}
+        return Email(email.to, email.subject, email.text, email.html, email.headers, args), None
+
+    def _count(self, kind: str) -> None:
+        name = {"retry": "retried", "pause": "paused"}.get(kind, kind)
+        with self._lock:
+            setattr(self.stats, name, getattr(self.stats, name) + 1)
+
+
+# ---------------------------------------------------------------- what the organiser sees and does
+
+
+def message_counts(event_id: int) -> dict[str, int]:
+    """Return how many of an event's emails are in each state."""
+    counts = dict.fromkeys(MESSAGE_STATES_SHOWN, 0)
+    rows = db.session.execute(
+        sa.select(OutboxMessage.status, sa.func.count())
+        .where(OutboxMessage.event_id == event_id)
+        .group_by(OutboxMessage.status)
+    )
+    for status, number in rows:
+        counts[status] = number
+    return counts
+
+
+MESSAGE_STATES_SHOWN = ("pending", "sending", "sent", "failed", "cancelled", "uncertain")
+
+
+def messages_of(event_id: int, limit: int = 500) -> list[OutboxMessage]:
+    """Return an event's emails, the most recently changed first."""
+    return list(
+        db.session.scalars(
+            sa.select(OutboxMessage)
+            .where(OutboxMessage.event_id == event_id)
+            .order_by(OutboxMessage.updated_at.desc(), OutboxMessage.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def message_of_event(event_id: int, message_id: int) -> OutboxMessage | None:
+    """Return one of an event's emails, or None for any other id."""
+    return db.session.scalars(
+        sa.select(OutboxMessage).where(
+            OutboxMessage.id == message_id, OutboxMessage.event_id == event_id
+        )
+    ).one_or_none()
+
+
+class OutboxError(Exception):
+    """A change to a message was refused; `code` is stable."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def cancel_message(message: OutboxMessage) -> None:
+    """Cancel a message that has not gone out."""
+    if message.status != MessageStatus.PENDING:
+        raise OutboxError("not_pending")
+    now = utcnow()
+    message.status = MessageStatus.CANCELLED.value
+    message.cancelled_at = now
+    message.cancel_reason = "cancelled by the organiser"
+    message.updated_at = now
+    db.session.flush()
+
+
+def retry_message(message: OutboxMessage) -> None:
+    """Try a failed message again, now, with a fresh set of attempts."""
+    if message.status != MessageStatus.FAILED:
+        raise OutboxError("not_failed")
+    now = utcnow()
+    message.status = MessageStatus.PENDING.value
+    message.attempts = 0
+    message.next_attempt_at = now
+    message.updated_at = now
+    db.session.flush()
+
+
+def resume_sending() -> None:
+    """Lift a pause on all sending (after fixing the API key, say)."""
+    state = sender_state()
+    state.paused_until = None
+    state.pause_reason = None
+    db.session.flush()

@@ -1,0 +1,80 @@
+"""One-time email links: confirm an address, or sign a phone in as its owner."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from domain.db import db, utcnow
+from domain.followups import revive_after_confirmation
+from domain.models import EmailLink, Event, Person
+from domain.tokens import hash_token, new_token
+
+LINK_LIFETIME = {"confirm": timedelta(hours=48), "signin": timedelta(minutes=30)}
+
+
+class LinkError(Exception):
+    """The link cannot be used; `code` is stable ("unknown", "used", "expired")."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def issue_link(person: Person, purpose: str, event: Event | None = None) -> str:
+    """Create a one-time link for a person and return its token (only the hash is kept)."""
+    token = new_token()
+    now = utcnow()
+    db.session.add(
+        EmailLink(
+            person=person,
+            event=event,
+            purpose=purpose,
+            token_hash=hash_token(token),
+            created_at=now,
+            expires_at=now + LINK_LIFETIME[purpose],
+        )
+    )
+    db.session.flush()
+    return token
+
+
+def find_link(token: str) -> EmailLink | None:
+    """Return the link a token opens, used or not, or None."""
+    return db.session.scalars(
+        sa.select(EmailLink).where(EmailLink.token_hash == hash_token(token))
+    ).one_or_none()
+
+
+def check_link(link: EmailLink | None) -> EmailLink:
+    """Return the link if it can still be used; raise LinkError otherwise."""
+    if link is None:
+        raise LinkError("unknown")
+    if link.used_at is not None:
+        raise LinkError("used")
+    if link.expires_at <= utcnow():
+        raise LinkError("expired")
+    return link
+
+
+def use_link(token: str) -> EmailLink:
+    """Use a link once: it confirms the person's address. Raise LinkError if it can't."""
+    link = check_link(find_link(token))
+    now = utcnow()
+    # Fenced, so two taps on the same link use it once.
+    used = db.session.execute(
+        sa.update(EmailLink)
+        .where(EmailLink.id == link.id, EmailLink.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if used != 1:
+        raise LinkError("used")
+    db.session.refresh(link)
+    person = link.person
+    if person.email_confirmed_at is None:
+        person.email_confirmed_at = now
+        revive_after_confirmation(person)
+    db.session.flush()
+    return link
