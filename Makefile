@@ -31,6 +31,9 @@ instance/config.py:
 run: $(VENV)/.installed instance/config.py
 	$(FLASK) db upgrade
 	$(FLASK) demo
+	@echo "Starting the email worker and the web server (Ctrl+C stops both)."
+	@$(FLASK) outbox worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-dev
