@@ -13,6 +13,7 @@ from blueprints import (
     auth,
     badge,
     cli,
+    compression,
     errors,
     maillinks,
     me,
@@ -74,6 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     for blueprint in (
         security.bp,
+        compression.bp,
         errors.bp,
         auth.bp,
         organiser.bp,
