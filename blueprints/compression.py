@@ -36,8 +36,11 @@ def compress(response: Response) -> Response:
         and not response.direct_passthrough
     ):
         return response
+    original = response.response
     response.direct_passthrough = False
     data = response.get_data()
+    if original is not response.response and hasattr(original, "close"):
+        original.close()  # a static file's handle, now read into memory
     if len(data) < MINIMUM_BYTES:
         return response
     response.set_data(gzip.compress(data, compresslevel=LEVEL, mtime=0))

@@ -20,11 +20,11 @@ def test_gzipped_static_file_still_revalidates(client):
     first = client.get("/static/rapport.css", headers={"Accept-Encoding": "gzip"})
     assert first.headers["Content-Encoding"] == "gzip"
     assert first.headers["ETag"].startswith("W/")
-    again = client.get(
+    with client.get(
         "/static/rapport.css",
         headers={"Accept-Encoding": "gzip", "If-None-Match": first.headers["ETag"]},
-    )
-    assert again.status_code == 304
+    ) as again:  # a 304 keeps the file handle until the response is closed
+        assert again.status_code == 304
 
 
 def test_small_and_binary_responses_are_left_alone(client):
