@@ -28,6 +28,7 @@ from domain.connections import (
     block,
     connection_of,
     connections_of,
+    contact_card,
     decline_connection,
     find_connection,
     is_blocked,
@@ -319,15 +320,12 @@ def contact(token: str, connection_id: int) -> Response:
     mine, connection = _my_connection_or_404(token, connection_id)
     if not connection.accepted:
         abort(404)
-    other = connection.other(mine)
-    shown = visible_fields(other, Relation.CONNECTION)
-    card = Card(
-        name=other.person.name,
-        email=other.person.email if "email" in shown else None,
-        urls=list(other.person.links or []) if "links" in shown else [],
-        note=f"Met at {mine.event.name}",
-    )
-    filename = "".join(c for c in other.person.name if c.isalnum()) or "contact"
+    return vcard_download(contact_card(mine, connection))
+
+
+def vcard_download(card: Card) -> Response:
+    """Return a vCard as a file to save, named after the person."""
+    filename = "".join(c for c in card.name if c.isalnum()) or "contact"
     return Response(
         vcard(card),
         mimetype="text/vcard",

@@ -60,6 +60,19 @@ def _length(maximum: int, what: str) -> Length:
     return Length(max=maximum, message=f"Keep {what} to {maximum} characters or fewer.")
 
 
+def _attendee_email(description: str = "") -> EmailField:
+    return EmailField(
+        "Email",
+        filters=[_trim],
+        validators=[
+            DataRequired("Please enter your email address."),
+            Email("Please enter a valid email address, like ana@example.com."),
+            _length(EMAIL_MAX, "the address"),
+        ],
+        description=description,
+    )
+
+
 class SignupForm(FlaskForm):
     name = StringField(
         "Your name",
@@ -230,15 +243,8 @@ class ProfileFields(FlaskForm):
 
 
 class CheckInForm(ProfileFields):
-    email = EmailField(
-        "Email",
-        filters=[_trim],
-        validators=[
-            DataRequired("Please enter your email address."),
-            Email("Please enter a valid email address, like ana@example.com."),
-            _length(EMAIL_MAX, "the address"),
-        ],
-        description="Shared only with people you connect with, unless you choose otherwise.",
+    email = _attendee_email(
+        "Shared only with people you connect with, unless you choose otherwise."
     )
     share_profile = BooleanField("Show my profile to the people I meet at this event")
     want_followups = BooleanField("Email me a follow-up about the people I connect with here")
@@ -289,15 +295,7 @@ class PersonForm(FlaskForm):
 
 
 class SignInRequestForm(FlaskForm):
-    email = EmailField(
-        "Email",
-        filters=[_trim],
-        validators=[
-            DataRequired("Please enter your email address."),
-            Email("Please enter a valid email address, like ana@example.com."),
-            _length(EMAIL_MAX, "the address"),
-        ],
-    )
+    email = _attendee_email()
 
 
 class DeleteMeForm(FlaskForm):

@@ -6,17 +6,17 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
 from blueprints import device
+from blueprints.badge import vcard_download
 from blueprints.emails import connection_for_link
 from blueprints.extensions import csrf
 from domain.badges import give_badge_to_device
-from domain.connections import Relation, visible_fields
+from domain.connections import contact_card
 from domain.db import db
 from domain.followups import attendance_of, mark_in_touch
 from domain.models import OutboxMessage
 from domain.outbox import suppress
 from domain.signin import LinkError, check_link, find_link, use_link
 from domain.tokens import hash_token
-from domain.vcard import Card, vcard
 
 bp = Blueprint("maillinks", __name__)
 
@@ -107,20 +107,7 @@ def contact(token: str, connection_id: int) -> Response:
     mine = attendance_of(message)
     if connection is None or mine is None:
         abort(404)
-    other = connection.other(mine)
-    shown = visible_fields(other, Relation.CONNECTION)
-    card = Card(
-        name=other.person.name,
-        email=other.person.email if "email" in shown else None,
-        urls=list(other.person.links or []) if "links" in shown else [],
-        note=f"Met at {mine.event.name}",
-    )
-    filename = "".join(c for c in other.person.name if c.isalnum()) or "contact"
-    return Response(
-        vcard(card),
-        mimetype="text/vcard",
-        headers={"Content-Disposition": f'attachment; filename="{filename}.vcf"'},
-    )
+    return vcard_download(contact_card(mine, connection))
 
 
 @bp.route("/f/<token>/in-touch/<int:connection_id>", methods=["GET", "POST"])

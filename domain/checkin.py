@@ -7,18 +7,15 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from domain.db import db, insert_ignoring_conflict, utcnow
+from domain.errors import DomainError
 from domain.followups import request_confirmation
 from domain.models import PROFILE_FIELDS, Attendance, Event, Person, Visibility
 from domain.profile import intern_interests, normalise_email, normalise_interests, normalise_links
 from domain.tokens import derive_token, hash_token, same_token
 
 
-class CheckInError(Exception):
+class CheckInError(DomainError):
     """Check-in refused; `code` is stable for callers and tests."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from domain.db import db, insert_ignoring_conflict, utcnow
+from domain.errors import DomainError
 from domain.followups import cancel_about_connection, queue_followups
 from domain.models import (
     NOTE_MAX,
@@ -22,17 +24,14 @@ from domain.models import (
     attendance_interest,
 )
 from domain.profile import has_control_characters
+from domain.vcard import Card
 
 REQUESTS_PER_HOUR = 30
 SUGGESTIONS = 8
 
 
-class ConnectError(Exception):
+class ConnectError(DomainError):
     """A connection change was refused; `code` is stable."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 class Relation(enum.Enum):
@@ -42,6 +41,11 @@ class Relation(enum.Enum):
     CONNECTION = "connection"
     ATTENDEE = "attendee"
     OUTSIDER = "outsider"
+
+
+def either_way(left: Any, right: Any, one: Any, other: Any) -> sa.ColumnElement[bool]:
+    """Return the condition that a pair of columns holds two values, in either order."""
+    return sa.or_(sa.and_(left == one, right == other), sa.and_(left == other, right == one))
 
 
 def ordered(a: Attendance, b: Attendance) -> tuple[int, int]:
@@ -66,12 +70,15 @@ def find_connection(a: Attendance, b: Attendance) -> Connection | None:
 
 def is_blocked(a: Attendance, b: Attendance) -> bool:
     """Tell whether either person has blocked the other."""
-    pair = [(a.person_id, b.person_id), (b.person_id, a.person_id)]
     return (
         db.session.scalar(
             sa.select(sa.func.count())
             .select_from(Block)
-            .where(sa.tuple_(Block.blocker_person_id, Block.blocked_person_id).in_(pair))
+            .where(
+                either_way(
+                    Block.blocker_person_id, Block.blocked_person_id, a.person_id, b.person_id
+                )
+            )
         )
         > 0
     )
@@ -158,16 +165,14 @@ def block(blocker: Attendance, blocked: Attendance) -> None:
     """Block a person everywhere: no requests, no card, no suggestions, either way."""
     if blocker.person_id == blocked.person_id:
         raise ConnectError("self")
-    db.session.execute(
-        sa.delete(Connection).where(
-            Connection.low_attendance_id.in_(
-                _attendance_ids_of(blocker.person_id, blocked.person_id)
-            ),
-            Connection.high_attendance_id.in_(
-                _attendance_ids_of(blocker.person_id, blocked.person_id)
-            ),
-        )
+    between = (
+        Connection.low_attendance_id.in_(_attendance_ids_of(blocker.person_id, blocked.person_id)),
+        Connection.high_attendance_id.in_(_attendance_ids_of(blocker.person_id, blocked.person_id)),
     )
+    # As when removing one, the emails waiting about these connections are cancelled.
+    for connection in db.session.scalars(sa.select(Connection).where(*between)).all():
+        cancel_about_connection(connection, "blocked")
+    db.session.execute(sa.delete(Connection).where(*between))
     db.session.execute(
         sa.delete(Block).where(
             Block.blocker_person_id == blocker.person_id,
@@ -323,27 +328,13 @@ def suggestions(
     theirs = sa.orm.aliased(attendance_interest)
     shared = sa.func.count(theirs.c.interest_id).label("shared")
     connected = sa.select(Connection.id).where(
-        sa.or_(
-            sa.and_(
-                Connection.low_attendance_id == mine.id,
-                Connection.high_attendance_id == Attendance.id,
-            ),
-            sa.and_(
-                Connection.high_attendance_id == mine.id,
-                Connection.low_attendance_id == Attendance.id,
-            ),
+        either_way(
+            Connection.low_attendance_id, Connection.high_attendance_id, mine.id, Attendance.id
         )
     )
     blocked = sa.select(Block.blocker_person_id).where(
-        sa.or_(
-            sa.and_(
-                Block.blocker_person_id == mine.person_id,
-                Block.blocked_person_id == Attendance.person_id,
-            ),
-            sa.and_(
-                Block.blocked_person_id == mine.person_id,
-                Block.blocker_person_id == Attendance.person_id,
-            ),
+        either_way(
+            Block.blocker_person_id, Block.blocked_person_id, mine.person_id, Attendance.person_id
         )
     )
     ranked = db.session.execute(
@@ -387,6 +378,18 @@ def suggestions(
         )
         for i in ids
     ]
+
+
+def contact_card(mine: Attendance, connection: Connection) -> Card:
+    """Return the contact details the other side of a connection shares with me."""
+    other = connection.other(mine)
+    shown = visible_fields(other, Relation.CONNECTION)
+    return Card(
+        name=other.person.name,
+        email=other.person.email if "email" in shown else None,
+        urls=list(other.person.links or []) if "links" in shown else [],
+        note=f"Met at {mine.event.name}",
+    )
 
 
 def connection_counts(event_id: int) -> dict[int, int]:

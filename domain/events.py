@@ -9,17 +9,14 @@ from zoneinfo import ZoneInfo, available_timezones
 import sqlalchemy as sa
 
 from domain.db import db, utcnow
+from domain.errors import DomainError
 from domain.models import Event, Organiser
 from domain.tokens import new_token
 from domain.words import new_event_word
 
 
-class EventError(Exception):
+class EventError(DomainError):
     """An event change was refused; `code` is stable."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from domain.models import (
     OutboxMessage,
     Person,
 )
-from domain.outbox import enqueue
+from domain.outbox import cancel_waiting, enqueue
 
 FOLLOWUP_TIMINGS = ("next_morning", "at_end")
 NUDGE_CHOICES = (0, 7, 14, 30)
@@ -161,14 +161,14 @@ def update_followup_settings(event: Event, *, timing: str, nudge_days: int) -> N
 
 def cancel_about_connection(connection: Connection, reason: str) -> None:
     """Cancel the waiting emails that are about one connection."""
-    _cancel_where(OutboxMessage.connection_id == connection.id, reason)
+    cancel_waiting(OutboxMessage.connection_id == connection.id, reason)
 
 
 def mark_in_touch(connection: Connection) -> None:
     """Record that a pair has been in touch, and stop the nudges about them."""
     if connection.in_touch_at is None:
         connection.in_touch_at = utcnow()
-    _cancel_where(
+    cancel_waiting(
         sa.and_(OutboxMessage.connection_id == connection.id, OutboxMessage.kind == "nudge"),
         "in_touch",
     )
@@ -176,7 +176,7 @@ def mark_in_touch(connection: Connection) -> None:
 
 def cancel_for_person(person: Person, reason: str) -> None:
     """Cancel every waiting email to a person."""
-    _cancel_where(OutboxMessage.person_id == person.id, reason)
+    cancel_waiting(OutboxMessage.person_id == person.id, reason)
 
 
 def revive_after_confirmation(person: Person) -> None:
@@ -207,24 +207,6 @@ def cancel(message: OutboxMessage, reason: str) -> None:
     message.status = MessageStatus.CANCELLED.value
     message.cancelled_at = utcnow()
     message.cancel_reason = reason
-
-
-def _cancel_where(condition: sa.ColumnElement[bool], reason: str) -> None:
-    now = utcnow()
-    db.session.execute(
-        sa.update(OutboxMessage)
-        .where(
-            condition,
-            OutboxMessage.status.in_((MessageStatus.PENDING, MessageStatus.UNCERTAIN)),
-        )
-        .values(
-            status=MessageStatus.CANCELLED.value,
-            cancelled_at=now,
-            cancel_reason=reason,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
 
 
 def attendance_of(message: OutboxMessage) -> Attendance | None:

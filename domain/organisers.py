@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from domain.db import db, insert_ignoring_conflict, utcnow
+from domain.errors import DomainError
 from domain.models import Organiser
 from domain.profile import normalise_email
 
@@ -15,12 +16,8 @@ PASSWORD_MIN = 10
 _DUMMY_HASH = generate_password_hash("not a real password")
 
 
-class OrganiserError(Exception):
+class OrganiserError(DomainError):
     """An organiser account operation was refused; `code` is stable."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 def create_organiser(email: str, password: str, name: str = "") -> Organiser:

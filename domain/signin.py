@@ -7,6 +7,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from domain.db import db, utcnow
+from domain.errors import DomainError
 from domain.followups import revive_after_confirmation
 from domain.models import EmailLink, Event, Person
 from domain.tokens import hash_token, new_token
@@ -14,12 +15,8 @@ from domain.tokens import hash_token, new_token
 LINK_LIFETIME = {"confirm": timedelta(hours=48), "signin": timedelta(minutes=30)}
 
 
-class LinkError(Exception):
+class LinkError(DomainError):
     """The link cannot be used; `code` is stable ("unknown", "used", "expired")."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 def issue_link(person: Person, purpose: str, event: Event | None = None) -> str:
