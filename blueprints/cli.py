@@ -22,7 +22,7 @@ from domain.organisers import (
     find_organiser,
     set_password,
 )
-from domain.outbox import Worker
+from domain.outbox import LEASE, Worker
 from domain.qr import qr_text
 
 bp = Blueprint("cli", __name__, cli_group=None)
@@ -127,7 +127,14 @@ def _organiser_message(error: OrganiserError) -> str:
 @click.option("--once", is_flag=True, help="Send what is due now, then exit.")
 @click.option("--threads", default=4, show_default=True, help="Messages sent at the same time.")
 @click.option("--poll", default=1.0, show_default=True, help="Seconds between looks when idle.")
-def worker_command(once: bool, threads: int, poll: float) -> None:
+@click.option(
+    "--lease",
+    default=int(LEASE.total_seconds()),
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Seconds a claimed message stays this worker's before it is presumed lost.",
+)
+def worker_command(once: bool, threads: int, poll: float, lease: int) -> None:
     """Send due emails until SIGTERM (finishing the messages in hand), or once with --once."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     mailer = make_mailer(app)
@@ -137,6 +144,7 @@ def worker_command(once: bool, threads: int, poll: float) -> None:
         context=app.app_context,
         threads=max(1, threads),
         poll_seconds=poll,
+        lease=timedelta(seconds=lease),
     )
 
     def stop(signum: int, _frame: object) -> None:

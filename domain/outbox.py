@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from domain.db import db, insert_ignoring_conflict, utcnow, writing
+from domain.errors import DomainError
 from domain.mailer import Email, Mailer, Outcome
 from domain.models import (
     Connection,
@@ -115,13 +116,15 @@ def suppress(email: str, reason: str) -> None:
         {"email_hash": email_hash(email), "reason": reason, "created_at": utcnow()},
         "email_hash",
     )
+    cancel_waiting(OutboxMessage.to_email == normalise_email(email), reason)
+
+
+def cancel_waiting(condition: sa.ColumnElement[bool], reason: str) -> None:
+    """Cancel the messages matching a condition that have not gone out (or may not have)."""
     now = utcnow()
     db.session.execute(
         sa.update(OutboxMessage)
-        .where(
-            OutboxMessage.to_email == normalise_email(email),
-            OutboxMessage.status.in_(ACTIVE),
-        )
+        .where(condition, OutboxMessage.status.in_(ACTIVE))
         .values(
             status=MessageStatus.CANCELLED.value,
             cancelled_at=now,
@@ -165,7 +168,9 @@ def sending_blocked_until(now: datetime) -> datetime | None:
 # ---------------------------------------------------------------- claiming and finishing
 
 
-def claim_due_messages(owner: str, limit: int, now: datetime | None = None) -> list[int]:
+def claim_due_messages(
+    owner: str, limit: int, now: datetime | None = None, lease: timedelta = LEASE
+) -> list[int]:
     """Claim up to `limit` due messages for this worker; call inside a write transaction."""
     now = now or utcnow()
     table = OutboxMessage.__table__
@@ -184,7 +189,7 @@ def claim_due_messages(owner: str, limit: int, now: datetime | None = None) -> l
             status=MessageStatus.SENDING.value,
             attempts=table.c.attempts + 1,
             lease_owner=owner,
-            lease_expires_at=now + LEASE,
+            lease_expires_at=now + lease,
             updated_at=now,
         )
         .returning(table.c.id)
@@ -232,7 +237,7 @@ def finish(message_id: int, owner: str, outcome: Outcome, now: datetime | None =
         if outcome.kind == "pause":
             state = sender_state()
             state.paused_until = now + PAUSE_AFTER_AUTH_ERROR
-            state.pause_reason = outcome.error
+            state.pause_reason = outcome.error[:200] if outcome.error else None  # String(200)
             values["next_attempt_at"] = state.paused_until
         elif outcome.status_code == 429:
             state = sender_state()
@@ -344,6 +349,7 @@ class Worker:
         threads: int = 4,
         poll_seconds: float = 1.0,
         housekeeping_seconds: float = 30.0,
+        lease: timedelta = LEASE,
     ) -> None:
         self.mailer = mailer
         self.compose = compose
@@ -351,6 +357,7 @@ class Worker:
         self.threads = threads
         self.poll_seconds = poll_seconds
         self.housekeeping_seconds = housekeeping_seconds
+        self.lease = lease
         self.owner = worker_name()
         self.stop = threading.Event()
         self.stats = WorkerStats()
@@ -408,7 +415,7 @@ class Worker:
                 db.session.rollback()
                 self.stop.wait(min((blocked - now).total_seconds(), self.poll_seconds))
                 return not self.stop.is_set() and False
-            claimed = claim_due_messages(self.owner, 1, now)
+            claimed = claim_due_messages(self.owner, 1, now, self.lease)
             if not claimed:
                 db.session.rollback()
                 return False
@@ -486,12 +493,8 @@ def message_of_event(event_id: int, message_id: int) -> OutboxMessage | None:
     ).one_or_none()
 
 
-class OutboxError(Exception):
+class OutboxError(DomainError):
     """A change to a message was refused; `code` is stable."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 def cancel_message(message: OutboxMessage) -> None:
