@@ -1,0 +1,521 @@
+"""Follow-up emails end to end: confirmation, who may get follow-ups, digests, connection
+emails, nudges, timing, and headers. Emails are produced by the real outbox worker."""
+
+from __future__ import annotations
+
+import email
+from datetime import UTC, datetime, timedelta
+from email import policy
+
+import pytest
+import sqlalchemy as sa
+
+from blueprints.emails import compose
+from domain.connections import request_connection
+from domain.db import db, utcnow, writing
+from domain.followups import CONFIRMATION_EVERY, update_followup_settings
+from domain.mailer import FileMailer, SendGridMailer
+from domain.models import EmailLink, Event, OutboxMessage
+from domain.outbox import Worker, suppress
+from tests.conftest import login
+from tests.mail_support import (
+    Mailbox,
+    check_in,
+    clean_headers,
+    confirm_directly,
+    end_now,
+    kind_of,
+    link_in,
+    make_due,
+    meet,
+    messages,
+    person,
+    states,
+    use_email_link,
+)
+from tests.test_http_connect import Phone
+
+
+@pytest.fixture
+def mailbox(app):
+    return Mailbox(app)
+
+
+@pytest.fixture
+def met(app, make_event, make_attendee):
+    return meet(make_event, make_attendee)
+
+
+# ---------------------------------------------------------------- confirmation
+
+
+def test_checking_in_with_followups_ticked_sends_one_confirmation(app, make_event, mailbox):
+    event = make_event(name="Sunday brunch")
+    check_in(app.test_client(), event, "Ana", "Ana@Example.org")
+
+    assert [m.kind for m in messages()] == ["confirm"]
+    stats = mailbox.deliver()
+    assert stats.sent == 1
+    sent = mailbox.one("ana@example.org", "confirm")
+    assert sent.subject == "Confirm your email for Sunday brunch"
+    assert link_in(sent, "/m/").startswith("/m/")
+    assert "Hi Ana" in sent.text
+    assert states() == [("sent", None)]
+    assert person("ana@example.org").email_confirmed_at is None
+
+
+def test_not_ticking_followups_queues_no_email(app, make_event, mailbox):
+    event = make_event()
+    check_in(app.test_client(), event, "Ana", "ana@example.org", followups=False)
+    assert messages() == []
+    assert mailbox.deliver().sent == 0
+    assert mailbox.emails == []
+
+
+def test_three_check_ins_typing_one_address_give_one_confirmation_a_day(app, make_event, mailbox):
+    phone = app.test_client()
+    events = [make_event(name=f"Meetup {n}") for n in range(4)]
+    for event in events[:3]:
+        check_in(phone, event, "Ana", "ana@example.org")
+    mailbox.deliver()
+    assert len(mailbox.sent("ana@example.org")) == 1
+    assert [m.kind for m in messages()] == ["confirm"]
+
+    # A day later the address may be asked once more: make the row look 25 hours old.
+    day_before = utcnow() - timedelta(hours=25)
+    bucket = int(day_before.timestamp() // CONFIRMATION_EVERY.total_seconds())
+    with writing():
+        db.session.execute(
+            sa.update(OutboxMessage).values(
+                created_at=day_before,
+                dedupe_key=f"confirm:{person('ana@example.org').id}:{bucket}",
+            )
+        )
+        db.session.commit()
+    check_in(phone, events[3], "Ana", "ana@example.org")
+    mailbox.deliver()
+    assert len(mailbox.sent("ana@example.org", "confirm")) == 2
+
+
+def test_confirmation_link_get_asks_and_post_confirms_once(app, make_event, mailbox):
+    event = make_event()
+    phone = app.test_client()
+    check_in(phone, event, "Ana", "ana@example.org")
+    mailbox.deliver()
+    path = link_in(mailbox.one("ana@example.org", "confirm"), "/m/")
+
+    page = phone.get(path)
+    assert page.status_code == 200
+    assert "Confirm my email" in page.text
+    assert person("ana@example.org").email_confirmed_at is None
+    assert db.session.scalars(sa.select(EmailLink)).one().used_at is None
+    assert "Signed in as" not in phone.get("/me/").text
+
+    done = phone.post(path)
+    assert done.status_code == 303
+    assert done.location == "/me/"
+    db.session.rollback()
+    assert person("ana@example.org").email_confirmed_at is not None
+    assert "Signed in as Ana (ana@example.org)" in phone.get("/me/").text
+
+    again = phone.post(path)
+    assert again.status_code == 410
+    assert "already been used" in again.text
+    assert phone.get(path).status_code == 410
+    # Another phone holding the same link gets no further.
+    assert app.test_client().post(path).status_code == 410
+
+
+def test_expired_confirmation_link_changes_nothing(app, make_event, mailbox):
+    event = make_event()
+    phone = app.test_client()
+    check_in(phone, event, "Ana", "ana@example.org")
+    mailbox.deliver()
+    path = link_in(mailbox.one("ana@example.org", "confirm"), "/m/")
+    with writing():
+        db.session.execute(sa.update(EmailLink).values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+
+    assert phone.get(path).status_code == 410
+    response = phone.post(path)
+    assert response.status_code == 410
+    assert "expired" in response.text
+    db.session.rollback()
+    assert person("ana@example.org").email_confirmed_at is None
+    assert "Signed in as" not in phone.get("/me/").text
+
+
+def test_unknown_email_link_is_404(client):
+    assert client.get("/m/" + "x" * 43).status_code == 404
+    assert client.post("/m/" + "x" * 43).status_code == 404
+
+
+# ---------------------------------------------------------------- who may get follow-ups
+
+
+def test_unconfirmed_address_gets_no_digest_until_confirmed(app, make_event, mailbox):
+    event = make_event(name="Bread and running")
+    with writing():
+        update_followup_settings(event, timing="at_end", nudge_days=7)
+        db.session.commit()
+    ana, ben = app.test_client(), app.test_client()
+    ana_badge = check_in(ana, event, "Ana", "ana@example.org", interests="sourdough")
+    ben_badge = check_in(ben, event, "Ben", "ben@example.org", interests="sourdough")
+    mailbox.deliver()
+    use_email_link(ben, mailbox.one("ben@example.org", "confirm"))  # only Ben confirms
+    ben.post(f"/b/{ana_badge}/connect")
+    ana.post(f"/b/{ben_badge}/connect")
+    end_now(event)
+
+    mailbox.deliver()
+    assert [kind_of(e) for e in mailbox.sent("ana@example.org")] == ["confirm"]
+    assert len(mailbox.sent("ben@example.org", "digest")) == 1
+    ana_id = person("ana@example.org").id
+    assert states(person_id=ana_id, kind="digest") == [("cancelled", "unconfirmed")]
+
+    # Confirming puts the held digest back, and it goes out.
+    response = use_email_link(ana, mailbox.one("ana@example.org", "confirm"))
+    assert response.status_code == 303
+    db.session.rollback()
+    assert states(person_id=ana_id, kind="digest") == [("pending", None)]
+    mailbox.deliver()
+    digest = mailbox.one("ana@example.org", "digest")
+    assert "Ben" in digest.text
+    assert states(person_id=ana_id, kind="digest") == [("sent", None)]
+
+
+def test_no_digest_without_consent_at_that_event(app, make_event, mailbox):
+    first, second = make_event(name="First"), make_event(name="Second")
+    ana, ben = app.test_client(), app.test_client()
+    check_in(ana, first, "Ana", "ana@example.org")
+    mailbox.deliver()
+    use_email_link(ana, mailbox.one("ana@example.org", "confirm"))
+    # Confirmed, but at the second event she leaves the follow-up box unticked.
+    ana_badge = check_in(ana, second, "Ana", "ana@example.org", followups=False)
+    ben_badge = check_in(ben, second, "Ben", "ben@example.org", followups=False)
+    assert len(messages(kind="confirm")) == 1
+    ana.post(f"/b/{ben_badge}/connect")
+    ben.post(f"/b/{ana_badge}/connect")
+    with writing():
+        update_followup_settings(db.session.get(Event, second.id), timing="at_end", nudge_days=7)
+        db.session.commit()
+    end_now(second)
+
+    mailbox.deliver()
+    assert mailbox.sent(kind="digest") == []
+    ana_id = person("ana@example.org").id
+    ben_id = person("ben@example.org").id
+    assert states(person_id=ana_id, kind="digest") == [("cancelled", "no_consent")]
+    assert states(person_id=ben_id, kind="digest") == [("cancelled", "unconfirmed")]
+
+
+def test_suppressed_address_is_never_mailed(app, make_event, make_attendee, mailbox):
+    event = make_event()
+    with writing():
+        suppress("ANA@example.org", "unsubscribed")
+        db.session.commit()
+    ana = make_attendee(event, "Ana", "ana@example.org", want_followups=True)
+    ben = make_attendee(event, "Ben", "ben@example.org", want_followups=True)
+    confirm_directly(ana, ben)
+    with writing():
+        request_connection(ana.attendance, ben.attendance)
+        request_connection(ben.attendance, ana.attendance)
+        update_followup_settings(db.session.get(Event, event.id), timing="at_end", nudge_days=7)
+        db.session.commit()
+    end_now(event)
+    make_due()  # the nudges too
+
+    mailbox.deliver()
+    assert mailbox.sent("ana@example.org") == []
+    assert {kind_of(e) for e in mailbox.sent("ben@example.org")} == {"confirm", "digest", "nudge"}
+    ana_id = ana.attendance.person_id
+    assert {m.kind: (m.status, m.cancel_reason) for m in messages(person_id=ana_id)} == {
+        "confirm": ("cancelled", "suppressed"),
+        "digest": ("cancelled", "suppressed"),
+        "nudge": ("cancelled", "suppressed"),
+    }
+
+
+# ---------------------------------------------------------------- the digest
+
+
+def test_digest_names_the_other_person_shared_interest_and_only_my_note(
+    app, make_organiser, make_event, mailbox
+):
+    organiser = make_organiser()
+    event = make_event(organiser, name="Bread and running")
+    with writing():
+        update_followup_settings(event, timing="at_end", nudge_days=7)
+        db.session.commit()
+    ana, ben = app.test_client(), app.test_client()
+    ana_badge = check_in(ana, event, "Ana", "ana@example.org", interests="sourdough, marathons")
+    ben_badge = check_in(ben, event, "Ben", "ben@example.org", interests="sourdough, chess")
+    mailbox.deliver()
+    for phone, address in ((ana, "ana@example.org"), (ben, "ben@example.org")):
+        use_email_link(phone, mailbox.one(address, "confirm"))
+    assert ben.post(f"/b/{ana_badge}/connect", data={"note": "swap starters"}).status_code == 303
+    assert ana.post(f"/b/{ben_badge}/connect", data={"note": "dutch oven"}).status_code == 303
+
+    mailbox.deliver()
+    assert mailbox.sent(kind="digest") == []  # not before the event ends
+
+    desk = app.test_client()
+    login(desk, organiser)
+    ended = desk.post(f"/organiser/events/{event.id}/end")
+    assert ended.status_code == 303
+    assert ended.location == f"/organiser/events/{event.id}/emails"
+
+    mailbox.deliver()
+    to_ana = mailbox.one("ana@example.org", "digest")
+    to_ben = mailbox.one("ben@example.org", "digest")
+    assert to_ana.subject == to_ben.subject == "The people you met at Bread and running"
+    for digest, other in ((to_ana, "Ben"), (to_ben, "Ana")):
+        assert f"* {other}" in digest.text
+        assert "You both like: sourdough\n" in digest.text
+        assert "sourdough" in digest.html
+        assert other in digest.html
+        assert digest.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert digest.headers["List-Unsubscribe"].startswith("<http://rapport.test/u/")
+        assert clean_headers(digest)
+    assert "Your note: dutch oven" in to_ana.text
+    assert "dutch oven" in to_ana.html
+    assert "swap starters" not in to_ana.text + to_ana.html
+    assert "Your note: swap starters" in to_ben.text
+    assert "dutch oven" not in to_ben.text + to_ben.html
+    # Each side sees the other's address: shared with connections by default.
+    assert "Email: ben@example.org" in to_ana.text
+
+    # The digest's contact link gives Ben's card.
+    card = app.test_client().get(link_in(to_ana, "/f/", "/contacts/"))
+    assert card.status_code == 200
+    assert card.mimetype == "text/vcard"
+    assert "FN:Ben" in card.text
+
+    # Exactly one each, however often the worker runs.
+    mailbox.deliver()
+    assert len(mailbox.sent(kind="digest")) == 2
+    # Nudges wait a week after the digest.
+    end = db.session.get(Event, event.id).ends_at
+    nudges = messages(kind="nudge")
+    assert len(nudges) == 2
+    assert {(m.status, m.send_after) for m in nudges} == {("pending", end + timedelta(days=7))}
+
+
+def test_connection_after_the_digest_gets_its_own_email(met, make_attendee, mailbox):
+    end_now(met.event)
+    mailbox.deliver()
+    assert len(mailbox.sent("ana@example.org", "digest")) == 1
+    cleo = make_attendee(
+        met.event, "Cleo", "cleo@example.org", interests=["marathons"], want_followups=True
+    )
+    confirm_directly(cleo)
+    with writing():
+        request_connection(cleo.attendance, met.ana.attendance)
+        request_connection(met.ana.attendance, cleo.attendance)
+        db.session.commit()
+
+    mailbox.deliver()
+    assert len(mailbox.sent("ana@example.org", "digest")) == 1
+    late = mailbox.one("ana@example.org", "connection")
+    assert late.subject == "You connected with someone at Bread and running"
+    assert "* Cleo" in late.text
+    assert "You both like: marathons" in late.text
+    assert "Ben" not in late.text
+    # For Cleo it is her first follow-up: a digest naming Ana.
+    assert "* Ana" in mailbox.one("cleo@example.org", "digest").text
+    assert mailbox.sent("ben@example.org", "connection") == []
+
+
+def test_nudge_goes_a_week_later_unless_we_have_been_in_touch(app, met, mailbox):
+    end_now(met.event)
+    mailbox.deliver()
+    to_ana = mailbox.one("ana@example.org", "digest")
+    end = db.session.get(Event, met.event.id).ends_at
+    assert {m.send_after for m in messages(kind="nudge")} == {end + timedelta(days=7)}
+
+    path = link_in(to_ana, "/f/", "/in-touch/")
+    assert path.endswith(f"/in-touch/{met.connection.id}")
+    browser = app.test_client()
+    question = browser.get(path)
+    assert question.status_code == 200
+    assert "Have you been in touch with Ben?" in question.text
+    assert states(kind="nudge") == [("pending", None)] * 2
+
+    answered = browser.post(path)
+    assert answered.status_code == 200
+    assert "you're in touch with Ben" in answered.text
+    db.session.rollback()
+    assert states(kind="nudge") == [("cancelled", "in_touch")] * 2
+    assert db.session.get(type(met.connection), met.connection.id).in_touch_at is not None
+
+    make_due()
+    mailbox.deliver()
+    assert mailbox.sent(kind="nudge") == []
+
+
+def test_nudge_is_sent_when_due_and_names_the_other(met, mailbox):
+    end_now(met.event)
+    mailbox.deliver()
+    assert make_due(OutboxMessage.kind == "nudge") == 2
+    mailbox.deliver()
+    to_ana = mailbox.one("ana@example.org", "nudge")
+    assert to_ana.subject == "Have you been in touch since Bread and running?"
+    assert "you met Ben at Bread and running" in to_ana.text
+    assert "you met Ana" in mailbox.one("ben@example.org", "nudge").text
+
+
+@pytest.mark.parametrize("how", ["remove", "block"])
+def test_removing_or_blocking_cancels_the_nudges(app, met, mailbox, how):
+    phone = Phone(app, met.ana)
+    response = phone.post(f"/b/{met.ana.badge_token}/connections/{met.connection.id}/{how}")
+    assert response.status_code == 303
+    db.session.rollback()
+    reason = {"remove": "connection_removed", "block": "blocked"}[how]
+    assert states(kind="nudge") == [("cancelled", reason)] * 2
+
+    end_now(met.event)
+    make_due()
+    mailbox.deliver()
+    assert [kind_of(e) for e in mailbox.emails if kind_of(e) != "confirm"] == []
+    assert states(kind="digest") == [("cancelled", "nothing_to_send")] * 2
+
+
+def test_changing_followup_settings_reschedules_waiting_emails(
+    app, make_organiser, make_event, make_attendee
+):
+    organiser = make_organiser()
+    start = datetime(2031, 3, 4, 18, 0)
+    event = make_event(
+        organiser, name="Spring social", starts_at=start, ends_at=start + timedelta(hours=3)
+    )
+    ana = make_attendee(event, "Ana", "ana@example.org", want_followups=True)
+    ben = make_attendee(event, "Ben", "ben@example.org", want_followups=True)
+    with writing():
+        request_connection(ana.attendance, ben.attendance)
+        request_connection(ben.attendance, ana.attendance)
+        db.session.commit()
+    # Default: 09:00 London time the morning after, and a nudge a week later.
+    morning = datetime(2031, 3, 5, 9, 0, tzinfo=UTC)  # London is on GMT in early March
+    assert {m.send_after for m in messages(kind="digest")} == {morning}
+    assert {m.send_after for m in messages(kind="nudge")} == {morning + timedelta(days=7)}
+
+    desk = app.test_client()
+    login(desk, organiser)
+    form = {
+        "name": "Spring social",
+        "starts_at": "2031-03-04T18:00",
+        "ends_at": "2031-03-04T21:00",
+        "timezone": "Europe/London",
+        "venue": "",
+        "description": "",
+        "followup_timing": "at_end",
+        "nudge_days": "14",
+    }
+    assert desk.post(f"/organiser/events/{event.id}/edit", data=form).status_code == 303
+    db.session.rollback()
+    end = datetime(2031, 3, 4, 21, 0, tzinfo=UTC)
+    assert {(m.send_after, m.next_attempt_at) for m in messages(kind="digest")} == {(end, end)}
+    assert {m.send_after for m in messages(kind="nudge")} == {end + timedelta(days=14)}
+
+    form["nudge_days"] = "0"
+    assert desk.post(f"/organiser/events/{event.id}/edit", data=form).status_code == 303
+    db.session.rollback()
+    assert states(kind="nudge") == [("cancelled", "cadence_off")] * 2
+    assert states(kind="digest") == [("pending", None)] * 2
+
+
+def test_next_morning_is_nine_local_the_day_after_the_end(app, make_event, make_attendee):
+    # 21:30 in New York on 15 January is 02:30 UTC on the 16th (EST, no DST change near).
+    event = make_event(
+        name="Late night",
+        timezone="America/New_York",
+        starts_at=datetime(2030, 1, 15, 19, 0),
+        ends_at=datetime(2030, 1, 15, 21, 30),
+    )
+    assert event.followup_timing == "next_morning"
+    ana = make_attendee(event, "Ana", "ana@example.org", want_followups=True)
+    ben = make_attendee(event, "Ben", "ben@example.org", want_followups=True)
+    with writing():
+        request_connection(ana.attendance, ben.attendance)
+        request_connection(ben.attendance, ana.attendance)
+        db.session.commit()
+    nine_in_new_york = datetime(2030, 1, 16, 14, 0, tzinfo=UTC)
+    assert {m.send_after for m in messages(kind="digest")} == {nine_in_new_york}
+    assert {m.send_after for m in messages(kind="nudge")} == {nine_in_new_york + timedelta(days=7)}
+
+
+def test_ending_early_with_next_morning_counts_from_now(app, met):
+    from zoneinfo import ZoneInfo
+
+    with writing():
+        event = db.session.get(Event, met.event.id)
+        update_followup_settings(event, timing="next_morning", nudge_days=7)
+        event.timezone = "America/New_York"
+        db.session.commit()
+    end_now(met.event)
+    zone = ZoneInfo("America/New_York")
+    ended = db.session.get(Event, met.event.id).ends_at
+    tomorrow = ended.astimezone(zone).date() + timedelta(days=1)
+    expected = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 9, 0, tzinfo=zone)
+    assert {m.send_after for m in messages(kind="digest")} == {expected.astimezone(UTC)}
+
+
+# ---------------------------------------------------------------- header safety
+
+
+def test_subjects_and_headers_have_no_line_breaks_with_a_hostile_event_name(
+    app, met, mailbox, tmp_path
+):
+    hostile = "Meetup\r\nBcc: everyone@example.net\nX-Evil: 1\u2028"
+    with writing():
+        db.session.execute(sa.update(Event).values(name=hostile))
+        db.session.commit()
+    cleo = Phone(app)  # a new check-in queues a confirmation naming the event
+    check_in(cleo.client, met.event, "Cleo", "cleo@example.org")
+    end_now(met.event)
+    make_due()
+
+    mailbox.deliver()
+    assert {kind_of(e) for e in mailbox.emails} == {"confirm", "digest", "nudge"}
+    for sent in mailbox.emails:
+        assert clean_headers(sent), sent.subject
+        assert "Bcc:" in sent.subject  # the text stays, on one line
+    assert mailbox.one("cleo@example.org", "confirm").subject == (
+        "Confirm your email for Meetup Bcc: everyone@example.net X-Evil: 1"
+    )
+
+    # What SendGrid would get: one recipient, no copies, a clean subject.
+    sendgrid = SendGridMailer("SG.test", "Rapport <hello@rapport.example>")
+    for sent in mailbox.emails:
+        payload = sendgrid.payload(sent)
+        (personalization,) = payload["personalizations"]
+        assert personalization["to"] == [{"email": sent.to}]
+        assert "cc" not in personalization
+        assert "bcc" not in personalization
+        assert "\r" not in personalization["subject"]
+        assert "\n" not in personalization["subject"]
+
+    # And the .eml writer: one To, no Bcc, a one-line Subject.
+    with writing():
+        db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.kind == "digest")
+            .values(status="pending", next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+    db.session.commit()
+    Worker(
+        mailer=FileMailer(tmp_path / "mail", "Rapport <hello@rapport.example>"),
+        compose=compose,
+        context=app.app_context,
+        threads=1,
+        poll_seconds=0,
+    ).run(once=True)
+    files = sorted((tmp_path / "mail").glob("*.eml"))
+    assert len(files) == 2
+    for path in files:
+        parsed = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        assert parsed.get_all("Bcc") is None
+        assert len(parsed.get_all("To")) == 1
+        assert "\n" not in str(parsed["Subject"])
+        assert str(parsed["Subject"]).startswith("The people you met at Meetup Bcc:")
