@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import (
     auth,
@@ -22,7 +23,7 @@ from blueprints import (
     security,
     webhooks,
 )
-from blueprints.extensions import csrf, login_manager, migrate
+from blueprints.extensions import csrf, limiter, login_manager, migrate
 from domain.db import db
 
 DEFAULTS: dict[str, Any] = {
@@ -34,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_FROM": "Rapport <hello@rapport.example>",
     "MAIL_POSTAL_ADDRESS": "",
     "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_KEY_PREFIX": "rapport",
+    "PROXY_HOPS": 0,
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -52,6 +55,7 @@ ENVIRONMENT_KEYS = (
     "MAIL_FROM",
     "MAIL_POSTAL_ADDRESS",
     "RATELIMIT_STORAGE_URI",
+    "PROXY_HOPS",
 )
 
 
@@ -72,6 +76,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
+    if app.config["PROXY_HOPS"]:
+        # Behind a reverse proxy, trust exactly that many X-Forwarded-* hops.
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     for blueprint in (
         security.bp,

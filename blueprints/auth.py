@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from blueprints.extensions import login_manager
+from blueprints.extensions import limiter, login_manager
 from blueprints.forms import LoginForm, SignupForm
 from blueprints.navigation import local_path
 from domain.db import db
@@ -23,6 +23,7 @@ def load_organiser(organiser_id: str) -> Organiser | None:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"])
 def signup() -> Response | str:
     """Create an organiser account."""
     if current_user.is_authenticated:
@@ -43,6 +44,7 @@ def signup() -> Response | str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
 def login() -> Response | str:
     """Log an organiser in."""
     if current_user.is_authenticated:

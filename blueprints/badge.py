@@ -17,6 +17,7 @@ from flask import (
 )
 
 from blueprints import device
+from blueprints.extensions import failed_lookup, limiter
 from blueprints.forms import NoteForm, ProfileForm
 from domain.attendees import popular_interests
 from domain.checkin import find_attendance_by_badge
@@ -113,6 +114,7 @@ def _my_connection_or_404(token: str, connection_id: int) -> tuple[Attendance, C
 
 
 @bp.get("/<token>")
+@limiter.limit("30 per minute", deduct_when=failed_lookup)
 def view(token: str) -> str:
     """Show my badge to me, and my card to anyone else."""
     owner = _attendance_or_404(token)

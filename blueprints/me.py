@@ -7,6 +7,7 @@ import json
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 
 from blueprints import device
+from blueprints.extensions import limiter
 from blueprints.forms import DeleteMeForm, PersonForm, SignInRequestForm
 from domain.db import db
 from domain.followups import request_sign_in
@@ -33,6 +34,7 @@ def home() -> str:
 
 
 @bp.post("/sign-in")
+@limiter.limit("5 per 10 minutes")
 def request_link() -> str | tuple[str, int]:
     """Email a sign-in link; the answer never says whether the address is known."""
     form = SignInRequestForm()

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from werkzeug.wrappers import Response
 
 from blueprints import device
+from blueprints.extensions import failed_lookup, limiter
 from blueprints.forms import CheckInForm, SignInRequestForm
 from blueprints.navigation import badge_continuation
 from domain.attendees import popular_interests
@@ -44,6 +45,7 @@ def home() -> str:
 
 
 @bp.route("/e/<token>", methods=["GET", "POST"])
+@limiter.limit("30 per minute", deduct_when=failed_lookup)
 def landing(token: str) -> Response | str:
     """Show the event and its check-in form, or this phone's badge if it has one here."""
     event = _event_or_404(token)
@@ -90,6 +92,7 @@ def landing(token: str) -> Response | str:
 
 
 @bp.post("/e/<token>/sign-in")
+@limiter.limit("5 per 10 minutes")
 def sign_in_link(token: str) -> str | tuple[str, int]:
     """Email a sign-in link that brings this person's badge to this phone."""
     event = _event_or_404(token)
