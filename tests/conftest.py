@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.serving import make_server
 
@@ -23,6 +23,7 @@ from domain.events import EventDetails, create_event
 from domain.models import Event, Organiser
 from domain.organisers import create_organiser
 from domain.tokens import new_token
+from tests.fake_sendgrid import FakeSendGrid
 
 PUBLIC_URL = "http://rapport.test"
 PASSWORD = "correct horse battery"
@@ -125,6 +126,9 @@ def app_factory(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
 
     def factory(**overrides: Any) -> Flask:
         app = create_app(make_config(tmp_path, **overrides))
+        # Tests keep an app context open, and a test request reuses it; start each request
+        # without the previous one's signed-in organiser, as a real server would.
+        app.before_request(lambda: g.pop("_login_user", None) and None)
         if not made:
             reset_database(app)
         made.append(app)
@@ -312,3 +316,31 @@ def laptop(browser: Any) -> Iterator[Any]:
     context.set_default_timeout(10_000)
     yield context.new_page()
     context.close()
+
+
+# ---------------------------------------------------------------- fake SendGrid
+
+
+def sendgrid_settings(fake: FakeSendGrid) -> dict[str, str]:
+    """The configuration that points the app's SendGrid mailer (make_mailer) at a fake server."""
+    return {"SENDGRID_API_KEY": fake.api_key, "SENDGRID_API_HOST": fake.url}
+
+
+@pytest.fixture
+def fake_sendgrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
+    """A fake SendGrid v3 API on 127.0.0.1, reached without any proxy; stopped after the test."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    fake = FakeSendGrid().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+    assert fake.server_errors == []
+
+
+@pytest.fixture
+def sendgrid_app(app: Flask, fake_sendgrid: FakeSendGrid) -> Flask:
+    """The test app, with SendGrid configured to be the fake: make_mailer(app) sends to it."""
+    app.config.update(sendgrid_settings(fake_sendgrid))
+    return app

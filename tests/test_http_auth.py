@@ -88,3 +88,10 @@ def test_logout_needs_post(client, make_organiser):
     login(client, make_organiser())
     assert client.get("/logout").status_code == 405
     assert client.get("/organiser/").status_code == 200
+
+
+def test_a_new_client_is_not_the_previous_clients_organiser(app, client, make_organiser):
+    organiser = make_organiser()
+    login(client, organiser)
+    assert client.get("/organiser/").status_code == 200
+    assert app.test_client().get("/organiser/").status_code == 302
