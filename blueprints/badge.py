@@ -42,6 +42,7 @@ from domain.connections import (
     visible_fields,
 )
 from domain.db import db
+from domain.followups import set_followup_consent
 from domain.models import PROFILE_FIELDS, Attendance, Connection
 from domain.profile import ProfileError, update_profile
 from domain.qr import qr_svg
@@ -167,6 +168,7 @@ def edit(token: str) -> Response | str:
                 f"{field}_visibility": getattr(attendance, f"{field}_visibility")
                 for field in PROFILE_FIELDS
             },
+            "want_followups": attendance.followup_consent_at is not None,
         }
     )
     form.offer(popular_interests(attendance.event))
@@ -181,6 +183,7 @@ def edit(token: str) -> Response | str:
                 links=form.link_list(),
                 visibility=form.visibility(),
             )
+            set_followup_consent(attendance, form.want_followups.data)
         except ProfileError as error:
             db.session.rollback()
             form.name.errors = [*form.name.errors, error.message]

@@ -263,6 +263,7 @@ def _visibility(label: str) -> SelectField:
 
 
 class ProfileForm(ProfileFields):
+    want_followups = BooleanField("Email me a follow-up about the people I connect with here")
     about_visibility = _visibility("Who sees \u201cAbout me\u201d")
     interests_visibility = _visibility("Who sees my interests")
     talk_visibility = _visibility("Who sees \u201cHappy to talk about\u201d")

@@ -15,6 +15,7 @@ from domain.db import db, utcnow
 from domain.models import (
     Attendance,
     Connection,
+    ConnectionStatus,
     Event,
     MessageStatus,
     OutboxMessage,
@@ -77,11 +78,17 @@ def request_sign_in(person: Person, event: Event | None) -> OutboxMessage | None
     )
 
 
-def queue_followups(connection: Connection) -> None:
-    """Queue what a newly accepted connection means for each side's follow-ups."""
+def queue_followups(connection: Connection, only: Attendance | None = None) -> None:
+    """Queue what an accepted connection means for the follow-ups of each side who asked.
+
+    Only people who ticked "email me a follow-up" get rows at all; `only` limits this to
+    one side (when that person ticks the box later).
+    """
     event = connection.low.event
     due = followup_time(event)
     for mine in (connection.low, connection.high):
+        if mine.followup_consent_at is None or (only is not None and mine.id != only.id):
+            continue
         digest = db.session.scalars(
             sa.select(OutboxMessage).where(OutboxMessage.dedupe_key == f"digest:{mine.id}")
         ).one_or_none()
@@ -138,6 +145,37 @@ def reschedule(event: Event) -> None:
         message.send_after = when
         if message.attempts == 0:
             message.next_attempt_at = when
+    db.session.flush()
+
+
+def set_followup_consent(mine: Attendance, wanted: bool) -> None:
+    """Record whether a person wants follow-ups from this event, and queue or cancel them."""
+    if wanted and mine.followup_consent_at is None:
+        mine.followup_consent_at = utcnow()
+        db.session.flush()
+        accepted = db.session.scalars(
+            sa.select(Connection).where(
+                Connection.status == ConnectionStatus.ACCEPTED.value,
+                sa.or_(
+                    Connection.low_attendance_id == mine.id,
+                    Connection.high_attendance_id == mine.id,
+                ),
+            )
+        )
+        for connection in accepted:
+            queue_followups(connection, only=mine)
+        if mine.person.email_confirmed_at is None:
+            request_confirmation(mine.person, mine.event)
+    elif not wanted and mine.followup_consent_at is not None:
+        mine.followup_consent_at = None
+        cancel_waiting(
+            sa.and_(
+                OutboxMessage.person_id == mine.person_id,
+                OutboxMessage.event_id == mine.event_id,
+                OutboxMessage.kind.in_(FOLLOWUP_KINDS),
+            ),
+            "no_consent",
+        )
     db.session.flush()
 
 

@@ -205,8 +205,9 @@ def test_no_digest_without_consent_at_that_event(app, make_event, mailbox):
     assert mailbox.sent(kind="digest") == []
     ana_id = person("ana@example.org").id
     ben_id = person("ben@example.org").id
-    assert states(person_id=ana_id, kind="digest") == [("cancelled", "no_consent")]
-    assert states(person_id=ben_id, kind="digest") == [("cancelled", "unconfirmed")]
+    # Without the tick there is no follow-up row at all, not even a cancelled one.
+    assert states(person_id=ana_id, kind="digest") == []
+    assert states(person_id=ben_id, kind="digest") == []
 
 
 def test_suppressed_address_is_never_mailed(app, make_event, make_attendee, mailbox):
@@ -519,3 +520,26 @@ def test_subjects_and_headers_have_no_line_breaks_with_a_hostile_event_name(
         assert len(parsed.get_all("To")) == 1
         assert "\n" not in str(parsed["Subject"])
         assert str(parsed["Subject"]).startswith("The people you met at Meetup Bcc:")
+
+
+def test_ticking_follow_ups_later_queues_them_and_unticking_cancels(app, make_event, mailbox):
+    event = make_event()
+    ana, ben = app.test_client(), app.test_client()
+    ana_badge = check_in(ana, event, "Ana", "ana@example.org", followups=False)
+    ben_badge = check_in(ben, event, "Ben", "ben@example.org")
+    ana.post(f"/b/{ben_badge}/connect")
+    ben.post(f"/b/{ana_badge}/connect")
+    ana_id = person("ana@example.org").id
+    assert states(person_id=ana_id, kind="digest") == []
+    form = {
+        "name": "Ana",
+        "want_followups": "y",
+        **{f"{field}_visibility": "everyone" for field in ("about", "interests", "talk", "links")},
+        "email_visibility": "connections",
+    }
+    assert ana.post(f"/b/{ana_badge}/edit", data=form).status_code == 303
+    assert states(person_id=ana_id, kind="digest") == [("pending", None)]
+    assert len(messages(kind="confirm", person_id=ana_id)) == 1
+    del form["want_followups"]
+    assert ana.post(f"/b/{ana_badge}/edit", data=form).status_code == 303
+    assert states(person_id=ana_id, kind="digest") == [("cancelled", "no_consent")]
