@@ -414,7 +414,7 @@ class Worker:
             if blocked is not None:
                 db.session.rollback()
                 self.stop.wait(min((blocked - now).total_seconds(), self.poll_seconds))
-                return not self.stop.is_set() and False
+                return False
             claimed = claim_due_messages(self.owner, 1, now, self.lease)
             if not claimed:
                 db.session.rollback()
