@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from domain.db import db
 from domain.models import Event
-from tests.conftest import PUBLIC_URL, login
+from tests.conftest import PASSWORD, PUBLIC_URL, login
 
 VALID = {
     "name": "Sunday brunch",
@@ -96,8 +96,13 @@ def test_poster_shows_the_public_url_and_event_word(client, make_organiser, make
 def test_public_url_comes_from_config_not_the_host_header(client, make_organiser, make_event):
     organiser = make_organiser()
     event = make_event(organiser)
-    login(client, organiser)
-    page = client.get(f"/organiser/events/{event.id}/poster", headers={"Host": "evil.example"})
+    evil = {"Host": "evil.example"}
+    signed_in = client.post(
+        "/login", data={"email": organiser.email, "password": PASSWORD}, headers=evil
+    )
+    assert signed_in.status_code == 303
+    page = client.get(f"/organiser/events/{event.id}/poster", headers=evil)
+    assert page.status_code == 200
     assert "evil.example" not in page.text
     assert f"{PUBLIC_URL}/e/{event.checkin_token}" in page.text
 
