@@ -23,6 +23,7 @@ from blueprints import (
     security,
     webhooks,
 )
+from blueprints.converters import CONVERTERS
 from blueprints.extensions import csrf, limiter, login_manager, migrate
 from domain.db import db
 
@@ -71,6 +72,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     else:
         app.config.from_mapping(config)
     _derive_settings(app)
+    app.url_map.converters.update(CONVERTERS)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"))

@@ -114,7 +114,7 @@ def _my_connection_or_404(token: str, connection_id: int) -> tuple[Attendance, C
 # ---------------------------------------------------------------- pages
 
 
-@bp.get("/<token>")
+@bp.get("/<token:token>")
 @limiter.limit("30 per minute", deduct_when=failed_lookup)
 def view(token: str) -> str:
     """Show my badge to me, and my card to anyone else."""
@@ -145,14 +145,14 @@ def view(token: str) -> str:
     )
 
 
-@bp.get("/<token>/live")
+@bp.get("/<token:token>/live")
 def live(token: str) -> str:
     """Return the changing part of my badge page, for its refresh script."""
     mine = _mine_or_404(token)
     return render_template("badge/_live.html", attendance=mine, token=token, **_live_context(mine))
 
 
-@bp.route("/<token>/edit", methods=["GET", "POST"])
+@bp.route("/<token:token>/edit", methods=["GET", "POST"])
 def edit(token: str) -> Response | str:
     """Edit the profile I show at this event, and who sees each part."""
     attendance = _mine_or_404(token)
@@ -194,7 +194,7 @@ def edit(token: str) -> Response | str:
     return render_template("badge/edit.html", attendance=attendance, form=form, token=token)
 
 
-@bp.post("/<token>/forget")
+@bp.post("/<token:token>/forget")
 def forget(token: str) -> Response:
     """Forget this phone's badge, for a shared or borrowed phone."""
     attendance = _mine_or_404(token)
@@ -206,7 +206,7 @@ def forget(token: str) -> Response:
 # ---------------------------------------------------------------- connecting
 
 
-@bp.post("/<token>/connect")
+@bp.post("/<token:token>/connect")
 def connect(token: str) -> Response:
     """Ask the badge's owner to connect, with an optional private note."""
     owner, viewer = _card_or_404(token)
@@ -229,7 +229,7 @@ def connect(token: str) -> Response:
     )
 
 
-@bp.post("/<token>/block")
+@bp.post("/<token:token>/block")
 def block_owner(token: str) -> Response:
     """Block the badge's owner: they can't see my card or ask to connect again."""
     owner, viewer = _card_or_404(token)
@@ -244,7 +244,7 @@ def block_owner(token: str) -> Response:
     return redirect(url_for("badge.view", token=device.badge_token(viewer.event_id)), 303)
 
 
-@bp.post("/<token>/suggestions/<int:attendance_id>/connect")
+@bp.post("/<token:token>/suggestions/<id:attendance_id>/connect")
 def connect_suggestion(token: str, attendance_id: int) -> Response:
     """Ask someone from my suggestions to connect."""
     mine = _mine_or_404(token)
@@ -263,7 +263,7 @@ def connect_suggestion(token: str, attendance_id: int) -> Response:
     )
 
 
-@bp.post("/<token>/connections/<int:connection_id>/accept")
+@bp.post("/<token:token>/connections/<id:connection_id>/accept")
 def accept(token: str, connection_id: int) -> Response:
     """Accept a request to connect."""
     mine, connection = _my_connection_or_404(token, connection_id)
@@ -275,7 +275,7 @@ def accept(token: str, connection_id: int) -> Response:
     )
 
 
-@bp.post("/<token>/connections/<int:connection_id>/decline")
+@bp.post("/<token:token>/connections/<id:connection_id>/decline")
 def decline(token: str, connection_id: int) -> Response:
     """Decline a request to connect; the other person is not told."""
     mine, connection = _my_connection_or_404(token, connection_id)
@@ -284,7 +284,7 @@ def decline(token: str, connection_id: int) -> Response:
     )
 
 
-@bp.post("/<token>/connections/<int:connection_id>/remove")
+@bp.post("/<token:token>/connections/<id:connection_id>/remove")
 def remove(token: str, connection_id: int) -> Response:
     """Remove a connection, or withdraw my request."""
     mine, connection = _my_connection_or_404(token, connection_id)
@@ -294,7 +294,7 @@ def remove(token: str, connection_id: int) -> Response:
     )
 
 
-@bp.post("/<token>/connections/<int:connection_id>/block")
+@bp.post("/<token:token>/connections/<id:connection_id>/block")
 def block_connection(token: str, connection_id: int) -> Response:
     """Block the other person of a request or connection."""
     mine, connection = _my_connection_or_404(token, connection_id)
@@ -306,7 +306,7 @@ def block_connection(token: str, connection_id: int) -> Response:
     )
 
 
-@bp.post("/<token>/connections/<int:connection_id>/note")
+@bp.post("/<token:token>/connections/<id:connection_id>/note")
 def note(token: str, connection_id: int) -> Response:
     """Change my private note about a connection."""
     mine, connection = _my_connection_or_404(token, connection_id)
@@ -319,7 +319,7 @@ def note(token: str, connection_id: int) -> Response:
     )
 
 
-@bp.get("/<token>/connections/<int:connection_id>/contact.vcf")
+@bp.get("/<token:token>/connections/<id:connection_id>/contact.vcf")
 def contact(token: str, connection_id: int) -> Response:
     """Download a connection's shared details as a vCard."""
     mine, connection = _my_connection_or_404(token, connection_id)

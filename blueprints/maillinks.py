@@ -38,7 +38,7 @@ def _message_or_404(token: str) -> OutboxMessage:
 # ---------------------------------------------------------------- one-time sign-in links
 
 
-@bp.route("/m/<token>", methods=["GET", "POST"])
+@bp.route("/m/<token:token>", methods=["GET", "POST"])
 @limiter.limit("30 per minute", deduct_when=failed_lookup)
 def sign_in(token: str) -> Response | str:
     """Confirm an address and sign this phone in; GET only asks, so link scanners can't."""
@@ -80,7 +80,7 @@ def sign_in(token: str) -> Response | str:
 # ---------------------------------------------------------------- unsubscribe
 
 
-@bp.get("/u/<token>")
+@bp.get("/u/<token:token>")
 @limiter.limit("30 per minute", deduct_when=failed_lookup)
 def unsubscribe_page(token: str) -> str:
     """Ask before unsubscribing: link scanners open every link in an email."""
@@ -89,7 +89,7 @@ def unsubscribe_page(token: str) -> str:
 
 
 @csrf.exempt
-@bp.post("/u/<token>")
+@bp.post("/u/<token:token>")
 def unsubscribe(token: str) -> tuple[str, int]:
     """Unsubscribe at once (RFC 8058 one-click): no cookie or form token needed."""
     message = _message_or_404(token)
@@ -101,7 +101,7 @@ def unsubscribe(token: str) -> tuple[str, int]:
 # ---------------------------------------------------------------- follow-up links
 
 
-@bp.get("/f/<token>/contacts/<int:connection_id>.vcf")
+@bp.get("/f/<token:token>/contacts/<id:connection_id>.vcf")
 def contact(token: str, connection_id: int) -> Response:
     """Download a connection's shared details from a follow-up email."""
     message = _message_or_404(token)
@@ -112,7 +112,7 @@ def contact(token: str, connection_id: int) -> Response:
     return vcard_download(contact_card(mine, connection))
 
 
-@bp.route("/f/<token>/in-touch/<int:connection_id>", methods=["GET", "POST"])
+@bp.route("/f/<token:token>/in-touch/<id:connection_id>", methods=["GET", "POST"])
 def in_touch(token: str, connection_id: int) -> Response | str:
     """Mark a connection as "we've been in touch": no more nudges about it."""
     message = _message_or_404(token)

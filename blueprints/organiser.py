@@ -114,7 +114,7 @@ def new_event() -> Response | str:
     return render_template("organiser/event_form.html", form=form, event=None)
 
 
-@bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
+@bp.route("/events/<id:event_id>/edit", methods=["GET", "POST"])
 def edit_event(event_id: int) -> Response | str:
     """Change an event's details."""
     event = _own_event(event_id)
@@ -146,7 +146,7 @@ def edit_event(event_id: int) -> Response | str:
     return render_template("organiser/event_form.html", form=form, event=event)
 
 
-@bp.get("/events/<int:event_id>")
+@bp.get("/events/<id:event_id>")
 def attendees(event_id: int) -> str:
     """Show who is here, refreshing by itself."""
     event = _own_event(event_id)
@@ -158,7 +158,7 @@ def attendees(event_id: int) -> str:
     )
 
 
-@bp.get("/events/<int:event_id>/live")
+@bp.get("/events/<id:event_id>/live")
 def attendees_live(event_id: int) -> str:
     """Return the attendee table alone, for the page's refresh script."""
     event = _own_event(event_id)
@@ -167,7 +167,7 @@ def attendees_live(event_id: int) -> str:
     )
 
 
-@bp.get("/events/<int:event_id>/attendees.csv")
+@bp.get("/events/<id:event_id>/attendees.csv")
 def attendees_csv(event_id: int) -> Response:
     """Download the attendee list as CSV, safe to open in a spreadsheet."""
     event = _own_event(event_id)
@@ -191,7 +191,7 @@ def attendees_csv(event_id: int) -> Response:
     )
 
 
-@bp.get("/events/<int:event_id>/poster")
+@bp.get("/events/<id:event_id>/poster")
 def poster(event_id: int) -> str:
     """Show the print-ready poster."""
     event = _own_event(event_id)
@@ -204,7 +204,7 @@ def poster(event_id: int) -> str:
     )
 
 
-@bp.get("/events/<int:event_id>/poster.svg")
+@bp.get("/events/<id:event_id>/poster.svg")
 def poster_svg(event_id: int) -> Response:
     """Download the poster QR code as an SVG file."""
     event = _own_event(event_id)
@@ -216,7 +216,7 @@ def poster_svg(event_id: int) -> Response:
     )
 
 
-@bp.post("/events/<int:event_id>/poster/rotate")
+@bp.post("/events/<id:event_id>/poster/rotate")
 def rotate(event_id: int) -> Response:
     """Replace the poster code; printed posters stop working."""
     event = _own_event(event_id)
@@ -226,7 +226,7 @@ def rotate(event_id: int) -> Response:
     return redirect(url_for("organiser.poster", event_id=event.id), 303)
 
 
-@bp.post("/events/<int:event_id>/end")
+@bp.post("/events/<id:event_id>/end")
 def end(event_id: int) -> Response:
     """End the event now, so its follow-ups fall due by its settings."""
     event = _own_event(event_id)
@@ -236,7 +236,7 @@ def end(event_id: int) -> Response:
     return redirect(url_for("organiser.emails", event_id=event.id), 303)
 
 
-@bp.get("/events/<int:event_id>/emails")
+@bp.get("/events/<id:event_id>/emails")
 def emails(event_id: int) -> str:
     """Show the event's emails: counts by state and each message."""
     event = _own_event(event_id)
@@ -252,7 +252,7 @@ def emails(event_id: int) -> str:
     )
 
 
-@bp.get("/events/<int:event_id>/emails/preview/<int:attendance_id>")
+@bp.get("/events/<id:event_id>/emails/preview/<id:attendance_id>")
 def preview(event_id: int, attendance_id: int) -> Response:
     """Show the digest an attendee would get, with their private notes hidden."""
     event = _own_event(event_id)
@@ -262,13 +262,13 @@ def preview(event_id: int, attendance_id: int) -> Response:
     return preview_digest(attendance)
 
 
-@bp.post("/events/<int:event_id>/emails/<int:message_id>/cancel")
+@bp.post("/events/<id:event_id>/emails/<id:message_id>/cancel")
 def cancel(event_id: int, message_id: int) -> Response:
     """Cancel an email that hasn't gone out."""
     return _change_message(event_id, message_id, cancel_message, "Email cancelled.")
 
 
-@bp.post("/events/<int:event_id>/emails/<int:message_id>/retry")
+@bp.post("/events/<id:event_id>/emails/<id:message_id>/retry")
 def retry(event_id: int, message_id: int) -> Response:
     """Try a failed email again."""
     return _change_message(event_id, message_id, retry_message, "Email queued again.")

@@ -44,7 +44,7 @@ def home() -> str:
     return render_template("public/home.html")
 
 
-@bp.route("/e/<token>", methods=["GET", "POST"])
+@bp.route("/e/<token:token>", methods=["GET", "POST"])
 @limiter.limit("30 per minute", deduct_when=failed_lookup)
 def landing(token: str) -> Response | str:
     """Show the event and its check-in form, or this phone's badge if it has one here."""
@@ -91,7 +91,7 @@ def landing(token: str) -> Response | str:
     )
 
 
-@bp.post("/e/<token>/sign-in")
+@bp.post("/e/<token:token>/sign-in")
 @limiter.limit("5 per 10 minutes")
 def sign_in_link(token: str) -> str | tuple[str, int]:
     """Email a sign-in link that brings this person's badge to this phone."""
