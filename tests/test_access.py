@@ -248,7 +248,21 @@ def test_security_headers(client, make_event):
     assert response.headers["Cache-Control"] == "no-store"
 
 
-@pytest.mark.parametrize("path", ["/e/%00", "/b/" + "x" * 5000, "/organiser/events/99999999999"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/e/%00",
+        "/e/abc%00defghijklmnopqrstu",
+        "/b/" + "x" * 5000,
+        "/b/%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00",
+        "/m/" + "é" * 20,
+        "/u/%00",
+        "/f/" + "a" * 43 + "/contacts/99999999999.vcf",
+        "/organiser/events/99999999999",
+        "/organiser/events/0",
+        "/organiser/events/-1/edit",
+    ],
+)
 def test_odd_urls_give_clean_errors(client, make_organiser, path):
     login(client, make_organiser())
     response = client.get(path)
