@@ -103,7 +103,9 @@ class SignupForm(FlaskForm):
 
 class LoginForm(FlaskForm):
     email = EmailField(
-        "Email", filters=[_trim], validators=[DataRequired(), _length(EMAIL_MAX, "the address")]
+        "Email",
+        filters=[_trim],
+        validators=[DataRequired(), _length(EMAIL_MAX, "the address"), single_line],
     )
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
 

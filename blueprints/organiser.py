@@ -293,7 +293,8 @@ def _change_message(
 
 
 def _attendee_listing(event: Event) -> dict[str, object]:
-    search = request.args.get("q", "")[:100]
+    # What a person types in a search box never reaches the database as a control code.
+    search = "".join(c for c in request.args.get("q", "")[:100] if c.isprintable())
     counts = connection_counts(event.id)
     return {
         "attendances": list_attendees(event, search),

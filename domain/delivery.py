@@ -45,8 +45,8 @@ def record_events(events: list[dict[str, Any]]) -> int:
     now = utcnow()
     new = 0
     for event in events:
-        event_id = str(event.get("sg_event_id") or "")[:128]
-        kind = str(event.get("event") or "")[:32]
+        event_id = _text(event.get("sg_event_id"), 128)
+        kind = _text(event.get("event"), 32)
         if not event_id or not kind:
             continue
         message = _message_for(event)
@@ -76,9 +76,9 @@ def record_events(events: list[dict[str, Any]]) -> int:
 
 
 def _apply(event: dict[str, Any], kind: str, message: OutboxMessage | None, now: datetime) -> None:
-    email = event.get("email")
+    email = _text(event.get("email"), 254)
     hard = kind in SUPPRESSING_EVENTS or (kind == "bounce" and event.get("type") != "blocked")
-    if hard and isinstance(email, str) and email:
+    if hard and email:
         suppress(email, kind if kind != "bounce" else "bounced")
     if message is None:
         return
@@ -99,12 +99,17 @@ def _message_for(event: dict[str, Any]) -> OutboxMessage | None:
         outbox_id = event["unique_args"].get("outbox_id")
     if isinstance(outbox_id, str | int) and str(outbox_id).isdigit():
         return db.session.get(OutboxMessage, int(outbox_id))
-    provider = str(event.get("sg_message_id") or "").split(".")[0]
+    provider = _text(event.get("sg_message_id"), 200).split(".")[0][:100]
     if provider:
         return db.session.scalars(
             sa.select(OutboxMessage).where(OutboxMessage.provider_message_id == provider).limit(1)
         ).first()
     return None
+
+
+def _text(value: Any, limit: int) -> str:
+    """Return a field of an event as printable text of bounded length."""
+    return "".join(c for c in str(value or "") if c.isprintable())[:limit]
 
 
 def _moment(value: Any) -> datetime | None:

@@ -267,3 +267,19 @@ def test_odd_urls_give_clean_errors(client, make_organiser, path):
     login(client, make_organiser())
     response = client.get(path)
     assert response.status_code == 404
+
+
+def test_control_codes_typed_anywhere_never_reach_the_database(client, make_organiser, make_event):
+    organiser = make_organiser()
+    event = make_event(organiser)
+    bad_login = client.post("/login", data={"email": "a\x00@example.org", "password": "x" * 12})
+    assert bad_login.status_code == 200
+    assert "control characters" in bad_login.text
+    login(client, organiser)
+    for query in ("ana\x00", "\x00", "%\x00_"):
+        response = client.get(f"/organiser/events/{event.id}", query_string={"q": query})
+        assert response.status_code == 200
+        assert (
+            client.get(f"/organiser/events/{event.id}/live", query_string={"q": query}).status_code
+            == 200
+        )

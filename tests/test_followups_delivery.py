@@ -244,3 +244,16 @@ def test_webhook_is_404_without_a_configured_key(client, signer):
     )
     assert response.status_code == 404
     assert webhook_rows() == []
+
+
+def test_odd_events_in_a_signed_batch_never_break_the_webhook(hook, confirm_sent):
+    odd = [
+        {"sg_event_id": "nul\x00id", "event": "deli\x00vered", "outbox_id": str(confirm_sent.id)},
+        {"sg_event_id": "x" * 500, "event": "processed", "outbox_id": "not-a-number"},
+        {"event": "delivered"},
+        "not an object",
+        {"sg_event_id": "n2", "event": "bounce", "email": ["not", "a", "string"]},
+    ]
+    assert hook(odd).status_code == 204
+    assert hook([]).status_code == 204
+    assert {row.sg_event_id for row in webhook_rows()} == {"nulid", "x" * 128, "n2"}
