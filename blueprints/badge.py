@@ -86,18 +86,10 @@ def _mine_or_404(token: str) -> Attendance:
     return attendance
 
 
-def _my_attendance_at(event_id: int) -> Attendance | None:
-    token = device.badge_token(event_id)
-    if token is None:
-        return None
-    mine = find_attendance_by_badge(token)
-    return mine if mine is not None and mine.event_id == event_id else None
-
-
 def _card_or_404(token: str) -> tuple[Attendance, Attendance | None]:
     """Return the badge's owner and my attendance at their event; 404 if they blocked me."""
     owner = _attendance_or_404(token)
-    viewer = _my_attendance_at(owner.event_id)
+    viewer = device.attendance_at(owner.event_id)
     if viewer is not None and is_blocked(owner, viewer):
         abort(404)
     return owner, viewer

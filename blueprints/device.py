@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import session
 
+from domain.checkin import find_attendance_by_badge
 from domain.models import Attendance
 from domain.tokens import new_token, same_token
 
@@ -36,6 +37,15 @@ def badge_token(event_id: int) -> str | None:
     """Return the badge token this device holds for an event, if any."""
     token = (session.get("badges") or {}).get(str(event_id))
     return token if isinstance(token, str) else None
+
+
+def attendance_at(event_id: int) -> Attendance | None:
+    """Return this device's own check-in at an event, if it holds a working badge there."""
+    token = badge_token(event_id)
+    if token is None:
+        return None
+    mine = find_attendance_by_badge(token)
+    return mine if mine is not None and mine.event_id == event_id else None
 
 
 def person_id() -> int | None:

@@ -54,7 +54,7 @@ def landing(token: str) -> Response | str:
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     continuation = _continuation(event, form.next.data)
-    mine = _my_attendance(event)
+    mine = device.attendance_at(event.id)
     if mine is not None:
         return _to_badge(mine, already=continuation is None, to=continuation)
     form.offer(popular_interests(event))
@@ -111,16 +111,6 @@ def _event_or_404(token: str) -> Event:
     if event is None:
         abort(404)
     return event
-
-
-def _my_attendance(event: Event) -> Attendance | None:
-    token = device.badge_token(event.id)
-    if token is None:
-        return None
-    attendance = find_attendance_by_badge(token)
-    if attendance is None or attendance.event_id != event.id:
-        return None
-    return attendance
 
 
 def _continuation(event: Event, target: str | None) -> str | None:
