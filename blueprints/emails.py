@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -10,17 +11,18 @@ from flask import Flask, Response, current_app, render_template
 
 from domain.connections import (
     Relation,
+    accepted_connections,
     connections_of,
     find_connection,
-    shared_interests,
+    shared_interest_names,
     visible_fields,
 )
 from domain.followups import FOLLOWUP_KINDS, attendance_of
 from domain.mailer import Email, FileMailer, Mailer, SendGridMailer
 from domain.models import Attendance, Connection, OutboxMessage
-from domain.outbox import Skip, is_suppressed
-from domain.signin import issue_link
-from domain.tokens import hash_token, new_token
+from domain.outbox import Rendered, Skip, is_suppressed, set_link_token
+from domain.signin import record_link
+from domain.tokens import new_token
 
 SUBJECTS = {
     "confirm": "Confirm your email for {event}",
@@ -52,8 +54,11 @@ def header_safe(text: str) -> str:
     return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
-def compose(message: OutboxMessage) -> Email:
-    """Render a claimed message for sending, or raise Skip if it must not go out."""
+def compose(message: OutboxMessage) -> Rendered:
+    """Render a claimed message for sending, or raise Skip if it must not go out.
+
+    Nothing is written here: the tokens its links carry are saved by `Rendered.save`.
+    """
     person = message.person
     if is_suppressed(message.to_email):
         raise Skip("suppressed")
@@ -66,15 +71,16 @@ def compose(message: OutboxMessage) -> Email:
             raise Skip("no_consent")
         context.update(_followup_context(message, mine))
     elif message.kind in ("confirm", "signin"):
-        token = issue_link(person, message.kind, message.event)
+        token = new_token()
         context["link"] = absolute(f"/m/{token}")
+        save = partial(record_link, person.id, message.event_id, message.kind, token)
     else:
         raise Skip("unknown_kind")
 
     headers: dict[str, str] = {}
     if message.kind in FOLLOWUP_KINDS:
         token = new_token()
-        message.link_token_hash = hash_token(token)
+        save = partial(set_link_token, message.id, token)
         unsubscribe = absolute(f"/u/{token}")
         context["links"] = _links(token)
         context["unsubscribe"] = unsubscribe
@@ -85,18 +91,20 @@ def compose(message: OutboxMessage) -> Email:
     context["postal_address"] = current_app.config.get("MAIL_POSTAL_ADDRESS", "")
     event_name = header_safe(message.event.name) if message.event else "Rapport"
     subject = SUBJECTS[message.kind].format(event=event_name)
-    return Email(
+    email = Email(
         to=message.to_email,
         subject=header_safe(subject),
         text=render_template(f"email/{message.kind}.txt", **context),
         html=render_template(f"email/{message.kind}.html", **context),
         headers=headers,
     )
+    # The links' hashes are saved just before sending, outside this read-only render.
+    return Rendered(email, save)
 
 
 def _followup_context(message: OutboxMessage, mine: Attendance) -> dict[str, Any]:
     if message.kind == "digest":
-        connections = connections_of(mine).accepted
+        connections = accepted_connections(mine)
         if not connections:
             raise Skip("nothing_to_send")
     else:
@@ -106,11 +114,22 @@ def _followup_context(message: OutboxMessage, mine: Attendance) -> dict[str, Any
         if message.kind == "nudge" and connection.in_touch_at is not None:
             raise Skip("in_touch")
         connections = [connection]
-    return {"people": [_person_card(mine, connection) for connection in connections]}
+    return {"people": _people(mine, connections)}
 
 
-def _person_card(mine: Attendance, connection: Connection) -> dict[str, Any]:
-    other = connection.other(mine)
+def _people(mine: Attendance, connections: list[Connection]) -> list[dict[str, Any]]:
+    """Return what a follow-up says of each person I connected with."""
+    others = [connection.other(mine) for connection in connections]
+    shared = shared_interest_names(mine, others)
+    return [
+        _person_card(mine, connection, other, shared[other.id])
+        for connection, other in zip(connections, others, strict=True)
+    ]
+
+
+def _person_card(
+    mine: Attendance, connection: Connection, other: Attendance, shared: list[str]
+) -> dict[str, Any]:
     shown = visible_fields(other, Relation.CONNECTION)
     email = other.person.email if "email" in shown else None
     mailto = None
@@ -121,7 +140,7 @@ def _person_card(mine: Attendance, connection: Connection) -> dict[str, Any]:
     return {
         "connection": connection,
         "name": other.person.name,
-        "shared": shared_interests(mine, other, Relation.CONNECTION),
+        "shared": shared if "interests" in shown else [],
         "note": connection.note_of(mine),
         "email": email,
         "links": list(other.person.links or []) if "links" in shown else [],
@@ -140,12 +159,8 @@ def _links(token: str) -> dict[str, str]:
 def preview_digest(mine: Attendance) -> Response:
     """Render the digest an attendee would get, for the organiser: no links, no notes."""
     people = [
-        {
-            **_person_card(mine, connection),
-            "note": "",
-            "note_hidden": bool(connection.note_of(mine)),
-        }
-        for connection in connections_of(mine).accepted
+        {**card, "note": "", "note_hidden": bool(card["note"])}
+        for card in _people(mine, accepted_connections(mine))
     ]
     html = render_template(
         "email/digest.html",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,8 @@ from domain.models import (
     Block,
     Connection,
     ConnectionStatus,
+    Interest,
+    Person,
     Visibility,
     attendance_interest,
 )
@@ -268,6 +271,67 @@ def connections_of(mine: Attendance) -> MyConnections:
     ]
     accepted = [c for c in rows if c.status == ConnectionStatus.ACCEPTED]
     return MyConnections(incoming, outgoing, accepted)
+
+
+def accepted_connections(mine: Attendance) -> list[Connection]:
+    """Return my accepted connections, oldest first, with the other people loaded too.
+
+    One query: the other side's attendance and person come back in the same rows, so
+    `connection.other(mine)` finds them without asking the database again.
+    """
+    rows = db.session.execute(_accepted_statement(), {"mine": mine.id})
+    return [connection for connection, _attendance, _person in rows]
+
+
+@functools.cache
+def _accepted_statement() -> sa.Select[tuple[Connection, Attendance, Person]]:
+    mine = sa.bindparam("mine", type_=sa.Integer())
+    other_side = sa.case(
+        (Connection.low_attendance_id == mine, Connection.high_attendance_id),
+        else_=Connection.low_attendance_id,
+    )
+    return (
+        sa.select(Connection, Attendance, Person)
+        .join(Attendance, Attendance.id == other_side)
+        .join(Person, Person.id == Attendance.person_id)
+        .where(
+            Connection.status == ConnectionStatus.ACCEPTED.value,
+            sa.or_(Connection.low_attendance_id == mine, Connection.high_attendance_id == mine),
+        )
+        .order_by(Connection.accepted_at, Connection.id)
+    )
+
+
+def shared_interest_names(mine: Attendance, others: list[Attendance]) -> dict[int, list[str]]:
+    """Return, for each other attendance, the interests it shares with mine, in one query."""
+    if not others:
+        return {}
+    rows = db.session.execute(
+        _shared_statement(), {"mine": mine.id, "others": [other.id for other in others]}
+    )
+    shared: dict[int, list[str]] = {other.id: [] for other in others}
+    for attendance_id, name in rows:
+        shared[attendance_id].append(name)
+    return shared
+
+
+@functools.cache
+def _shared_statement() -> sa.Select[tuple[int, str]]:
+    theirs = sa.orm.aliased(attendance_interest)
+    ours = sa.orm.aliased(attendance_interest)
+    return (
+        sa.select(theirs.c.attendance_id, Interest.name)
+        .join(
+            ours,
+            sa.and_(
+                ours.c.interest_id == theirs.c.interest_id,
+                ours.c.attendance_id == sa.bindparam("mine", type_=sa.Integer()),
+            ),
+        )
+        .join(Interest, Interest.id == theirs.c.interest_id)
+        .where(theirs.c.attendance_id.in_(sa.bindparam("others", expanding=True)))
+        .order_by(Interest.name)
+    )
 
 
 def relation(owner: Attendance, viewer: Attendance | None) -> Relation:

@@ -6,6 +6,7 @@ if and only if the change that caused it is committed.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -251,8 +252,13 @@ def attendance_of(message: OutboxMessage) -> Attendance | None:
     """Return the recipient's attendance at the message's event."""
     if message.event_id is None:
         return None
-    return db.session.scalars(
-        sa.select(Attendance).where(
-            Attendance.event_id == message.event_id, Attendance.person_id == message.person_id
-        )
-    ).one_or_none()
+    parameters = {"event_id": message.event_id, "person_id": message.person_id}
+    return db.session.scalars(_attendance_statement(), parameters).one_or_none()
+
+
+@functools.cache
+def _attendance_statement() -> sa.Select[tuple[Attendance]]:
+    return sa.select(Attendance).where(
+        Attendance.event_id == sa.bindparam("event_id", type_=sa.Integer()),
+        Attendance.person_id == sa.bindparam("person_id", type_=sa.Integer()),
+    )

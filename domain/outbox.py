@@ -12,6 +12,7 @@ webhook event for it (sent) or sends it again (at least once).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -24,8 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
-from domain.db import db, insert_ignoring_conflict, utcnow, writing
+from domain.db import UTCDateTime, db, insert_ignoring_conflict, utcnow, writing
 from domain.errors import DomainError
 from domain.mailer import Email, Mailer, Outcome
 from domain.models import (
@@ -39,6 +41,7 @@ from domain.models import (
     WebhookEvent,
 )
 from domain.profile import normalise_email
+from domain.tokens import hash_token
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,16 @@ class Skip(Exception):
         self.reason = reason
 
 
-Composer = Callable[[OutboxMessage], Email]
+@dataclass(frozen=True)
+class Rendered:
+    """A message ready to send, and what must be saved before it goes (its links' hashes)."""
+
+    email: Email
+    save: Callable[[], None] | None = None
+
+
+# Renders a claimed message without writing anything, or raises Skip.
+Composer = Callable[[OutboxMessage], Rendered]
 
 
 # ---------------------------------------------------------------- writing rows
@@ -147,6 +159,23 @@ def insert_ignoring_conflict_key(table: sa.Table, values: dict, key: str) -> Non
 # ---------------------------------------------------------------- the sender's shared state
 
 
+def set_link_token(message_id: int, token: str) -> None:
+    """Store the hash of the token a sent message's links carry."""
+    db.session.execute(
+        _link_token_statement(), {"message_id": message_id, "token_hash": hash_token(token)}
+    )
+
+
+@functools.cache
+def _link_token_statement() -> sa.Update:
+    table = OutboxMessage.__table__
+    return (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("message_id", type_=sa.Integer()))
+        .values(link_token_hash=sa.bindparam("token_hash", type_=sa.String()))
+    )
+
+
 def sender_state() -> SenderState:
     """Return the one shared sender-state row, creating it on first use."""
     state = db.session.get(SenderState, SENDER_STATE_ID)
@@ -173,28 +202,41 @@ def claim_due_messages(
 ) -> list[int]:
     """Claim up to `limit` due messages for this worker; call inside a write transaction."""
     now = now or utcnow()
+    statement = _claim_statement(db.session.get_bind().dialect.name)
+    parameters = {"now": now, "limit": limit, "owner": owner, "expires": now + lease}
+    return list(db.session.execute(statement, parameters).scalars())
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> sa.Update:
+    """Build the claim once: workers run it for every message."""
     table = OutboxMessage.__table__
+    now = sa.bindparam("now", type_=UTCDateTime())
+    # Nothing is due while every worker is told to wait (a pause or a rate limit).
+    held = sa.exists().where(
+        SenderState.id == SENDER_STATE_ID,
+        sa.or_(SenderState.paused_until > now, SenderState.throttled_until > now),
+    )
     due = (
         sa.select(table.c.id)
-        .where(table.c.status == MessageStatus.PENDING.value, table.c.next_attempt_at <= now)
+        .where(table.c.status == MessageStatus.PENDING.value, table.c.next_attempt_at <= now, ~held)
         .order_by(table.c.next_attempt_at, table.c.id)
-        .limit(limit)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
     )
-    if db.session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         due = due.with_for_update(skip_locked=True)
-    statement = (
+    return (
         sa.update(table)
         .where(table.c.id.in_(due.scalar_subquery()))
         .values(
             status=MessageStatus.SENDING.value,
             attempts=table.c.attempts + 1,
-            lease_owner=owner,
-            lease_expires_at=now + lease,
+            lease_owner=sa.bindparam("owner", type_=sa.String()),
+            lease_expires_at=sa.bindparam("expires", type_=UTCDateTime()),
             updated_at=now,
         )
         .returning(table.c.id)
     )
-    return list(db.session.execute(statement).scalars())
 
 
 def finish(message_id: int, owner: str, outcome: Outcome, now: datetime | None = None) -> bool:
@@ -208,9 +250,19 @@ def finish(message_id: int, owner: str, outcome: Outcome, now: datetime | None =
         "last_error": outcome.error,
         "updated_at": now,
     }
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None:
-        return False
+    if outcome.kind == "sent":
+        changed = db.session.execute(
+            _sent_statement(),
+            {
+                "message_id": message_id,
+                "owner": owner,
+                "now": now,
+                "code": outcome.status_code,
+                "provider_id": outcome.provider_id,
+            },
+        ).rowcount
+        return changed == 1
+    message = None
     if outcome.kind == "sent":
         values.update(
             status=MessageStatus.SENT.value, sent_at=now, provider_message_id=outcome.provider_id
@@ -225,6 +277,9 @@ def finish(message_id: int, owner: str, outcome: Outcome, now: datetime | None =
         )
         values["last_error"] = None
     else:  # retry or pause: back to pending
+        message = db.session.get(OutboxMessage, message_id)
+        if message is None:
+            return False
         attempts = message.attempts - (0 if outcome.counts_as_attempt else 1)
         values["attempts"] = attempts
         if outcome.kind == "retry" and attempts >= message.max_attempts:
@@ -251,8 +306,34 @@ def finish(message_id: int, owner: str, outcome: Outcome, now: datetime | None =
         )
         .values(**values)
     ).rowcount
-    db.session.expire(message)
+    if message is not None:
+        db.session.expire(message)
     return changed == 1
+
+
+@functools.cache
+def _sent_statement() -> sa.Update:
+    """Build the fenced "sent" update once: it runs for every message."""
+    table = OutboxMessage.__table__
+    now = sa.bindparam("now", type_=UTCDateTime())
+    return (
+        sa.update(table)
+        .where(
+            table.c.id == sa.bindparam("message_id", type_=sa.Integer()),
+            table.c.status == MessageStatus.SENDING.value,
+            table.c.lease_owner == sa.bindparam("owner", type_=sa.String()),
+        )
+        .values(
+            status=MessageStatus.SENT.value,
+            sent_at=now,
+            provider_message_id=sa.bindparam("provider_id", type_=sa.String()),
+            lease_owner=None,
+            lease_expires_at=None,
+            last_status_code=sa.bindparam("code", type_=sa.Integer()),
+            last_error=None,
+            updated_at=now,
+        )
+    )
 
 
 def backoff(attempts: int) -> timedelta:
@@ -313,6 +394,24 @@ def reconcile_uncertain(now: datetime | None = None) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------- the worker
+
+
+@functools.cache
+def _message_statement() -> sa.Select[tuple[OutboxMessage]]:
+    """Build once the query that loads a claimed message with its person and event."""
+    return (
+        sa.select(OutboxMessage)
+        .where(OutboxMessage.id == sa.bindparam("id", type_=sa.Integer()))
+        .options(joinedload(OutboxMessage.person), joinedload(OutboxMessage.event))
+    )
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A message handed to the mailer, and what the mailer said."""
+
+    message_id: int
+    outcome: Outcome
 
 
 @dataclass
@@ -397,55 +496,89 @@ class Worker:
 
     def _loop(self, once: bool) -> None:
         with self.context():
+            done: Sent | None = None
             try:
                 while not self.stop.is_set():
-                    if not self.process_one():
+                    try:
+                        done, found = self._step(done)
+                    except (
+                        Exception
+                    ):  # one bad message or a lost connection must not end the worker
+                        log.exception("outbox: worker step failed; carrying on")
+                        db.session.rollback()
+                        if done is not None:
+                            self._record(done)
+                        done, found = None, False
+                    if not found:
                         if once:
-                            return
+                            break
                         self.stop.wait(self.poll_seconds)
+                if done is not None:
+                    self._record(done)
             finally:
                 db.session.remove()
 
     def process_one(self) -> bool:
         """Claim, render, send and record one message; tell whether there was one."""
-        with writing():
-            now = utcnow()
-            blocked = sending_blocked_until(now)
-            if blocked is not None:
-                db.session.rollback()
-                self.stop.wait(min((blocked - now).total_seconds(), self.poll_seconds))
-                return False
-            claimed = claim_due_messages(self.owner, 1, now, self.lease)
-            if not claimed:
-                db.session.rollback()
-                return False
-            message_id = claimed[0]
-            email, instead = self._render(message_id)
-            if instead is not None:
-                finish(message_id, self.owner, instead)
-            db.session.commit()
-        if email is None:
-            self._count(instead.kind if instead else "failed")
-            return True
-        outcome = self.mailer.send(email)  # no transaction is open during the call
-        with writing():
-            kept = finish(message_id, self.owner, outcome)
-            db.session.commit()
-        self._count(outcome.kind if kept else "lost_lease")
-        return True
+        done, found = self._step(None)
+        if done is not None:
+            self._record(done)
+        return found
 
-    def _render(self, message_id: int) -> tuple[Email | None, Outcome | None]:
-        """Render a claimed message; or say why it is not sent (cancelled, or failed)."""
-        message = db.session.get_one(OutboxMessage, message_id)
+    def _step(self, done: Sent | None) -> tuple[Sent | None, bool]:
+        """Record the last send, claim and render the next, in one short transaction; send it.
+
+        Return what was sent (recorded with the next claim) and whether a message was due.
+        """
+        rendered = instead = None
+        with writing():
+            kept = finish(done.message_id, self.owner, done.outcome) if done else None
+            claimed = claim_due_messages(self.owner, 1, utcnow(), self.lease)
+            if claimed:
+                rendered, instead = self._render(claimed[0])
+                if instead is not None:
+                    finish(claimed[0], self.owner, instead)
+                elif rendered is not None and rendered.save is not None:
+                    rendered.save()
+            db.session.commit()
+        if done is not None:
+            self._count(done.outcome.kind if kept else "lost_lease")
+        if not claimed:
+            return None, False
+        if rendered is None:
+            self._count(instead.kind if instead else "failed")
+            return None, True
+        outcome = self.mailer.send(rendered.email)  # no transaction is open during the call
+        return Sent(claimed[0], outcome), True
+
+    def _record(self, done: Sent) -> None:
+        """Record one send's outcome in a transaction of its own."""
         try:
-            email = self.compose(message)
+            with writing():
+                kept = finish(done.message_id, self.owner, done.outcome)
+                db.session.commit()
+        except Exception:
+            log.exception(
+                "outbox: could not record message %s; its lease will expire", done.message_id
+            )
+            db.session.rollback()
+            return
+        self._count(done.outcome.kind if kept else "lost_lease")
+
+    def _render(self, message_id: int) -> tuple[Rendered | None, Outcome | None]:
+        """Render a claimed message; or say why it is not sent (cancelled, or failed)."""
+        message = db.session.scalars(_message_statement(), {"id": message_id}).one()
+        try:
+            rendered = self.compose(message)
         except Skip as skip:
             return None, Outcome("cancelled", error=skip.reason)
         except Exception as error:  # a rendering bug must not stall the queue
             log.exception("outbox: could not render message %s", message_id)
             return None, Outcome("failed", error=f"could not render: {type(error).__name__}")
+        email = rendered.email
         args = {**email.custom_args, "outbox_id": str(message.id)}
-        return Email(email.to, email.subject, email.text, email.html, email.headers, args), None
+        email = Email(email.to, email.subject, email.text, email.html, email.headers, args)
+        return Rendered(email, rendered.save), None
 
     def _count(self, kind: str) -> None:
         name = {"retry": "retried", "pause": "paused"}.get(kind, kind)

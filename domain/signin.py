@@ -22,11 +22,17 @@ class LinkError(DomainError):
 def issue_link(person: Person, purpose: str, event: Event | None = None) -> str:
     """Create a one-time link for a person and return its token (only the hash is kept)."""
     token = new_token()
+    record_link(person.id, event.id if event else None, purpose, token)
+    return token
+
+
+def record_link(person_id: int, event_id: int | None, purpose: str, token: str) -> None:
+    """Store the hash of a link token made earlier, so the link works from now on."""
     now = utcnow()
     db.session.add(
         EmailLink(
-            person=person,
-            event=event,
+            person_id=person_id,
+            event_id=event_id,
             purpose=purpose,
             token_hash=hash_token(token),
             created_at=now,
@@ -34,7 +40,6 @@ def issue_link(person: Person, purpose: str, event: Event | None = None) -> str:
         )
     )
     db.session.flush()
-    return token
 
 
 def find_link(token: str) -> EmailLink | None:

@@ -470,7 +470,10 @@ def send_as_dead_worker(
 ) -> Recorded:
     """Render and send a claimed message, then "die" before recording the outcome."""
     with app.app_context(), writing():
-        email = compose(db.session.get_one(OutboxMessage, message_id))
+        rendered = compose(db.session.get_one(OutboxMessage, message_id))
+        assert rendered.save is not None
+        rendered.save()
+        email = rendered.email
         db.session.commit()
         db.session.remove()
     email = dataclasses.replace(email, custom_args={"outbox_id": str(message_id)})
