@@ -157,6 +157,8 @@ class Connection(db.Model):
         sa.UniqueConstraint("event_id", "low_attendance_id", "high_attendance_id"),
         sa.CheckConstraint("low_attendance_id < high_attendance_id", name="ordered_pair"),
         sa.CheckConstraint("status IN ('requested', 'accepted', 'declined')", name="status_valid"),
+        # Both sides are looked up on their own ("my connections"), so both are indexed.
+        sa.Index("ix_connection_low_attendance_id", "low_attendance_id"),
         sa.Index("ix_connection_high_attendance_id", "high_attendance_id"),
     )
 
