@@ -22,7 +22,7 @@ from domain.organisers import (
     find_organiser,
     set_password,
 )
-from domain.outbox import LEASE, Worker
+from domain.outbox import LEASE, RECONCILE_AFTER, Worker
 from domain.qr import qr_text
 
 bp = Blueprint("cli", __name__, cli_group=None)
@@ -134,7 +134,14 @@ def _organiser_message(error: OrganiserError) -> str:
     type=click.IntRange(min=1),
     help="Seconds a claimed message stays this worker's before it is presumed lost.",
 )
-def worker_command(once: bool, threads: int, poll: float, lease: int) -> None:
+@click.option(
+    "--settle-after",
+    default=int(RECONCILE_AFTER.total_seconds()),
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seconds an uncertain message waits for webhook news before it is settled.",
+)
+def worker_command(once: bool, threads: int, poll: float, lease: int, settle_after: int) -> None:
     """Send due emails until SIGTERM (finishing the messages in hand), or once with --once."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     mailer = make_mailer(app)
@@ -145,6 +152,11 @@ def worker_command(once: bool, threads: int, poll: float, lease: int) -> None:
         threads=max(1, threads),
         poll_seconds=poll,
         lease=timedelta(seconds=lease),
+        settle_after=timedelta(seconds=settle_after),
+        # With SendGrid's signed webhook set up, its silence about a message means something.
+        webhook_expected=bool(
+            app.config.get("SENDGRID_API_KEY") and app.config.get("SENDGRID_WEBHOOK_PUBLIC_KEY")
+        ),
     )
 
     def stop(signum: int, _frame: object) -> None:

@@ -53,6 +53,8 @@ PAUSE_AFTER_AUTH_ERROR = timedelta(minutes=5)
 DEFAULT_THROTTLE = timedelta(seconds=30)
 ACTIVE = (MessageStatus.PENDING.value, MessageStatus.UNCERTAIN.value)
 SENDER_STATE_ID = 1
+PAUSING_CODES = (401, 403, 404, 405, 406)
+RATE_LIMIT_JITTER_SECONDS = 2.0
 
 
 class Skip(Exception):
@@ -285,9 +287,13 @@ def finish(message_id: int, owner: str, outcome: Outcome, now: datetime | None =
         if outcome.kind == "retry" and attempts >= message.max_attempts:
             values.update(status=MessageStatus.FAILED.value)
         else:
+            # After a rate limit, workers wake spread over a moment, not all at once.
+            spread = timedelta(seconds=random.uniform(0, RATE_LIMIT_JITTER_SECONDS))  # noqa: S311
             values.update(
                 status=MessageStatus.PENDING.value,
-                next_attempt_at=outcome.retry_at or now + backoff(attempts),
+                next_attempt_at=outcome.retry_at + spread
+                if outcome.retry_at
+                else now + backoff(attempts),
             )
         if outcome.kind == "pause":
             state = sender_state()
@@ -342,8 +348,14 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=random.uniform(1, ceiling))  # noqa: S311 - jitter, not a secret
 
 
-def reap_expired_leases(now: datetime | None = None) -> int:
-    """Mark messages whose worker vanished mid-send as uncertain; return how many."""
+def reap_expired_leases(
+    now: datetime | None = None, settle_after: timedelta = RECONCILE_AFTER
+) -> int:
+    """Mark messages whose worker vanished mid-send as uncertain; return how many.
+
+    They are settled `settle_after` later, giving SendGrid's webhook time to tell us
+    whether the request got through.
+    """
     now = now or utcnow()
     table = OutboxMessage.__table__
     return db.session.execute(
@@ -354,20 +366,33 @@ def reap_expired_leases(now: datetime | None = None) -> int:
             lease_owner=None,
             lease_expires_at=None,
             last_error="lease expired: the worker stopped mid-send",
-            next_attempt_at=now,
+            next_attempt_at=now + settle_after,
             updated_at=now,
         )
     ).rowcount
 
 
-def reconcile_uncertain(now: datetime | None = None) -> tuple[int, int]:
+WEBHOOK_RETRY_WINDOW = timedelta(hours=24)  # how long SendGrid keeps retrying a webhook post
+
+
+def reconcile_uncertain(
+    now: datetime | None = None,
+    *,
+    webhook_expected: bool = False,
+    settle_after: timedelta = RECONCILE_AFTER,
+) -> tuple[int, int]:
     """Settle uncertain messages that are due: (confirmed sent, put back to send again).
 
-    A webhook event naming the message proves SendGrid took it. Without one by the
-    time the message is due, it is sent again: at least once, rarely twice.
+    A webhook event naming the message proves SendGrid took it. Without one, the message
+    is sent again (at least once, rarely twice), unless a webhook is expected and has not
+    been heard from since the message became uncertain: then its silence proves nothing,
+    and the message waits, for at most as long as SendGrid retries a webhook post.
     """
     now = now or utcnow()
     confirmed = requeued = 0
+    last_heard = db.session.scalar(
+        sa.select(SenderState.last_webhook_at).where(SenderState.id == SENDER_STATE_ID)
+    )
     due = db.session.scalars(
         sa.select(OutboxMessage).where(
             OutboxMessage.status == MessageStatus.UNCERTAIN.value,
@@ -380,10 +405,15 @@ def reconcile_uncertain(now: datetime | None = None) -> tuple[int, int]:
             .select_from(WebhookEvent)
             .where(WebhookEvent.outbox_message_id == message.id)
         )
+        unheard = last_heard is None or last_heard < message.updated_at
         if seen:
             message.status = MessageStatus.SENT.value
             message.sent_at = message.sent_at or now
             confirmed += 1
+        elif webhook_expected and unheard and now - message.updated_at < WEBHOOK_RETRY_WINDOW:
+            message.next_attempt_at = now + settle_after
+            log.warning("outbox: message %s stays uncertain: no webhook events lately", message.id)
+            continue
         else:
             message.status = MessageStatus.PENDING.value
             message.next_attempt_at = now
@@ -449,6 +479,8 @@ class Worker:
         poll_seconds: float = 1.0,
         housekeeping_seconds: float = 30.0,
         lease: timedelta = LEASE,
+        settle_after: timedelta = RECONCILE_AFTER,
+        webhook_expected: bool = False,
     ) -> None:
         self.mailer = mailer
         self.compose = compose
@@ -457,6 +489,8 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.housekeeping_seconds = housekeeping_seconds
         self.lease = lease
+        self.settle_after = settle_after
+        self.webhook_expected = webhook_expected
         self.owner = worker_name()
         self.stop = threading.Event()
         self.stats = WorkerStats()
@@ -484,8 +518,10 @@ class Worker:
         """Reap expired leases and settle uncertain messages."""
         with self.context(), writing():
             try:
-                reaped = reap_expired_leases()
-                confirmed, requeued = reconcile_uncertain()
+                reaped = reap_expired_leases(settle_after=self.settle_after)
+                confirmed, requeued = reconcile_uncertain(
+                    webhook_expected=self.webhook_expected, settle_after=self.settle_after
+                )
                 db.session.commit()
             finally:
                 db.session.remove()
@@ -659,4 +695,16 @@ def resume_sending() -> None:
     state = sender_state()
     state.paused_until = None
     state.pause_reason = None
+    # The messages parked by the pause go at once, not when the pause would have ended.
+    now = utcnow()
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.status == MessageStatus.PENDING.value,
+            OutboxMessage.last_status_code.in_(PAUSING_CODES),
+            OutboxMessage.next_attempt_at > now,
+        )
+        .values(next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
     db.session.flush()

@@ -31,6 +31,7 @@ from domain.models import Event, MessageStatus, OutboxMessage, Person, SenderSta
 from domain.outbox import (
     LEASE,
     PAUSE_AFTER_AUTH_ERROR,
+    RATE_LIMIT_JITTER_SECONDS,
     RECONCILE_AFTER,
     SENDER_STATE_ID,
     Worker,
@@ -40,6 +41,7 @@ from domain.outbox import (
     reap_expired_leases,
     reconcile_uncertain,
     resume_sending,
+    sender_state,
 )
 from tests.conftest import PUBLIC_URL
 from tests.fake_sendgrid import FakeSendGrid, Recorded, WebhookSigner, event
@@ -248,10 +250,13 @@ def test_rate_limited_waits_for_the_reset_without_using_an_attempt(
     assert message.last_status_code == 429
     assert message.last_error is not None and message.last_error.startswith("429")
     # X-RateLimit-Reset is whole seconds: ceil(the fake's clock + 1).
+    # The message waits for the reset plus a little jitter, so workers don't wake together.
     reset = message.next_attempt_at.timestamp()
-    assert before + 1 <= reset <= after + 2
+    assert before + 1 <= reset <= after + 2 + RATE_LIMIT_JITTER_SECONDS
     throttle = state()
-    assert throttle is not None and throttle.throttled_until == message.next_attempt_at
+    assert throttle is not None and throttle.throttled_until is not None
+    spread = (message.next_attempt_at - throttle.throttled_until).total_seconds()
+    assert 0 <= spread <= RATE_LIMIT_JITTER_SECONDS
 
     # Every worker holds back until the reset: the other due message is not even claimed.
     assert not process_one(sendgrid_app, new_worker(sendgrid_app, mailer))
@@ -380,9 +385,11 @@ def test_auth_error_pauses_all_sending_and_keeps_the_message(
     # The organiser fixes the key and resumes: due messages go out again.
     with transaction():
         resume_sending()
-    assert process_one(sendgrid_app, new_worker(sendgrid_app, mailer))
-    assert sent_ids(fake_sendgrid) == [other]
+    run_once(sendgrid_app, new_worker(sendgrid_app, mailer))
+    # The refused message was parked until the pause's end; resuming sends it at once too.
+    assert sorted(sent_ids(fake_sendgrid)) == sorted([refused, other])
     assert row(other).status == MessageStatus.SENT
+    assert row(refused).status == MessageStatus.SENT
 
 
 def test_stall_past_the_client_timeout_is_uncertain(
@@ -487,7 +494,7 @@ def reap_and_reconcile(expired_at: datetime) -> tuple[int, tuple[int, int]]:
     """Reap leases as the reaper did once they had run out, then reconcile as of now."""
     with transaction():
         reaped = reap_expired_leases(expired_at)
-        settled = reconcile_uncertain()
+        settled = reconcile_uncertain(expired_at + RECONCILE_AFTER)
     return reaped, settled
 
 
@@ -557,7 +564,8 @@ def test_lost_lease_without_a_webhook_event_is_sent_again_once(
     assert message.lease_owner is None
     assert message.last_error is not None and "lease expired" in message.last_error
     with transaction():
-        assert reconcile_uncertain() == (0, 1)
+        assert reconcile_uncertain(expired_at) == (0, 0)  # not yet: the webhook may still speak
+        assert reconcile_uncertain(expired_at + RECONCILE_AFTER) == (0, 1)
     assert row(message_id).status == MessageStatus.PENDING
 
     run_once(sendgrid_app, new_worker(sendgrid_app, mailer, threads=2))
@@ -729,3 +737,34 @@ def test_every_request_is_one_clean_message_to_one_person(
         for i in hostile_followups.values()
     }
     assert subjects["digest"] == "The people you met at Brunch Bcc: x@evil.example"
+
+
+def test_uncertain_waits_while_an_expected_webhook_is_silent(due_message: Any) -> None:
+    message_id = due_message()
+    expired_at = claim_as_dead_worker(message_id)
+    with transaction():
+        assert reap_expired_leases(expired_at) == 1
+    settled = expired_at + RECONCILE_AFTER
+    # The webhook is set up but nothing has been heard since: its silence proves nothing.
+    with transaction():
+        assert reconcile_uncertain(settled, webhook_expected=True) == (0, 0)
+    assert row(message_id).status == MessageStatus.UNCERTAIN
+    assert near(row(message_id).next_attempt_at, settled + RECONCILE_AFTER)
+    # Once the webhook has reported anything newer, no event for this message means resend.
+    with transaction():
+        sender_state().last_webhook_at = settled + timedelta(minutes=1)
+    later = settled + 2 * RECONCILE_AFTER
+    with transaction():
+        assert reconcile_uncertain(later, webhook_expected=True) == (0, 1)
+    assert row(message_id).status == MessageStatus.PENDING
+
+
+def test_a_silent_webhook_holds_an_uncertain_message_a_day_at_most(due_message: Any) -> None:
+    message_id = due_message()
+    expired_at = claim_as_dead_worker(message_id)
+    with transaction():
+        reap_expired_leases(expired_at)
+    a_day_later = expired_at + timedelta(hours=24, minutes=1)
+    with transaction():
+        assert reconcile_uncertain(a_day_later, webhook_expected=True) == (0, 1)
+    assert row(message_id).status == MessageStatus.PENDING

@@ -257,7 +257,7 @@ def test_killed_workers_lose_nothing_and_send_at_most_one_twice_each(
     # Once the dead workers' leases have run out, a new worker reaps, reconciles and sends.
     deadline = utcnow() + timedelta(seconds=lease + 1)
     time.sleep(max(0.0, (deadline - utcnow()).total_seconds()))
-    start_worker("--once", "--threads", "4").finish()
+    start_worker("--once", "--threads", "4", "--settle-after", "0").finish()
 
     per_message = requests_per_message(fake_sendgrid)
     assert set(per_message) == set(ids)  # nothing lost
