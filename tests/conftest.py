@@ -344,3 +344,19 @@ def sendgrid_app(app: Flask, fake_sendgrid: FakeSendGrid) -> Flask:
     """The test app, with SendGrid configured to be the fake: make_mailer(app) sends to it."""
     app.config.update(sendgrid_settings(fake_sendgrid))
     return app
+
+
+@pytest.fixture
+def mailbox(app: Flask) -> Any:
+    """Emails the worker sends, captured in memory (see tests/mail_support.py)."""
+    from tests.mail_support import Mailbox
+
+    return Mailbox(app)
+
+
+@pytest.fixture
+def met(app: Flask, make_event: Callable[..., Event], make_attendee: Callable[..., Any]) -> Any:
+    """Ana and Ben, confirmed, checked in at one event and connected."""
+    from tests.mail_support import meet
+
+    return meet(make_event, make_attendee)

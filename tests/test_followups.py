@@ -19,7 +19,6 @@ from domain.models import EmailLink, Event, OutboxMessage
 from domain.outbox import Worker, suppress
 from tests.conftest import login
 from tests.mail_support import (
-    Mailbox,
     check_in,
     clean_headers,
     confirm_directly,
@@ -27,24 +26,12 @@ from tests.mail_support import (
     kind_of,
     link_in,
     make_due,
-    meet,
     messages,
     person,
     states,
     use_email_link,
 )
 from tests.test_http_connect import Phone
-
-
-@pytest.fixture
-def mailbox(app):
-    return Mailbox(app)
-
-
-@pytest.fixture
-def met(app, make_event, make_attendee):
-    return meet(make_event, make_attendee)
-
 
 # ---------------------------------------------------------------- confirmation
 

@@ -12,17 +12,7 @@ from domain.models import OutboxMessage, Suppression, WebhookEvent
 from domain.outbox import email_hash
 from tests.conftest import PUBLIC_URL
 from tests.fake_sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSigner, event
-from tests.mail_support import Mailbox, confirm_directly, end_now, link_in, meet, messages, states
-
-
-@pytest.fixture
-def mailbox(app):
-    return Mailbox(app)
-
-
-@pytest.fixture
-def met(app, make_event, make_attendee):
-    return meet(make_event, make_attendee)
+from tests.mail_support import confirm_directly, end_now, link_in, messages, states
 
 
 def suppressed(address: str) -> Suppression | None:

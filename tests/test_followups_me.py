@@ -26,23 +26,12 @@ from tests.mail_support import (
     Mailbox,
     check_in,
     end_now,
-    meet,
     messages,
     person,
     states,
     use_email_link,
 )
 from tests.test_http_connect import Phone
-
-
-@pytest.fixture
-def mailbox(app):
-    return Mailbox(app)
-
-
-@pytest.fixture
-def met(app, make_event, make_attendee):
-    return meet(make_event, make_attendee)
 
 
 def sign_in(client, mailbox: Mailbox, address: str) -> None:
