@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import session
 
 from domain.checkin import find_attendance_by_badge
-from domain.models import Attendance
+from domain.db import db
+from domain.models import Attendance, Person
 from domain.tokens import new_token, same_token
 
 MAX_REMEMBERED_BADGES = 20
@@ -29,7 +30,7 @@ def remember(attendance: Attendance, badge_token: str) -> None:
     while len(badges) > MAX_REMEMBERED_BADGES:
         badges.pop(next(iter(badges)))
     session["badges"] = badges
-    session["person"] = attendance.person_id
+    session["person"] = _reference(attendance.person)
     session.permanent = True
 
 
@@ -50,8 +51,8 @@ def attendance_at(event_id: int) -> Attendance | None:
 
 def person_id() -> int | None:
     """Return the person this device belongs to, if it has checked in before."""
-    value = session.get("person")
-    return value if isinstance(value, int) else None
+    person = _resolve(session.get("person"))
+    return person.id if person is not None else None
 
 
 def owns(attendance: Attendance) -> bool:
@@ -68,17 +69,30 @@ def forget(event_id: int) -> None:
     session.pop("person", None)
 
 
-def sign_in(person_id: int) -> None:
+def sign_in(person: Person) -> None:
     """Remember that this device belongs to a person who proved their address."""
-    session["me"] = person_id
-    session["person"] = person_id
+    session["me"] = session["person"] = _reference(person)
     session.permanent = True
 
 
-def signed_in_person_id() -> int | None:
-    """Return the person signed in to /me on this device, if any."""
-    value = session.get("me")
-    return value if isinstance(value, int) else None
+def signed_in_person() -> Person | None:
+    """Return the person signed in to /me on this device, if they still exist."""
+    return _resolve(session.get("me"))
+
+
+def _reference(person: Person) -> list[int]:
+    # An id alone could come to name someone else once its person is deleted (SQLite
+    # reuses the highest id), so a reference also carries when the person was created.
+    return [person.id, int(person.created_at.timestamp() * 1_000_000)]
+
+
+def _resolve(value: object) -> Person | None:
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)):
+        return None
+    person = db.session.get(Person, value[0])
+    if person is None or _reference(person) != value:
+        return None
+    return person
 
 
 def sign_out() -> None:

@@ -12,11 +12,10 @@ from flask import Flask, Response, current_app, render_template
 from domain.connections import (
     Relation,
     accepted_connections,
-    connections_of,
-    find_connection,
     shared_interest_names,
     visible_fields,
 )
+from domain.db import utcnow
 from domain.followups import FOLLOWUP_KINDS, attendance_of
 from domain.mailer import Email, FileMailer, Mailer, SendGridMailer
 from domain.models import Attendance, Connection, OutboxMessage
@@ -136,7 +135,7 @@ def _person_card(
     if email:
         subject = quote(f"Great to meet you at {mine.event.name}")
         body = quote(f"Hi {other.person.name},\n\n")
-        mailto = f"mailto:{email}?subject={subject}&body={body}"
+        mailto = f"mailto:{quote(email, safe='@')}?subject={subject}&body={body}"
     return {
         "connection": connection,
         "name": other.person.name,
@@ -157,9 +156,11 @@ def _links(token: str) -> dict[str, str]:
 
 
 def preview_digest(mine: Attendance) -> Response:
-    """Render the digest an attendee would get, for the organiser: no links, no notes."""
+    """Render the digest an attendee would get, for the organiser: no contacts, no notes."""
+    # What attendees share with each other is theirs: the organiser sees the layout only.
+    hidden = {"email": None, "mailto": None, "links": [], "about": ""}
     people = [
-        {**card, "note": "", "note_hidden": bool(card["note"])}
+        {**card, **hidden, "note": "", "note_hidden": bool(card["note"])}
         for card in _people(mine, accepted_connections(mine))
     ]
     html = render_template(
@@ -186,8 +187,12 @@ def connection_for_link(message: OutboxMessage, connection_id: int) -> Connectio
     mine = attendance_of(message)
     if mine is None:
         return None
-    connection = next((c for c in connections_of(mine).accepted if c.id == connection_id), None)
+    if message.kind in ("connection", "nudge") and message.connection_id != connection_id:
+        return None  # such an email is about one connection only
+    connection = next((c for c in accepted_connections(mine) if c.id == connection_id), None)
     if connection is None:
         return None
-    assert find_connection(mine, connection.other(mine)) is not None
+    sent = message.sent_at or utcnow()
+    if connection.accepted_at is not None and connection.accepted_at > sent:
+        return None  # a digest speaks only of the connections it listed
     return connection

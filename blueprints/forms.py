@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -110,6 +111,18 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
 
 
+EVENT_YEARS_AROUND_NOW = 10
+
+
+def _within_reach(moment: datetime | None) -> None:
+    """Refuse dates more than ten years away: typos, and beyond what calendars can add to."""
+    if moment is None:
+        return
+    this_year = datetime.now().year  # noqa: DTZ005 - a wall-clock year, compared loosely
+    if abs(moment.year - this_year) > EVENT_YEARS_AROUND_NOW:
+        raise ValidationError(f"Pick a date between {this_year - 10} and {this_year + 10}.")
+
+
 class EventForm(FlaskForm):
     name = StringField(
         "Event name",
@@ -169,7 +182,11 @@ class EventForm(FlaskForm):
         if not is_timezone(field.data):
             raise ValidationError("Pick a time zone from the list, such as Europe/London.")
 
+    def validate_starts_at(self, field: Any) -> None:
+        _within_reach(field.data)
+
     def validate_ends_at(self, field: Any) -> None:
+        _within_reach(field.data)
         if self.starts_at.data and field.data and field.data <= self.starts_at.data:
             raise ValidationError("The event must end after it starts.")
 

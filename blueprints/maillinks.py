@@ -60,7 +60,7 @@ def sign_in(token: str) -> Response | str:
     if link.purpose == "signin" and link.event_id is not None:
         badge = give_badge_to_device(person, link.event_id, device.device_secret())
         db.session.commit()
-        device.sign_in(person.id)
+        device.sign_in(person)
         if badge is not None:
             device.remember(badge.attendance, badge.badge_token)
             flash("You're signed in on this phone. Here's your badge.", "success")
@@ -69,7 +69,7 @@ def sign_in(token: str) -> Response | str:
         flash("You're signed in on this phone. Check in below.", "success")
         return redirect(url_for("public.landing", token=link.event.checkin_token), 303)
     db.session.commit()
-    device.sign_in(person.id)
+    device.sign_in(person)
     flash(
         "Thanks: your email is confirmed." if link.purpose == "confirm" else "You're signed in.",
         "success",

@@ -20,8 +20,7 @@ bp = Blueprint("me", __name__, url_prefix="/me")
 
 
 def _me() -> Person | None:
-    person_id = device.signed_in_person_id()
-    return db.session.get(Person, person_id) if person_id is not None else None
+    return device.signed_in_person()
 
 
 @bp.get("/")

@@ -26,16 +26,12 @@ from domain.people import find_person
 
 bp = Blueprint("public", __name__)
 
-CHECK_IN_ERRORS = {
-    "checked_in_elsewhere": (
-        "This email is already checked in here from another phone. To use this phone "
-        "instead, get a sign-in link by email."
-    ),
-    "email_in_use": (
-        "You've used Rapport with this email before, on another phone. To check in from "
-        "this one, get a sign-in link by email."
-    ),
-}
+# One answer whether the address is checked in here or was used elsewhere, so the form
+# does not tell a stranger where someone has been.
+EMAIL_IN_USE = (
+    "This email already belongs to someone on Rapport. If it's yours, get a sign-in link "
+    "by email to use this phone."
+)
 
 
 @bp.get("/")
@@ -46,6 +42,8 @@ def home() -> str:
 
 @bp.route("/e/<token:token>", methods=["GET", "POST"])
 @limiter.limit("30 per minute", deduct_when=failed_lookup)
+# Generous enough for a whole venue behind one address; stops a script mailing strangers.
+@limiter.limit("60 per minute", methods=["POST"])
 def landing(token: str) -> Response | str:
     """Show the event and its check-in form, or this phone's badge if it has one here."""
     event = _event_or_404(token)
@@ -66,9 +64,9 @@ def landing(token: str) -> Response | str:
                 device_secret=device.device_secret(),
                 person_id=device.person_id(),
             )
-        except CheckInError as error:
+        except CheckInError:
             db.session.rollback()
-            form.email.errors.append(CHECK_IN_ERRORS[error.code])
+            form.email.errors.append(EMAIL_IN_USE)
             offer_sign_in = True
         else:
             db.session.commit()

@@ -247,3 +247,33 @@ def test_odd_events_in_a_signed_batch_never_break_the_webhook(hook, confirm_sent
     assert hook(odd).status_code == 204
     assert hook([]).status_code == 204
     assert {row.sg_event_id for row in webhook_rows()} == {"nulid", "x" * 128, "n2"}
+
+
+def test_a_followups_links_open_only_the_connections_it_is_about(app, met, make_attendee):
+    from domain.connections import request_connection
+    from domain.db import utcnow, writing
+    from domain.outbox import set_link_token
+    from domain.tokens import new_token
+
+    ana = met.ana.attendance
+    (nudge,) = [m for m in rows_of("ana@example.org", "nudge")]
+    (digest,) = [m for m in rows_of("ana@example.org", "digest")]
+    nudge_token, digest_token = new_token(), new_token()
+    with writing():
+        for message, token in ((nudge, nudge_token), (digest, digest_token)):
+            set_link_token(message.id, token)
+            message.status, message.sent_at = "sent", utcnow()
+        db.session.commit()
+    # Later Ana connects with Cleo: no earlier email may open Cleo's details.
+    cleo = make_attendee(ana.event, "Cleo", "cleo@example.org", interests=["sourdough"])
+    with writing():
+        request_connection(cleo.attendance, db.session.get(type(ana), ana.id))
+        later = request_connection(db.session.get(type(ana), ana.id), cleo.attendance)
+        db.session.commit()
+    client = app.test_client()
+    own = met.connection.id
+    assert client.get(f"/f/{nudge_token}/contacts/{own}.vcf").status_code == 200
+    assert client.get(f"/f/{digest_token}/contacts/{own}.vcf").status_code == 200
+    for token in (nudge_token, digest_token):
+        assert client.get(f"/f/{token}/contacts/{later.id}.vcf").status_code == 404
+        assert client.get(f"/f/{token}/in-touch/{later.id}").status_code == 404

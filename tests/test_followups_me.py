@@ -238,7 +238,7 @@ def test_sign_in_link_from_check_in_moves_the_badge(app, make_event, mailbox):
         data={"name": "Ana", "email": "ana@example.org", "share_profile": "y"},
     )
     assert refused.status_code == 200
-    assert "already checked in here from another phone" in refused.text
+    assert "already belongs to someone on Rapport" in refused.text
     assert "Get a sign-in link" in refused.text
     assert f'action="/e/{event.checkin_token}/sign-in"' in refused.text
 
@@ -329,6 +329,8 @@ def test_digest_preview_hides_the_attendees_private_note(desk, met):
     assert "(Their private note is shown only to them.)" in response.text
     assert "lends a dutch oven" not in response.text
     assert "swap starters" not in response.text
+    # What Ben shares with Ana is for Ana: the organiser sees neither address nor links.
+    assert "ben@example.org" not in response.text and "mailto:" not in response.text
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     elsewhere = desk.get(f"/organiser/events/{met.event.id}/emails/preview/999999")
     assert elsewhere.status_code == 404
@@ -395,3 +397,23 @@ def test_another_organiser_gets_404_on_every_email_page(
     assert db.session.get_one(Event, event_id).ends_at == ends_at
     page = client.get(f"/organiser/events/{own.id}/emails").text
     assert "Ana" not in page
+
+
+def test_a_deleted_persons_old_session_never_opens_someone_else(app, make_event, mailbox):
+    from tests.mail_support import check_in as check_in_phone
+
+    event = make_event()
+    phone, laptop = app.test_client(), app.test_client()
+    check_in_phone(phone, event, "Alice", "alice@example.org")
+    mailbox.deliver()
+    confirm = mailbox.one("alice@example.org", "confirm")
+    use_email_link(phone, confirm)
+    # The same person is signed in on a second device, then deletes herself on the first.
+    with laptop.session_transaction() as session, phone.session_transaction() as phones:
+        session["me"] = phones["me"]
+    assert phone.post("/me/delete", data={"confirm": "y"}).status_code == 303
+    newcomer = app.test_client()
+    check_in_phone(newcomer, make_event(name="Later"), "Bob", "bob@example.org")
+    page = laptop.get("/me/")
+    assert "bob@example.org" not in page.text
+    assert "Email me a sign-in link" in page.text

@@ -134,7 +134,7 @@ def test_another_phone_cannot_take_over_a_checked_in_email(app, make_event):
     other = app.test_client()
     response = other.post(f"/e/{event.checkin_token}", data={**VALID, "name": "Mallory"})
     assert response.status_code == 200
-    assert "already checked in here from another phone" in response.text
+    assert "already belongs to someone on Rapport" in response.text
     assert row_counts() == before
     assert db.session.scalars(sa.select(Person.name)).all() == ["Ana"]
 
@@ -288,3 +288,25 @@ def test_forget_this_phone(client, make_event):
     assert response.status_code == 303
     assert client.get(f"/e/{event.checkin_token}").status_code == 200
     assert "Edit my profile" not in client.get(location).text
+
+
+def test_the_form_does_not_say_where_an_email_was_used(app, make_event):
+    here, elsewhere = make_event(), make_event(name="Elsewhere")
+    app.test_client().post(f"/e/{here.checkin_token}", data=VALID)
+    same_event = app.test_client().post(f"/e/{here.checkin_token}", data=VALID)
+    other_event = app.test_client().post(f"/e/{elsewhere.checkin_token}", data=VALID)
+    messages = [
+        re.search(r'<p class="error" id="email-error">([^<]*)</p>', page.text).group(1)
+        for page in (same_event, other_event)
+    ]
+    assert messages[0] == messages[1]
+    assert "sign-in link" in messages[0]
+
+
+def test_check_in_posts_from_one_address_are_capped(client, make_event):
+    event = make_event()
+    statuses = [
+        client.post(f"/e/{event.checkin_token}", data={"name": "", "email": "x"}).status_code
+        for _ in range(61)
+    ]
+    assert statuses[:60] == [200] * 60 and statuses[60] == 429

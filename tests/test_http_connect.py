@@ -28,7 +28,8 @@ class Phone:
         if result is not None:
             with self.client.session_transaction() as session:
                 session["badges"] = {str(result.attendance.event_id): result.badge_token}
-                session["person"] = result.attendance.person_id
+                person = result.attendance.person
+                session["person"] = [person.id, int(person.created_at.timestamp() * 1_000_000)]
 
     @property
     def token(self) -> str:

@@ -121,3 +121,17 @@ def test_rotating_the_poster_kills_the_old_token(client, make_organiser, make_ev
     assert client.get(f"/e/{event.checkin_token}").status_code == 200
     poster = client.get(f"/organiser/events/{event.id}/poster")
     assert re.search(re.escape(event.checkin_token), poster.text)
+
+
+def test_dates_far_from_now_are_refused_not_a_crash(client, make_organiser):
+    login(client, make_organiser())
+    for starts, ends in (
+        ("9999-12-31T10:00", "9999-12-31T11:00"),
+        ("0001-01-01T10:00", "0001-01-01T11:00"),
+    ):
+        response = client.post(
+            "/organiser/events/new", data={**VALID, "starts_at": starts, "ends_at": ends}
+        )
+        assert response.status_code == 200
+        assert "Pick a date between" in response.text
+    assert events() == []
