@@ -27,13 +27,12 @@ from domain.connections import (
     Relation,
     accept_connection,
     block,
+    card_for,
     connection_of,
     connections_of,
     contact_card,
     decline_connection,
-    find_connection,
     is_blocked,
-    relation,
     remove_connection,
     request_connection,
     set_note,
@@ -89,10 +88,15 @@ def _mine_or_404(token: str) -> Attendance:
 def _card_or_404(token: str) -> tuple[Attendance, Attendance | None]:
     """Return the badge's owner and my attendance at their event; 404 if they blocked me."""
     owner = _attendance_or_404(token)
+    return owner, _viewer_or_404(owner)
+
+
+def _viewer_or_404(owner: Attendance) -> Attendance | None:
+    """Return my attendance at the owner's event, if any; 404 if either blocked the other."""
     viewer = device.attendance_at(owner.event_id)
     if viewer is not None and is_blocked(owner, viewer):
         abort(404)
-    return owner, viewer
+    return viewer
 
 
 def _my_connection_or_404(token: str, connection_id: int) -> tuple[Attendance, Connection]:
@@ -120,18 +124,17 @@ def view(token: str) -> str:
             refresh_seconds=LIVE_REFRESH_SECONDS,
             **_live_context(owner),
         )
-    owner, viewer = _card_or_404(token)
-    seen_as = relation(owner, viewer)
-    connection = find_connection(owner, viewer) if viewer and seen_as != Relation.SELF else None
+    viewer = _viewer_or_404(owner)
+    card = card_for(owner, viewer)
     return render_template(
         "badge/card.html",
         attendance=owner,
         viewer=viewer,
         token=token,
-        relation=seen_as,
-        visible=visible_fields(owner, seen_as),
-        shared=shared_interests(viewer, owner, seen_as) if viewer else [],
-        connection=connection,
+        relation=card.relation,
+        visible=card.visible,
+        shared=card.shared,
+        connection=card.connection,
         my_token=device.badge_token(owner.event_id) if viewer else None,
         form=NoteForm(),
     )

@@ -56,19 +56,21 @@ def ordered(a: Attendance, b: Attendance) -> tuple[int, int]:
     return (a.id, b.id) if a.id < b.id else (b.id, a.id)
 
 
-def find_connection(a: Attendance, b: Attendance) -> Connection | None:
-    """Return the connection row between two attendances, whatever its state."""
+def find_connection(a: Attendance, b: Attendance, *, lock: bool = False) -> Connection | None:
+    """Return the connection row between two attendances, whatever its state.
+
+    With `lock`, the row is locked until the transaction ends (FOR UPDATE on PostgreSQL;
+    SQLite's write transaction already holds the database), for a change about to be made.
+    """
     low, high = ordered(a, b)
-    return db.session.scalars(
-        sa.select(Connection)
-        .where(
-            Connection.event_id == a.event_id,
-            Connection.low_attendance_id == low,
-            Connection.high_attendance_id == high,
-        )
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    statement = sa.select(Connection).where(
+        Connection.event_id == a.event_id,
+        Connection.low_attendance_id == low,
+        Connection.high_attendance_id == high,
+    )
+    if lock:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    return db.session.scalars(statement).one_or_none()
 
 
 def is_blocked(a: Attendance, b: Attendance) -> bool:
@@ -100,7 +102,7 @@ def request_connection(requester: Attendance, target: Attendance, note: str = ""
         raise ConnectError("other_event")
     if is_blocked(requester, target):
         raise ConnectError("blocked")
-    existing = find_connection(requester, target)
+    existing = find_connection(requester, target, lock=True)
     if existing is None:
         if requests_in_last_hour(requester) >= REQUESTS_PER_HOUR:
             raise ConnectError("rate_limited")
@@ -119,7 +121,7 @@ def request_connection(requester: Attendance, target: Attendance, note: str = ""
             },
             ["event_id", "low_attendance_id", "high_attendance_id"],
         )
-        existing = find_connection(requester, target)
+        existing = find_connection(requester, target, lock=True)
         assert existing is not None
         if existing.requested_by_id == requester.id and existing.status == "requested":
             return existing
@@ -336,14 +338,35 @@ def _shared_statement() -> sa.Select[tuple[int, str]]:
 
 def relation(owner: Attendance, viewer: Attendance | None) -> Relation:
     """Return what the viewer is to the owner of a profile."""
+    return card_for(owner, viewer).relation
+
+
+@dataclass(frozen=True)
+class CardView:
+    """What one person sees of another's card: who they are to them, and what is shown."""
+
+    relation: Relation
+    connection: Connection | None
+    visible: frozenset[str]
+    shared: list[str]
+
+
+def card_for(owner: Attendance, viewer: Attendance | None) -> CardView:
+    """Return what the viewer may see of the owner's card, with one look at their connection."""
     if viewer is None or viewer.event_id != owner.event_id:
-        return Relation.OUTSIDER
+        return CardView(Relation.OUTSIDER, None, frozenset(), [])
     if viewer.id == owner.id:
-        return Relation.SELF
-    connection = find_connection(owner, viewer)
-    if connection is not None and connection.accepted:
-        return Relation.CONNECTION
-    return Relation.ATTENDEE
+        seen_as, connection = Relation.SELF, None
+    else:
+        connection = find_connection(owner, viewer)
+        accepted = connection is not None and connection.accepted
+        seen_as = Relation.CONNECTION if accepted else Relation.ATTENDEE
+    return CardView(
+        seen_as,
+        connection,
+        visible_fields(owner, seen_as),
+        shared_interests(viewer, owner, seen_as),
+    )
 
 
 def can_see(owner: Attendance, field: str, viewer: Relation) -> bool:

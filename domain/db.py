@@ -97,9 +97,10 @@ def utcnow() -> datetime:
 
 
 def insert_ignoring_conflict(
-    table: sa.Table, values: dict[str, Any], conflict_columns: list[str]
-) -> int | None:
-    """Insert one row unless it clashes with a unique key; return its id, or None on clash.
+    table: sa.Table, values: dict[str, Any], conflict_columns: list[str], returning: str = "id"
+) -> Any:
+    """Insert one row unless it clashes with a unique key; return its `returning` column
+    (the id by default), or None on clash.
 
     Duplicates are settled by the database's unique constraint rather than by a
     check-then-insert race, on both SQLite and PostgreSQL.
@@ -110,6 +111,6 @@ def insert_ignoring_conflict(
         insert(table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=conflict_columns)
-        .returning(table.c.id)
+        .returning(table.c[returning])
     )
     return db.session.execute(statement).scalar()

@@ -7,9 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.db import db, utcnow
+from domain.db import db, insert_ignoring_conflict, utcnow
 from domain.models import MessageStatus, OutboxMessage, WebhookEvent
-from domain.outbox import insert_ignoring_conflict_key, sender_state, suppress
+from domain.outbox import sender_state, suppress
 
 # Events that prove SendGrid took the message (so an uncertain send did happen).
 ACCEPTED_EVENTS = (
@@ -50,14 +50,7 @@ def record_events(events: list[dict[str, Any]]) -> int:
         if not event_id or not kind:
             continue
         message = _message_for(event)
-        before = db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(WebhookEvent)
-            .where(WebhookEvent.sg_event_id == event_id)
-        )
-        if before:
-            continue
-        insert_ignoring_conflict_key(
+        inserted = insert_ignoring_conflict(
             WebhookEvent.__table__,
             {
                 "sg_event_id": event_id,
@@ -66,8 +59,11 @@ def record_events(events: list[dict[str, Any]]) -> int:
                 "occurred_at": _moment(event.get("timestamp")),
                 "received_at": now,
             },
-            "sg_event_id",
+            ["sg_event_id"],
+            returning="sg_event_id",
         )
+        if inserted is None:
+            continue  # seen before: SendGrid delivers events more than once
         new += 1
         _apply(event, kind, message, now)
     sender_state().last_webhook_at = now

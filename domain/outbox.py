@@ -125,10 +125,11 @@ def is_suppressed(email: str) -> bool:
 
 def suppress(email: str, reason: str) -> None:
     """Never email an address again, and cancel what is waiting for it, in this transaction."""
-    insert_ignoring_conflict_key(
+    insert_ignoring_conflict(
         Suppression.__table__,
         {"email_hash": email_hash(email), "reason": reason, "created_at": utcnow()},
-        "email_hash",
+        ["email_hash"],
+        returning="email_hash",
     )
     cancel_waiting(OutboxMessage.to_email == normalise_email(email), reason)
 
@@ -147,15 +148,6 @@ def cancel_waiting(condition: sa.ColumnElement[bool], reason: str) -> None:
         )
         .execution_options(synchronize_session=False)
     )
-
-
-def insert_ignoring_conflict_key(table: sa.Table, values: dict, key: str) -> None:
-    """Insert a row keyed by a non-integer primary key unless it exists."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    db.session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=[key]))
 
 
 # ---------------------------------------------------------------- the sender's shared state
@@ -182,7 +174,7 @@ def sender_state() -> SenderState:
     """Return the one shared sender-state row, creating it on first use."""
     state = db.session.get(SenderState, SENDER_STATE_ID)
     if state is None:
-        insert_ignoring_conflict_key(SenderState.__table__, {"id": SENDER_STATE_ID}, "id")
+        insert_ignoring_conflict(SenderState.__table__, {"id": SENDER_STATE_ID}, ["id"])
         state = db.session.get_one(SenderState, SENDER_STATE_ID)
     return state
 
@@ -399,12 +391,15 @@ def reconcile_uncertain(
             OutboxMessage.next_attempt_at <= now,
         )
     ).all()
-    for message in due:
-        seen = db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(WebhookEvent)
-            .where(WebhookEvent.outbox_message_id == message.id)
+    reported = set(
+        db.session.scalars(
+            sa.select(WebhookEvent.outbox_message_id).where(
+                WebhookEvent.outbox_message_id.in_([message.id for message in due])
+            )
         )
+    )
+    for message in due:
+        seen = message.id in reported
         unheard = last_heard is None or last_heard < message.updated_at
         if seen:
             message.status = MessageStatus.SENT.value
