@@ -10,10 +10,8 @@ from blueprints import device
 from blueprints.extensions import limiter
 from blueprints.forms import DeleteMeForm, PersonForm, SignInRequestForm
 from domain.db import db
-from domain.followups import request_sign_in
 from domain.models import Person
-from domain.outbox import is_suppressed
-from domain.people import delete_person, export, find_person, memories
+from domain.people import delete_person, export, memories, send_sign_in_link
 from domain.profile import ProfileError, update_person
 
 bp = Blueprint("me", __name__, url_prefix="/me")
@@ -39,10 +37,8 @@ def request_link() -> str | tuple[str, int]:
     form = SignInRequestForm()
     if not form.validate_on_submit():
         return render_template("me/signed_out.html", form=form), 400
-    person = find_person(form.email.data)
-    if person is not None and not is_suppressed(person.email):
-        request_sign_in(person, None)
-        db.session.commit()
+    send_sign_in_link(form.email.data)
+    db.session.commit()
     return render_template("me/link_sent.html", email=form.email.data)
 
 

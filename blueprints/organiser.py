@@ -36,7 +36,7 @@ from domain.events import (
     rotate_poster,
     update_event,
 )
-from domain.followups import end_event, followup_time, update_followup_settings
+from domain.followups import end_event, followup_time
 from domain.models import Event, OutboxMessage
 from domain.outbox import (
     OutboxError,
@@ -55,6 +55,7 @@ LIVE_REFRESH_SECONDS = 5
 EVENT_ERRORS = {
     "unknown_timezone": ("timezone", "Pick a time zone from the list, such as Europe/London."),
     "ends_before_start": ("ends_at", "The event must end after it starts."),
+    "followup_setting": ("followup_timing", "Pick one of the follow-up choices."),
 }
 
 
@@ -103,7 +104,6 @@ def new_event() -> Response | str:
     if form.validate_on_submit():
         try:
             event = create_event(current_user, _details(form))
-            _apply_followup_settings(event, form)
         except EventError as error:
             db.session.rollback()
             _show_event_error(form, error)
@@ -135,7 +135,6 @@ def edit_event(event_id: int) -> Response | str:
     if form.validate_on_submit():
         try:
             update_event(event, _details(form))
-            _apply_followup_settings(event, form)
         except EventError as error:
             db.session.rollback()
             _show_event_error(form, error)
@@ -313,12 +312,8 @@ def _details(form: EventForm) -> EventDetails:
         timezone=form.timezone.data,
         venue=form.venue.data or "",
         description=form.description.data or "",
-    )
-
-
-def _apply_followup_settings(event: Event, form: EventForm) -> None:
-    update_followup_settings(
-        event, timing=form.followup_timing.data, nudge_days=int(form.nudge_days.data)
+        followup_timing=form.followup_timing.data,
+        nudge_days=int(form.nudge_days.data),
     )
 
 

@@ -19,10 +19,8 @@ from domain.checkin import (
 )
 from domain.db import db
 from domain.events import local_time
-from domain.followups import request_sign_in
 from domain.models import Attendance, Event
-from domain.outbox import is_suppressed
-from domain.people import find_person
+from domain.people import send_sign_in_link
 
 bp = Blueprint("public", __name__)
 
@@ -97,10 +95,8 @@ def sign_in_link(token: str) -> str | tuple[str, int]:
     form = SignInRequestForm()
     if not form.validate_on_submit():
         abort(400)
-    person = find_person(form.email.data)
-    if person is not None and not is_suppressed(person.email):
-        request_sign_in(person, event)
-        db.session.commit()
+    send_sign_in_link(form.email.data, event)
+    db.session.commit()
     return render_template("me/link_sent.html", email=form.email.data)
 
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from domain.db import db, utcnow
 from domain.errors import DomainError
+from domain.followups import update_followup_settings
 from domain.models import Event, Organiser
 from domain.tokens import new_token
 from domain.words import new_event_word
@@ -29,6 +30,8 @@ class EventDetails:
     timezone: str
     venue: str = ""
     description: str = ""
+    followup_timing: str = "next_morning"
+    nudge_days: int = 7
 
 
 def is_timezone(name: str) -> bool:
@@ -47,13 +50,24 @@ def create_event(organiser: Organiser, details: EventDetails) -> Event:
     _apply(event, details)
     db.session.add(event)
     db.session.flush()
+    _apply_followups(event, details)
     return event
 
 
 def update_event(event: Event, details: EventDetails) -> None:
-    """Change an event's details."""
+    """Change an event's details; waiting follow-ups move with its end and settings."""
     _apply(event, details)
     db.session.flush()
+    _apply_followups(event, details)
+
+
+def _apply_followups(event: Event, details: EventDetails) -> None:
+    try:
+        update_followup_settings(
+            event, timing=details.followup_timing, nudge_days=details.nudge_days
+        )
+    except ValueError as error:
+        raise EventError("followup_setting") from error
 
 
 def rotate_poster(event: Event) -> None:

@@ -10,8 +10,9 @@ from sqlalchemy.orm import selectinload
 
 from domain.connections import Relation, connections_of, shared_interests
 from domain.db import db
-from domain.models import Attendance, Block, Connection, OutboxMessage, Person
-from domain.outbox import suppress
+from domain.followups import request_sign_in
+from domain.models import Attendance, Block, Connection, Event, OutboxMessage, Person
+from domain.outbox import is_suppressed, suppress
 from domain.profile import normalise_email
 
 
@@ -31,6 +32,13 @@ def find_person(email: str) -> Person | None:
     return db.session.scalars(
         sa.select(Person).where(Person.email == normalise_email(email))
     ).one_or_none()
+
+
+def send_sign_in_link(email: str, event: Event | None = None) -> None:
+    """Email a sign-in link to this address if it belongs to someone we may still email."""
+    person = find_person(email)
+    if person is not None and not is_suppressed(person.email):
+        request_sign_in(person, event)
 
 
 def attendances_of(person: Person) -> list[Attendance]:
