@@ -20,6 +20,7 @@ from blueprints import device
 from blueprints.extensions import failed_lookup, limiter
 from blueprints.forms import NoteForm, ProfileForm
 from domain.attendees import popular_interests
+from domain.badges import edit_badge_profile
 from domain.checkin import find_attendance_by_badge
 from domain.connections import (
     REQUESTS_PER_HOUR,
@@ -41,9 +42,8 @@ from domain.connections import (
     visible_fields,
 )
 from domain.db import db
-from domain.followups import set_followup_consent
 from domain.models import PROFILE_FIELDS, Attendance, Connection
-from domain.profile import ProfileError, update_profile
+from domain.profile import ProfileError
 from domain.qr import qr_svg
 from domain.vcard import Card, vcard
 
@@ -151,14 +151,10 @@ def live(token: str) -> str:
 def edit(token: str) -> Response | str:
     """Edit the profile I show at this event, and who sees each part."""
     attendance = _mine_or_404(token)
-    person = attendance.person
     form = ProfileForm(
         data={
-            "name": person.name,
-            "about": person.about,
-            "talk_about": person.talk_about,
+            **ProfileForm.data_of(attendance.person),
             "interests": ", ".join(interest.name for interest in attendance.interests),
-            "links": "\n".join(person.links or []),
             **{
                 f"{field}_visibility": getattr(attendance, f"{field}_visibility")
                 for field in PROFILE_FIELDS
@@ -169,16 +165,13 @@ def edit(token: str) -> Response | str:
     form.offer(popular_interests(attendance.event))
     if form.validate_on_submit():
         try:
-            update_profile(
+            edit_badge_profile(
                 attendance,
-                name=form.name.data,
-                about=form.about.data or "",
-                talk_about=form.talk_about.data or "",
+                **form.person_fields(),
                 interests=form.interest_list(),
-                links=form.link_list(),
                 visibility=form.visibility(),
+                want_followups=form.want_followups.data,
             )
-            set_followup_consent(attendance, form.want_followups.data)
         except ProfileError as error:
             db.session.rollback()
             form.name.errors = [*form.name.errors, error.message]

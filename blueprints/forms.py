@@ -29,6 +29,7 @@ from domain.models import (
     NAME_MAX,
     NOTE_MAX,
     PROFILE_FIELDS,
+    Person,
 )
 from domain.organisers import PASSWORD_MIN
 from domain.profile import (
@@ -248,6 +249,25 @@ class ProfileFields(FlaskForm):
         """Return the links typed, one per line."""
         return (self.links.data or "").splitlines()
 
+    def person_fields(self) -> dict[str, Any]:
+        """Return what the person carries from event to event, as the domain takes it."""
+        return {
+            "name": self.name.data,
+            "about": self.about.data or "",
+            "talk_about": self.talk_about.data or "",
+            "links": self.link_list(),
+        }
+
+    @staticmethod
+    def data_of(person: Person) -> dict[str, Any]:
+        """Return a person's own profile as form data."""
+        return {
+            "name": person.name,
+            "about": person.about,
+            "talk_about": person.talk_about,
+            "links": "\n".join(person.links or []),
+        }
+
     def validate_interests(self, field: Any) -> None:
         try:
             normalise_interests(self.interest_list())
@@ -311,6 +331,8 @@ class PersonForm(FlaskForm):
     talk_about = ProfileFields.talk_about
     links = ProfileFields.links
     link_list = ProfileFields.link_list
+    person_fields = ProfileFields.person_fields
+    data_of = ProfileFields.data_of
     validate_links = ProfileFields.validate_links
 
 

@@ -9,13 +9,13 @@ from blueprints import device
 from blueprints.badge import vcard_download
 from blueprints.emails import connection_for_link
 from blueprints.extensions import csrf, failed_lookup, limiter
-from domain.badges import give_badge_to_device
+from domain.badges import sign_in_with_link
 from domain.connections import contact_card
 from domain.db import db
 from domain.followups import attendance_of, mark_in_touch
 from domain.models import OutboxMessage
 from domain.outbox import suppress
-from domain.signin import LinkError, check_link, find_link, use_link
+from domain.signin import LinkError, check_link, find_link
 from domain.tokens import hash_token
 
 bp = Blueprint("maillinks", __name__)
@@ -52,26 +52,22 @@ def sign_in(token: str) -> Response | str:
     if request.method == "GET":
         return render_template("me/sign_in.html", link=link, token=token)
     try:
-        link = use_link(token)
+        signed = sign_in_with_link(token, device.device_secret())
     except LinkError as error:
         db.session.rollback()
         return render_template("me/link_problem.html", message=LINK_MESSAGES[error.code]), 410
-    person = link.person
-    if link.purpose == "signin" and link.event_id is not None:
-        badge = give_badge_to_device(person, link.event_id, device.device_secret())
-        db.session.commit()
-        device.sign_in(person)
-        if badge is not None:
-            device.remember(badge.attendance, badge.badge_token)
-            flash("You're signed in on this phone. Here's your badge.", "success")
-            return redirect(url_for("badge.view", token=badge.badge_token), 303)
+    db.session.commit()
+    device.sign_in(signed.person)
+    if signed.badge is not None:
+        device.remember(signed.badge.attendance, signed.badge.badge_token)
+        flash("You're signed in on this phone. Here's your badge.", "success")
+        return redirect(url_for("badge.view", token=signed.badge.badge_token), 303)
+    if signed.check_in_at is not None:
         # Not checked in there yet: this phone is now theirs, so check-in will work.
         flash("You're signed in on this phone. Check in below.", "success")
-        return redirect(url_for("public.landing", token=link.event.checkin_token), 303)
-    db.session.commit()
-    device.sign_in(person)
+        return redirect(url_for("public.landing", token=signed.check_in_at.checkin_token), 303)
     flash(
-        "Thanks: your email is confirmed." if link.purpose == "confirm" else "You're signed in.",
+        "Thanks: your email is confirmed." if signed.purpose == "confirm" else "You're signed in.",
         "success",
     )
     return redirect(url_for("me.home"), 303)

@@ -48,23 +48,10 @@ def profile() -> Response | str:
     person = _me()
     if person is None:
         return redirect(url_for("me.home"), 303)
-    form = PersonForm(
-        data={
-            "name": person.name,
-            "about": person.about,
-            "talk_about": person.talk_about,
-            "links": "\n".join(person.links or []),
-        }
-    )
+    form = PersonForm(data=PersonForm.data_of(person))
     if form.validate_on_submit():
         try:
-            update_person(
-                person,
-                name=form.name.data,
-                about=form.about.data or "",
-                talk_about=form.talk_about.data or "",
-                links=form.link_list(),
-            )
+            update_person(person, **form.person_fields())
         except ProfileError as error:
             db.session.rollback()
             form.links.errors = [*form.links.errors, error.message]

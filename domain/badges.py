@@ -1,12 +1,17 @@
-"""Moving a person's badge to the phone they are signing in on."""
+"""A person's badge at an event: what it shows, and moving it to a new phone."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from domain.checkin import CheckInResult, badge_token_for
 from domain.db import db
-from domain.models import Attendance, Person
+from domain.followups import set_followup_consent
+from domain.models import Attendance, Event, Person
+from domain.profile import update_profile
+from domain.signin import use_link
 from domain.tokens import hash_token
 
 
@@ -23,3 +28,48 @@ def give_badge_to_device(person: Person, event_id: int, device_secret: str) -> C
     attendance.badge_token_hash = hash_token(token)
     db.session.flush()
     return CheckInResult(attendance, token, created=False)
+
+
+def edit_badge_profile(
+    attendance: Attendance,
+    *,
+    name: str,
+    about: str,
+    talk_about: str,
+    links: list[str],
+    interests: list[str],
+    visibility: dict[str, str],
+    want_followups: bool,
+) -> None:
+    """Change what a person shows at an event, to whom, and whether they want follow-ups."""
+    update_profile(
+        attendance,
+        name=name,
+        about=about,
+        talk_about=talk_about,
+        interests=interests,
+        links=links,
+        visibility=visibility,
+    )
+    set_followup_consent(attendance, want_followups)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """Who an email link signed in, and where their phone goes next."""
+
+    person: Person
+    purpose: str
+    badge: CheckInResult | None  # their badge at the link's event, now on this phone
+    check_in_at: Event | None  # the link's event, where they have yet to check in
+
+
+def sign_in_with_link(token: str, device_secret: str) -> SignIn:
+    """Use a one-time link: confirm the address and, for a sign-in at an event, bring the
+    person's badge there to this phone. Raise LinkError if the link can't be used."""
+    link = use_link(token)
+    person = link.person
+    if link.purpose != "signin" or link.event_id is None:
+        return SignIn(person, link.purpose, None, None)
+    badge = give_badge_to_device(person, link.event_id, device_secret)
+    return SignIn(person, link.purpose, badge, link.event if badge is None else None)
