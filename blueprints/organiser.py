@@ -6,7 +6,6 @@ import csv
 import io
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from zoneinfo import available_timezones
 
 from flask import (
     Blueprint,
@@ -32,6 +31,7 @@ from domain.events import (
     create_event,
     event_of,
     events_of,
+    known_timezones,
     local_time,
     rotate_poster,
     update_event,
@@ -62,7 +62,7 @@ EVENT_ERRORS = {
 @bp.app_template_global()
 def timezones() -> list[str]:
     """Return the time zone names an event can use, for the form's suggestions."""
-    return sorted(available_timezones())
+    return list(known_timezones())
 
 
 bp.add_app_template_global(local_time)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, available_timezones
@@ -36,7 +37,13 @@ class EventDetails:
 
 def is_timezone(name: str) -> bool:
     """Tell whether a name is an IANA time zone this system knows."""
-    return name in available_timezones()
+    return name in known_timezones()
+
+
+@functools.cache
+def known_timezones() -> tuple[str, ...]:
+    """Return the IANA time zone names, sorted; read from disk once per process."""
+    return tuple(sorted(available_timezones()))
 
 
 def create_event(organiser: Organiser, details: EventDetails) -> Event:

@@ -213,11 +213,6 @@ def mark_in_touch(connection: Connection) -> None:
     )
 
 
-def cancel_for_person(person: Person, reason: str) -> None:
-    """Cancel every waiting email to a person."""
-    cancel_waiting(OutboxMessage.person_id == person.id, reason)
-
-
 def revive_after_confirmation(person: Person) -> None:
     """Put back the follow-ups that were held because the address was not confirmed yet."""
     now = utcnow()

@@ -9,21 +9,14 @@ import sqlalchemy as sa
 from domain.db import db, utcnow
 from domain.errors import DomainError
 from domain.followups import revive_after_confirmation
-from domain.models import EmailLink, Event, Person
-from domain.tokens import hash_token, new_token
+from domain.models import EmailLink
+from domain.tokens import hash_token
 
 LINK_LIFETIME = {"confirm": timedelta(hours=48), "signin": timedelta(minutes=30)}
 
 
 class LinkError(DomainError):
     """The link cannot be used; `code` is stable ("unknown", "used", "expired")."""
-
-
-def issue_link(person: Person, purpose: str, event: Event | None = None) -> str:
-    """Create a one-time link for a person and return its token (only the hash is kept)."""
-    token = new_token()
-    record_link(person.id, event.id if event else None, purpose, token)
-    return token
 
 
 def record_link(person_id: int, event_id: int | None, purpose: str, token: str) -> None:
