@@ -135,3 +135,31 @@ def test_dates_far_from_now_are_refused_not_a_crash(client, make_organiser):
         assert response.status_code == 200
         assert "Pick a date between" in response.text
     assert events() == []
+
+
+def test_attendee_page_search_and_formula_safe_csv(
+    client, make_organiser, make_event, make_attendee
+):
+    import csv
+    import io
+
+    organiser = make_organiser()
+    event = make_event(organiser)
+    make_attendee(event, "Ana", interests=["marathons"])
+    make_attendee(event, "Ben", interests=["sourdough"])
+    for risky in ("=HYPERLINK(1)", "+1 caller", "-2 sum", "@SUM(A1)"):
+        make_attendee(event, risky, interests=["=cmd"])
+    login(client, organiser)
+    page = client.get(f"/organiser/events/{event.id}").text
+    assert "<strong>6</strong> checked in" in page
+    by_interest = client.get(f"/organiser/events/{event.id}/live", query_string={"q": "MARATH"})
+    assert "Ana" in by_interest.text and "Ben" not in by_interest.text
+    by_name = client.get(f"/organiser/events/{event.id}", query_string={"q": "ben"}).text
+    assert "Ben" in by_name and "Ana" not in by_name
+    rows = list(
+        csv.reader(io.StringIO(client.get(f"/organiser/events/{event.id}/attendees.csv").text))
+    )
+    assert rows[0] == ["Name", "Checked in", "Interests", "Connections"]
+    cells = [cell for row in rows[1:] for cell in (row[0], row[2])]
+    assert all(not cell.startswith(("=", "+", "-", "@")) for cell in cells)
+    assert "'=HYPERLINK(1)" in [row[0] for row in rows]
