@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from blueprints.extensions import limiter, login_manager
 from blueprints.forms import LoginForm, SignupForm
 from blueprints.navigation import local_path
+from domain import limits
 from domain.db import db
 from domain.models import Organiser
 from domain.organisers import OrganiserError, authenticate, create_organiser
@@ -23,7 +24,7 @@ def load_organiser(organiser_id: str) -> Organiser | None:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit("10 per hour", methods=["POST"])
+@limiter.limit(limits.SIGNUPS_PER_ADDRESS, methods=["POST"])
 def signup() -> Response | str:
     """Create an organiser account."""
     if current_user.is_authenticated:
@@ -44,7 +45,7 @@ def signup() -> Response | str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10 per minute", methods=["POST"])
+@limiter.limit(limits.LOGINS_PER_ADDRESS, methods=["POST"])
 def login() -> Response | str:
     """Log an organiser in."""
     if current_user.is_authenticated:

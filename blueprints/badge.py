@@ -19,6 +19,7 @@ from flask import (
 from blueprints import device
 from blueprints.extensions import failed_lookup, limiter
 from blueprints.forms import NoteForm, ProfileForm
+from domain import limits
 from domain.attendees import popular_interests
 from domain.badges import edit_badge_profile
 from domain.checkin import find_attendance_by_badge
@@ -111,7 +112,7 @@ def _my_connection_or_404(token: str, connection_id: int) -> tuple[Attendance, C
 
 
 @bp.get("/<token:token>")
-@limiter.limit("30 per minute", deduct_when=failed_lookup)
+@limiter.limit(limits.FAILED_LOOKUPS, deduct_when=failed_lookup)
 def view(token: str) -> str:
     """Show my badge to me, and my card to anyone else."""
     owner = _attendance_or_404(token)

@@ -9,6 +9,7 @@ from blueprints import device
 from blueprints.badge import vcard_download
 from blueprints.emails import connection_for_link
 from blueprints.extensions import csrf, failed_lookup, limiter
+from domain import limits
 from domain.badges import sign_in_with_link
 from domain.connections import contact_card
 from domain.db import db
@@ -39,7 +40,7 @@ def _message_or_404(token: str) -> OutboxMessage:
 
 
 @bp.route("/m/<token:token>", methods=["GET", "POST"])
-@limiter.limit("30 per minute", deduct_when=failed_lookup)
+@limiter.limit(limits.FAILED_LOOKUPS, deduct_when=failed_lookup)
 def sign_in(token: str) -> Response | str:
     """Confirm an address and sign this phone in; GET only asks, so link scanners can't."""
     link = find_link(token)
@@ -77,7 +78,7 @@ def sign_in(token: str) -> Response | str:
 
 
 @bp.get("/u/<token:token>")
-@limiter.limit("30 per minute", deduct_when=failed_lookup)
+@limiter.limit(limits.FAILED_LOOKUPS, deduct_when=failed_lookup)
 def unsubscribe_page(token: str) -> str:
     """Ask before unsubscribing: link scanners open every link in an email."""
     message = _message_or_404(token)

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from blueprints import device
 from blueprints.extensions import limiter
 from blueprints.forms import DeleteMeForm, PersonForm, SignInRequestForm
+from domain import limits
 from domain.db import db
 from domain.models import Person
 from domain.people import delete_person, export, memories, send_sign_in_link
@@ -31,7 +32,7 @@ def home() -> str:
 
 
 @bp.post("/sign-in")
-@limiter.limit("5 per 10 minutes")
+@limiter.limit(limits.SIGNIN_REQUESTS_PER_ADDRESS)
 def request_link() -> str | tuple[str, int]:
     """Email a sign-in link; the answer never says whether the address is known."""
     form = SignInRequestForm()

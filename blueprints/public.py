@@ -9,6 +9,7 @@ from blueprints import device
 from blueprints.extensions import failed_lookup, limiter
 from blueprints.forms import CheckInForm, SignInRequestForm
 from blueprints.navigation import badge_continuation
+from domain import limits
 from domain.attendees import popular_interests
 from domain.checkin import (
     CheckInError,
@@ -39,9 +40,9 @@ def home() -> str:
 
 
 @bp.route("/e/<token:token>", methods=["GET", "POST"])
-@limiter.limit("30 per minute", deduct_when=failed_lookup)
+@limiter.limit(limits.FAILED_LOOKUPS, deduct_when=failed_lookup)
 # Generous enough for a whole venue behind one address; stops a script mailing strangers.
-@limiter.limit("60 per minute", methods=["POST"])
+@limiter.limit(limits.CHECKINS_PER_ADDRESS, methods=["POST"])
 def landing(token: str) -> Response | str:
     """Show the event and its check-in form, or this phone's badge if it has one here."""
     event = _event_or_404(token)
@@ -88,7 +89,7 @@ def landing(token: str) -> Response | str:
 
 
 @bp.post("/e/<token:token>/sign-in")
-@limiter.limit("5 per 10 minutes")
+@limiter.limit(limits.SIGNIN_REQUESTS_PER_ADDRESS)
 def sign_in_link(token: str) -> str | tuple[str, int]:
     """Email a sign-in link that brings this person's badge to this phone."""
     event = _event_or_404(token)
