@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import (
     Blueprint,
@@ -31,10 +31,12 @@ from domain.events import (
     create_event,
     event_of,
     events_of,
+    is_timezone,
     known_timezones,
     local_time,
     rotate_poster,
     update_event,
+    wall_clock_now,
 )
 from domain.followups import end_event, followup_time
 from domain.models import Event, OutboxMessage
@@ -97,10 +99,12 @@ def new_event() -> Response | str:
     """Create an event."""
     form = EventForm()
     if request.method == "GET":
-        start = datetime.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        form.starts_at.data = start
-        form.ends_at.data = start + timedelta(hours=3)
         form.timezone.data = request.args.get("timezone", "Europe/London")
+        if not is_timezone(form.timezone.data):
+            form.timezone.data = "Europe/London"
+        start = wall_clock_now(form.timezone.data).replace(minute=0, second=0, microsecond=0)
+        form.starts_at.data = start + timedelta(hours=1)
+        form.ends_at.data = start + timedelta(hours=4)
     if form.validate_on_submit():
         try:
             event = create_event(current_user, _details(form))

@@ -84,6 +84,11 @@ def rotate_poster(event: Event) -> None:
     db.session.flush()
 
 
+def wall_clock_now(timezone: str) -> datetime:
+    """Return the wall-clock time now in a time zone, as the event form takes it (no zone)."""
+    return utcnow().astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
+
+
 def local_time(event: Event, moment: datetime) -> datetime:
     """Return a UTC moment as wall-clock time in the event's time zone."""
     return moment.astimezone(ZoneInfo(event.timezone))

@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from domain.checkin import CheckInResult, Profile, check_in
 from domain.db import db, writing
-from domain.events import EventDetails, create_event
+from domain.events import EventDetails, create_event, wall_clock_now
 from domain.models import Event, Organiser
 from domain.organisers import create_organiser
 from domain.tokens import new_token
@@ -176,10 +176,11 @@ def make_organiser(app: Flask) -> Callable[..., Organiser]:
 
 @pytest.fixture
 def make_event(app: Flask, make_organiser: Callable[..., Organiser]) -> Callable[..., Event]:
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
     def make(organiser: Organiser | None = None, **details: Any) -> Event:
-        start = datetime.now().replace(microsecond=0) - timedelta(hours=1)
+        zone = details.get("timezone", "Europe/London")
+        start = wall_clock_now(zone).replace(microsecond=0) - timedelta(hours=1)
         values = {
             "name": "Sunday brunch",
             "starts_at": start,

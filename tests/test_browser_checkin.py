@@ -11,7 +11,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +25,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from domain.db import db
+from domain.events import wall_clock_now
 from domain.models import Attendance, Event
 from tests.conftest import PASSWORD, LiveServer
 
@@ -90,7 +91,7 @@ def sign_up_and_create_event(laptop: Any, server: LiveServer) -> None:
     laptop.get_by_role("button", name="Create account").click()
     expect(laptop).to_have_url(f"{server.url}/organiser/events/new")
 
-    start = datetime.now().replace(second=0, microsecond=0) - timedelta(minutes=30)
+    start = wall_clock_now("Europe/London").replace(second=0, microsecond=0) - timedelta(minutes=30)
     label(laptop, "Event name").fill("Sunday brunch")
     label(laptop, "Starts").fill(start.strftime("%Y-%m-%dT%H:%M"))
     label(laptop, "Ends").fill((start + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"))

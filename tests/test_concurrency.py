@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
@@ -30,7 +30,7 @@ import app as app_module
 from app import create_app
 from domain.checkin import CheckInError, Profile, check_in
 from domain.db import db, writing
-from domain.events import EventDetails, create_event
+from domain.events import EventDetails, create_event, wall_clock_now
 from domain.models import Attendance, Event, Interest, Person, attendance_interest
 from domain.organisers import create_organiser
 from domain.tokens import new_token
@@ -366,7 +366,7 @@ def csrf_token(html: str) -> str:
 def test_fifty_people_check_in_at_once_through_gunicorn(
     gunicorn: Gunicorn, database_app: Flask
 ) -> None:
-    start = datetime.now().replace(microsecond=0) - timedelta(hours=1)
+    start = wall_clock_now("Europe/London").replace(microsecond=0) - timedelta(hours=1)
     with writing():
         organiser = create_organiser("organiser@example.org", "correct horse battery")
         event = create_event(
