@@ -9,18 +9,21 @@ FLASK := $(BIN)/flask --app app
 
 export PUBLIC_URL
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format lock clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install --quiet -e .
+# The lock files pin every package, direct and indirect; `make lock` rewrites them from pyproject.toml.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml requirements-dev.lock | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
 instance/config.py:
@@ -46,6 +49,14 @@ lint: $(VENV)/.installed-dev
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+LOCK := $(BIN)/uv pip compile pyproject.toml --python-version 3.11 --quiet --no-header \
+	--annotation-style line --upgrade
+
+lock: | $(BIN)/activate
+	$(BIN)/pip install --quiet uv
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra dev -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
