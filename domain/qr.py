@@ -3,51 +3,44 @@
 from __future__ import annotations
 
 import functools
-import re
+import io
+from html import escape
+from itertools import groupby
 
 import qrcode
 from qrcode.constants import ERROR_CORRECT_M
-from qrcode.image.svg import SvgPathFillImage
 
-_SQUARE = re.compile(r"M(\d+),(\d+)H(\d+)V(\d+)H\d+z")
+BORDER = 4  # modules of quiet zone around the code, as the QR standard asks
 
 
-class RunLengthSvgImage(SvgPathFillImage):
-    """The white-background path image, with each row's adjacent modules drawn as one run.
-
-    The picture is the same; the path is about a third of the size, which keeps the
-    badge page small on a phone.
-    """
-
-    def process(self) -> None:
-        runs: list[list[int]] = []
-        for square in self._subpaths:
-            match = _SQUARE.fullmatch(square)
-            if match is None:  # not a unit square: keep the library's path as it is
-                return super().process()
-            x0, y0, x1, _ = (int(value) for value in match.groups())
-            if runs and runs[-1][1] == y0 and runs[-1][2] == x0:
-                runs[-1][2] = x1
-            else:
-                runs.append([x0, y0, x1])
-        self._subpaths = [f"M{x0} {y0}h{x1 - x0}v1h-{x1 - x0}z" for x0, y0, x1 in runs]
-        return super().process()
+def _matrix(url: str, border: int) -> list[list[bool]]:
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=border)
+    code.add_data(url)
+    code.make(fit=True)
+    return code.get_matrix()
 
 
 @functools.lru_cache(maxsize=4096)
 def qr_svg(url: str, label: str = "QR code") -> str:
     """Return an <svg class="qr"> element encoding `url`; cached per URL and label."""
-    code = qrcode.QRCode(
-        error_correction=ERROR_CORRECT_M, border=4, image_factory=RunLengthSvgImage
+    matrix = _matrix(url, BORDER)
+    size = len(matrix)
+    # Each row's adjacent dark modules are drawn as one run: the same picture in about a
+    # third of the bytes of one square per module, which keeps the badge page small.
+    runs = []
+    for y, row in enumerate(matrix):
+        x = 0
+        for dark, modules in groupby(row):
+            width = len(list(modules))
+            if dark:
+                runs.append(f"M{x} {y}h{width}v1h-{width}z")
+            x += width
+    return (
+        f'<svg class="qr" role="img" aria-label="{escape(label)}" width="{size}mm" '
+        f'height="{size}mm" viewBox="0 0 {size} {size}" xmlns="http://www.w3.org/2000/svg">'
+        '<rect fill="#fff" width="100%" height="100%"/>'
+        f'<path fill="#000" d="{"".join(runs)}"/></svg>'
     )
-    code.add_data(url)
-    code.make(fit=True)
-    image = code.make_image(attrib={"class": "qr", "role": "img", "aria-label": label})
-    svg = image.to_string(encoding="unicode")
-    # Inline SVG in HTML needs no XML declaration.
-    if svg.startswith("<?xml"):
-        svg = svg[svg.index("?>") + 2 :].lstrip()
-    return svg
 
 
 def qr_text(url: str) -> str:
@@ -55,19 +48,10 @@ def qr_text(url: str) -> str:
     code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=2)
     code.add_data(url)
     code.make(fit=True)
-    lines = []
-    matrix = code.get_matrix()
-    # Two rows of modules per line of text, drawn dark-on-light whatever the terminal theme.
-    for top, bottom in zip(matrix[0::2], [*matrix[1::2], [False] * len(matrix[0])], strict=True):
-        row = []
-        for upper, lower in zip(top, bottom, strict=True):
-            row.append(
-                {
-                    (False, False): "\u2588",
-                    (True, False): "\u2584",
-                    (False, True): "\u2580",
-                    (True, True): " ",
-                }[(upper, lower)]
-            )
-        lines.append("".join(row))
-    return "\n".join(lines)
+    out = io.StringIO()
+    # Inverted, so the code is dark-on-light on a terminal with a dark background.
+    code.print_ascii(out=out, invert=True)
+    *rows, last = out.getvalue().rstrip("\n").split("\n")
+    # A code has an odd number of rows, so the last line pairs the bottom border with a row
+    # past the code, which the library draws dark; that row is quiet zone too.
+    return "\n".join([*rows, last.replace("\u2580", "\u2588")])

@@ -69,11 +69,12 @@ def test_the_terminal_qr_code_decodes_to_the_check_in_url(runner):
     db.session.rollback()
     event = db.session.scalars(sa.select(Event)).one()
     rows = [
-        line for line in output.splitlines() if line and set(line) <= set("\u2588\u2580\u2584 ")
+        line for line in output.splitlines() if line and set(line) <= set("\u2588\u2580\u2584\xa0 ")
     ]
-    # Each character is two modules, top and bottom; the block glyphs are the light ones.
-    dark_top = {" ": True, "\u2584": True, "\u2580": False, "\u2588": False}
-    dark_bottom = {" ": True, "\u2580": True, "\u2584": False, "\u2588": False}
+    # Each character is two modules, top and bottom; the block glyphs are the light ones,
+    # and a blank (a space or a no-break space) is two dark ones.
+    dark_top = {"\xa0": True, " ": True, "\u2584": True, "\u2580": False, "\u2588": False}
+    dark_bottom = {"\xa0": True, " ": True, "\u2580": True, "\u2584": False, "\u2588": False}
     scale, width = 8, len(rows[0])
     image = Image.new("L", (width * scale, len(rows) * 2 * scale), 255)
     for y, line in enumerate(rows):
