@@ -14,7 +14,6 @@ from blueprints import (
     auth,
     badge,
     cli,
-    compression,
     errors,
     maillinks,
     me,
@@ -24,7 +23,15 @@ from blueprints import (
     webhooks,
 )
 from blueprints.converters import CONVERTERS
-from blueprints.extensions import csrf, limiter, login_manager, migrate
+from blueprints.extensions import (
+    close_streamed_body,
+    compress,
+    csrf,
+    drop_refused_encodings,
+    limiter,
+    login_manager,
+    migrate,
+)
 from domain.db import db
 
 DEFAULTS: dict[str, Any] = {
@@ -44,6 +51,20 @@ DEFAULTS: dict[str, Any] = {
     "PERMANENT_SESSION_LIFETIME": 60 * 60 * 24 * 90,
     "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # Text responses are compressed so phone pages stay small on a slow venue network.
+    "COMPRESS_MIMETYPES": [
+        "text/html",
+        "text/css",
+        "text/csv",
+        "text/plain",
+        "text/javascript",
+        "application/javascript",
+        "application/json",
+        "image/svg+xml",
+    ],
+    "COMPRESS_ALGORITHM": ["br", "gzip"],
+    "COMPRESS_ALGORITHM_STREAMING": ["br", "gzip"],
+    "COMPRESS_MIN_SIZE": 1024,
 }
 
 ENVIRONMENT_KEYS = (
@@ -79,6 +100,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
+    compress.init_app(app)
+    app.before_request(drop_refused_encodings)
+    # Registered after compression, so it runs before it and still sees the file.
+    app.after_request(close_streamed_body)
     if app.config["PROXY_HOPS"]:
         # Behind a reverse proxy, trust exactly that many X-Forwarded-* hops.
         hops = int(app.config["PROXY_HOPS"])
@@ -86,7 +111,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     for blueprint in (
         security.bp,
-        compression.bp,
         errors.bp,
         auth.bp,
         organiser.bp,
