@@ -72,6 +72,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def wait_until(
+    condition: Callable[[], object], timeout: float = 15, interval: float = 0.05
+) -> None:
+    """Poll `condition` until it is true; fail the test if it isn't within `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s: {condition}")
+        time.sleep(interval)
+
+
 def database_url_under_test() -> str | None:
     """Return the PostgreSQL URL this session tests against, or None for SQLite."""
     return os.environ.get("TEST_DATABASE_URL")

@@ -15,7 +15,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ import app as app_module
 from app import create_app
 from domain.db import db, utcnow, writing
 from domain.models import MessageStatus, OutboxMessage, Person
-from tests.conftest import PUBLIC_URL
+from tests.conftest import PUBLIC_URL, wait_until
 from tests.fake_sendgrid import FakeSendGrid
 
 ROOT = Path(app_module.__file__).resolve().parent
@@ -255,8 +254,17 @@ def test_killed_workers_lose_nothing_and_send_at_most_one_twice_each(
         in_flight.update(left)
 
     # Once the dead workers' leases have run out, a new worker reaps, reconciles and sends.
-    deadline = utcnow() + timedelta(seconds=lease + 1)
-    time.sleep(max(0.0, (deadline - utcnow()).total_seconds()))
+    def leases_ran_out() -> bool:
+        running = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.status == MessageStatus.SENDING)
+            .where(OutboxMessage.lease_expires_at >= utcnow())
+        )
+        db.session.rollback()
+        return running == 0
+
+    wait_until(leases_ran_out, timeout=lease + 10)
     start_worker("--once", "--threads", "4", "--settle-after", "0").finish()
 
     per_message = requests_per_message(fake_sendgrid)
