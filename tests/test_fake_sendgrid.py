@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +13,6 @@ from python_http_client.exceptions import (
     ForbiddenError,
     HTTPError,
     InternalServerError,
-    NotFoundError,
     PayloadTooLargeError,
     ServiceUnavailableError,
     TooManyRequestsError,
@@ -29,9 +26,7 @@ from sendgrid.helpers.mail import (
     From,
     Header,
     Mail,
-    MailSettings,
     Personalization,
-    SandBoxMode,
     To,
 )
 
@@ -160,24 +155,6 @@ def test_502_is_a_plain_http_error_with_an_html_body(fake: FakeSendGrid) -> None
     assert raised.value.body.startswith(b"<html>")
 
 
-def test_script_is_consumed_in_order_then_accepts(fake: FakeSendGrid) -> None:
-    fake.script(500, Outcome(429), "202")
-    sg = client(fake)
-    with pytest.raises(InternalServerError):
-        sg.send(mail())
-    with pytest.raises(TooManyRequestsError):
-        sg.send(mail())
-    assert sg.send(mail()).status_code == 202
-    assert sg.send(mail()).status_code == 202
-    assert [r.status for r in fake.all_requests] == [500, 429, 202, 202]
-    assert len(fake.requests) == 2
-
-    fake.script(500)
-    fake.reset()
-    assert fake.requests == [] and fake.all_requests == []
-    assert sg.send(mail()).status_code == 202
-
-
 def test_non_string_custom_arg_is_a_bad_request(fake: FakeSendGrid) -> None:
     with pytest.raises(BadRequestsError) as raised:
         client(fake).send(mail(outbox_id=42))
@@ -279,113 +256,6 @@ def test_body_of_30_mb_is_too_large(fake: FakeSendGrid) -> None:
         client(fake, timeout=10).send(body)
     assert fake.requests == []
     assert fake.all_requests[0].raw == b""  # not kept
-
-
-def test_sandbox_mode_answers_200(fake: FakeSendGrid) -> None:
-    m = mail()
-    settings = MailSettings()
-    settings.sandbox_mode = SandBoxMode(True)
-    m.mail_settings = settings
-    response = client(fake).send(m)
-    assert response.status_code == 200
-    assert fake.requests[0].message_id == response.headers["X-Message-Id"]
-
-
-def test_unknown_path_is_not_found(fake: FakeSendGrid) -> None:
-    with pytest.raises(NotFoundError):
-        client(fake).client.suppression.bounces.get()
-
-
-def test_stall_times_out_and_is_not_accepted(fake: FakeSendGrid) -> None:
-    fake.script("stall")
-    started = time.monotonic()
-    with pytest.raises(TimeoutError):
-        client(fake).send(mail())  # client timeout 2 s, stall 12 s
-    assert 2 <= time.monotonic() - started < 4
-    assert fake.requests == []
-    assert len(fake.all_requests) == 1
-    assert fake.all_requests[0].status is None
-
-
-def test_drop_disconnects_after_accepting(fake: FakeSendGrid) -> None:
-    fake.script("drop")
-    with pytest.raises(http.client.RemoteDisconnected):
-        client(fake).send(mail())
-    [recorded] = fake.requests
-    assert recorded.message_id is not None  # what SendGrid assigned; the client never saw it
-    assert recorded.status is None
-    assert recorded.body["personalizations"][0]["custom_args"]["outbox_id"]
-
-
-def test_drop_still_rejects_an_invalid_request(fake: FakeSendGrid) -> None:
-    fake.script("drop")
-    with pytest.raises(BadRequestsError):
-        client(fake).send(mail(outbox_id=7))
-    assert fake.requests == []
-
-
-def test_delay_slows_every_answer(no_proxy: None) -> None:
-    with FakeSendGrid(delay=0.3) as fake:
-        started = time.monotonic()
-        assert client(fake).send(mail()).status_code == 202
-        assert time.monotonic() - started >= 0.3
-        fake.script(500)
-        started = time.monotonic()
-        with pytest.raises(InternalServerError):
-            client(fake).send(mail())
-        assert time.monotonic() - started >= 0.3
-
-
-def test_concurrent_sends_are_all_recorded(no_proxy: None) -> None:
-    with FakeSendGrid(delay=0.05) as fake:
-        sg = client(fake)
-        results: list[int] = []
-
-        def send(i: int) -> None:
-            results.append(sg.send(mail(to=f"r{i}@example.net", outbox_id=str(i))).status_code)
-
-        threads = [threading.Thread(target=send, args=(i,)) for i in range(20)]
-        started = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert time.monotonic() - started < 1  # answered in parallel, not 20 x 0.05 s in a row
-        fake.wait_for(20, timeout=1)
-        assert results == [202] * 20
-        assert len({r.message_id for r in fake.requests}) == 20
-
-
-def test_wait_for_times_out(fake: FakeSendGrid) -> None:
-    with pytest.raises(TimeoutError):
-        fake.wait_for(1, timeout=0.05)
-
-
-def test_stop_is_prompt_with_a_stalled_request(no_proxy: None) -> None:
-    fake = FakeSendGrid().start()
-    fake.script(Outcome("stall", seconds=30))
-    errors: list[BaseException] = []
-
-    def send() -> None:
-        try:
-            client(fake, timeout=20).send(mail())
-        except BaseException as exc:  # collected for the assertion below
-            errors.append(exc)
-
-    sender = threading.Thread(target=send)
-    sender.start()
-    fake.wait_for_received(1, timeout=5)
-    started = time.monotonic()
-    fake.stop()
-    assert time.monotonic() - started < 1
-    sender.join(timeout=5)
-    assert not sender.is_alive()
-    assert len(errors) == 1
-    assert isinstance(errors[0], http.client.RemoteDisconnected | ConnectionResetError)
-    assert fake.requests == []
-    # A stopped fake refuses connections.
-    with pytest.raises(OSError):
-        client(fake).send(mail())
 
 
 def test_signed_webhook_batches_verify_with_the_library() -> None:
