@@ -39,8 +39,11 @@ run: $(VENV)/.installed instance/config.py
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
+# Test files run side by side, one per CPU (PYTEST_WORKERS=0 runs them in one process).
+PYTEST_WORKERS ?= auto
+
 test: $(VENV)/.installed-dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -45,12 +45,14 @@ def _server_connection(url: sa.URL) -> Any:
 def pytest_configure(config: pytest.Config) -> None:
     """On PostgreSQL, run this session in a database of its own, made now and dropped after.
 
-    Test runs side by side (two checkouts, two terminals) then never empty each
-    other's tables; every module reads the session's URL from TEST_DATABASE_URL.
+    Test runs side by side (two checkouts, two terminals, pytest-xdist workers) then never
+    empty each other's tables; every module reads the session's URL from TEST_DATABASE_URL.
     """
     base = os.environ.get("TEST_DATABASE_URL")
     if not base or os.environ.get("RAPPORT_TEST_DATABASE_OWNED"):
         return
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return  # the pytest-xdist controller runs no test; each worker makes its own database
     url = sa.make_url(base)
     name = (
         f"rapport_test_{os.getpid()}_{new_token()[:8].lower().replace('-', 'x').replace('_', 'y')}"
