@@ -4,7 +4,10 @@
 
   // ---- live refresh: new requests appear without a reload
   var live = document.getElementById("live");
+  var liveStatus = document.getElementById("live-status");
+  var requestCount = function () { return live.querySelectorAll(".requests li").length; };
   if (live && window.fetch) {
+    var requests = requestCount();
     var seconds = parseInt(live.getAttribute("data-refresh-seconds"), 10) || 5;
     var refresh = function () {
       if (document.hidden) return;
@@ -12,7 +15,14 @@
       if (live.contains(document.activeElement) && document.activeElement.tagName !== "BODY") return;
       fetch(live.getAttribute("data-live-url"), { credentials: "same-origin" })
         .then(function (response) { return response.ok ? response.text() : null; })
-        .then(function (html) { if (html !== null) live.innerHTML = html; })
+        .then(function (html) {
+          if (html === null) return;
+          live.innerHTML = html;
+          // Announce a new request; the rest of the list changes quietly.
+          var now = requestCount();
+          if (now > requests && liveStatus) liveStatus.textContent = "New request to connect";
+          requests = now;
+        })
         .catch(function () { /* offline for a moment: try again next time */ });
     };
     setInterval(refresh, seconds * 1000);
