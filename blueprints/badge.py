@@ -185,9 +185,9 @@ def edit(token: str) -> Response | str:
 
 @bp.post("/<token:token>/forget")
 def forget(token: str) -> Response:
-    """Forget this phone's badge, for a shared or borrowed phone."""
+    """Forget everything of mine on this phone, for a shared or borrowed phone."""
     attendance = _mine_or_404(token)
-    device.forget(attendance.event_id)
+    device.start_over()
     flash("This phone no longer holds your badge.", "info")
     return redirect(url_for("public.landing", token=attendance.event.checkin_token), 303)
 

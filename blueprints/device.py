@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import session
+from flask import current_app, g, session
 
-from domain.checkin import find_attendance_by_badge
+from domain.checkin import CheckInResult, find_attendance_by_badge
 from domain.db import db
 from domain.models import Attendance, Person
 from domain.tokens import new_token, same_token
@@ -61,12 +61,36 @@ def owns(attendance: Attendance) -> bool:
     return token is not None and same_token(token, attendance.badge_token_hash)
 
 
-def forget(event_id: int) -> None:
-    """Forget this device's badge for one event, and whose phone it is."""
-    badges = dict(session.get("badges") or {})
-    badges.pop(str(event_id), None)
-    session["badges"] = badges
-    session.pop("person", None)
+def new_secret() -> str:
+    """Return a fresh device secret, for a phone about to start over."""
+    return new_token()
+
+
+def start_over(secret: str | None = None, *, keeping: Person | None = None) -> str:
+    """Start a clean session under a new device secret: nothing of the last user stays.
+
+    `keeping` is the person the phone now goes to: if it was already theirs, the badges
+    it holds for them stay.
+    """
+    badges = session.get("badges") if keeping is not None and person_id() == keeping.id else None
+    session.clear()
+    # The form token lives in the session too: drop this request's cached copy, so a form
+    # rendered from now on carries a token that matches the new session.
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+    secret = secret or new_secret()
+    session["device"] = secret
+    session.permanent = True
+    if badges and keeping is not None:
+        session["badges"] = badges
+        session["person"] = _reference(keeping)
+    return secret
+
+
+def hold(result: CheckInResult) -> None:
+    """Hold the badge a check-in gave; a phone passed to someone new starts over first."""
+    if result.device_secret != session.get("device"):
+        start_over(result.device_secret)
+    remember(result.attendance, result.badge_token)
 
 
 def sign_in(person: Person) -> None:
@@ -97,5 +121,4 @@ def _resolve(value: object) -> Person | None:
 
 def sign_out() -> None:
     """Forget who this device belongs to, and every badge it holds."""
-    for key in ("me", "person", "badges"):
-        session.pop(key, None)
+    start_over()

@@ -52,12 +52,15 @@ def sign_in(token: str) -> Response | str:
         return render_template("me/link_problem.html", message=LINK_MESSAGES[error.code]), 410
     if request.method == "GET":
         return render_template("me/sign_in.html", link=link, token=token)
+    # A sign-in starts a clean session under a new secret, made before the badge moves to it.
+    secret = device.new_secret()
     try:
-        signed = sign_in_with_link(token, device.device_secret())
+        signed = sign_in_with_link(token, secret)
     except LinkError as error:
         db.session.rollback()
         return render_template("me/link_problem.html", message=LINK_MESSAGES[error.code]), 410
     db.session.commit()
+    device.start_over(secret, keeping=signed.person)
     device.sign_in(signed.person)
     if signed.badge is not None:
         device.remember(signed.badge.attendance, signed.badge.badge_token)

@@ -69,7 +69,7 @@ def landing(token: str) -> Response | str:
             offer_sign_in = True
         else:
             db.session.commit()
-            device.remember(result.attendance, result.badge_token)
+            device.hold(result)
             return _to_badge(
                 result.attendance,
                 already=not result.created,

@@ -24,10 +24,10 @@ def give_badge_to_device(person: Person, event_id: int, device_secret: str) -> C
     ).one_or_none()
     if attendance is None:
         return None
-    token = badge_token_for(device_secret, attendance.event)
+    token = badge_token_for(device_secret, attendance.event, person)
     attendance.badge_token_hash = hash_token(token)
     db.session.flush()
-    return CheckInResult(attendance, token, created=False)
+    return CheckInResult(attendance, token, created=False, device_secret=device_secret)
 
 
 def edit_badge_profile(

@@ -11,7 +11,7 @@ from domain.errors import DomainError
 from domain.followups import request_confirmation
 from domain.models import PROFILE_FIELDS, Attendance, Event, Person, Visibility
 from domain.profile import intern_interests, normalise_email, normalise_interests, normalise_links
-from domain.tokens import derive_token, hash_token, same_token
+from domain.tokens import derive_token, hash_token, new_token, same_token
 
 
 class CheckInError(DomainError):
@@ -34,16 +34,23 @@ class Profile:
 
 @dataclass(frozen=True)
 class CheckInResult:
-    """The attendance, the badge token the device now holds, and whether it is new."""
+    """The attendance, the badge token the device now holds, and whether it is new.
+
+    `device_secret` is the secret the badge token was derived from: a new one when the
+    phone passed to someone new, which the phone must keep from now on.
+    """
 
     attendance: Attendance
     badge_token: str
     created: bool
+    device_secret: str
 
 
-def badge_token_for(device_secret: str, event: Event) -> str:
-    """Return the badge token a device gets when it checks in at an event."""
-    return derive_token(device_secret, f"badge:{event.id}")
+def badge_token_for(device_secret: str, event: Event, person: Person) -> str:
+    """Return the badge token a device gets for a person's check-in at an event."""
+    # The person is part of the derivation, so two people who use one phone at one event
+    # can never be given the same badge token.
+    return derive_token(device_secret, f"badge:{event.id}:{person.id}")
 
 
 def check_in(
@@ -53,12 +60,12 @@ def check_in(
 
     `device_secret` is the random secret the phone holds in its signed cookie;
     `person_id` is the person this phone already belongs to, if any. An address that
-    belongs to someone else is never taken over: it raises CheckInError.
+    belongs to someone else is never taken over: it raises CheckInError. When the phone
+    belonged to someone else, the new person gets a new device secret (in the result).
     """
     email = normalise_email(profile.email)
     interests = normalise_interests(profile.interests)
     links = normalise_links(profile.links)
-    badge_token = badge_token_for(device_secret, event)
     now = utcnow()
 
     new_person_id = insert_ignoring_conflict(
@@ -74,10 +81,14 @@ def check_in(
     )
     person = db.session.scalars(sa.select(Person).where(Person.email == email)).one()
     owns_person = new_person_id is not None or person.id == person_id
+    if person_id is not None and person.id != person_id:
+        # A phone passed to someone new: nothing the last person's secret made is theirs.
+        device_secret = new_token()
+    badge_token = badge_token_for(device_secret, event, person)
 
     existing = _attendance_of(event, person)
     if existing is not None:
-        return _again(existing, badge_token, person_id)
+        return _again(existing, badge_token, device_secret, person_id)
     if not owns_person:
         raise CheckInError("email_in_use")
 
@@ -101,12 +112,12 @@ def check_in(
     attendance = _attendance_of(event, person)
     assert attendance is not None
     if new_attendance_id is None:
-        return _again(attendance, badge_token, person_id)
+        return _again(attendance, badge_token, device_secret, person_id)
     attendance.interests = intern_interests(interests)
     if profile.want_followups and person.email_confirmed_at is None:
         request_confirmation(person, event)
     db.session.flush()
-    return CheckInResult(attendance, badge_token, created=True)
+    return CheckInResult(attendance, badge_token, created=True, device_secret=device_secret)
 
 
 def find_attendance_by_badge(token: str) -> Attendance | None:
@@ -121,14 +132,17 @@ def find_event_by_checkin_token(token: str) -> Event | None:
     return db.session.scalars(sa.select(Event).where(Event.checkin_token == token)).one_or_none()
 
 
-def _again(existing: Attendance, badge_token: str, person_id: int | None) -> CheckInResult:
+def _again(
+    existing: Attendance, badge_token: str, device_secret: str, person_id: int | None
+) -> CheckInResult:
     """Answer a second check-in of the same person: the same device gets its badge back."""
+    again = CheckInResult(existing, badge_token, created=False, device_secret=device_secret)
     if same_token(badge_token, existing.badge_token_hash):
-        return CheckInResult(existing, badge_token, created=False)
+        return again
     if existing.person_id == person_id:
         # This phone already belongs to the person: it takes the badge over.
         existing.badge_token_hash = hash_token(badge_token)
-        return CheckInResult(existing, badge_token, created=False)
+        return again
     raise CheckInError("checked_in_elsewhere")
 
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from domain import limits
 from domain.db import db, utcnow
 from domain.models import (
     Attendance,
@@ -29,6 +30,7 @@ NUDGE_CHOICES = (0, 7, 14, 30)
 MORNING = time(9, 0)
 CONFIRMATION_EVERY = timedelta(hours=24)
 SIGN_IN_EVERY = timedelta(minutes=10)
+SIGN_IN_CAP_WINDOW = timedelta(hours=24)
 # Kinds that follow up a relationship: only for confirmed, consenting, unsuppressed people.
 FOLLOWUP_KINDS = ("digest", "connection", "nudge")
 
@@ -67,12 +69,34 @@ def request_confirmation(person: Person, event: Event | None) -> OutboxMessage |
 
 
 def request_sign_in(person: Person, event: Event | None) -> OutboxMessage | None:
-    """Queue a sign-in link, at most one every ten minutes."""
+    """Queue a sign-in link, unless the person's inbox has had its share of them."""
+    # One request for a person at a time, so the counts below can't be raced past (SQLite
+    # already runs one write transaction at a time).
+    db.session.execute(sa.select(Person.id).where(Person.id == person.id).with_for_update())
     now = utcnow()
-    bucket = int(now.timestamp() // SIGN_IN_EVERY.total_seconds())
+    links = (
+        sa.select(sa.func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.person_id == person.id, OutboxMessage.kind == "signin")
+    )
+    if person.email_confirmed_at is None:
+        # Anyone can type an address into a form: until it is proved, it gets one link.
+        if db.session.scalar(links) >= limits.SIGN_IN_LINKS_UNCONFIRMED:
+            return None
+    elif (
+        db.session.scalar(links.where(OutboxMessage.created_at > now - SIGN_IN_CAP_WINDOW))
+        >= limits.SIGN_IN_LINKS_PER_DAY
+    ):
+        return None
+    asked_again = links.where(
+        OutboxMessage.event_id == (event.id if event else None),
+        OutboxMessage.created_at > now - SIGN_IN_EVERY,
+    )
+    if db.session.scalar(asked_again):
+        return None  # the link sent a moment ago is on its way
     return enqueue(
         kind="signin",
-        dedupe_key=f"signin:{person.id}:{event.id if event else 0}:{bucket}",
+        dedupe_key=f"signin:{person.id}:{int(now.timestamp() * 1_000_000)}",
         person=person,
         event=event,
         send_after=now,

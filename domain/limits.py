@@ -17,3 +17,10 @@ SIGNIN_REQUESTS_PER_ADDRESS = "5 per 10 minutes"
 # Organiser accounts.
 SIGNUPS_PER_ADDRESS = "10 per hour"
 LOGINS_PER_ADDRESS = "10 per minute"
+
+# Sign-in links, counted in the database and keyed by the person, however many posters or
+# network addresses they are asked for from: a confirmed address gets this many a day...
+SIGN_IN_LINKS_PER_DAY = 5
+# ...and an address never proved to be the person's (only typed into a form) this many in
+# all, until it is confirmed.
+SIGN_IN_LINKS_UNCONFIRMED = 1

@@ -31,6 +31,7 @@ from domain.db import UTCDateTime, db, insert_ignoring_conflict, utcnow, writing
 from domain.errors import DomainError
 from domain.mailer import Email, Mailer, Outcome
 from domain.models import (
+    Attendance,
     Connection,
     Event,
     MessageStatus,
@@ -620,12 +621,29 @@ class Worker:
 # ---------------------------------------------------------------- what the organiser sees and does
 
 
+# What an organiser sees of an event's mail: what its attendees get because they came. A
+# sign-in link is the person's own business, whichever event's page it was asked for from.
+EVENT_MAIL_KINDS = ("confirm", "digest", "connection", "nudge")
+
+
+def _event_mail(event_id: int) -> sa.ColumnElement[bool]:
+    """Select an event's mail to its own attendees, the only mail its organiser sees."""
+    return sa.and_(
+        OutboxMessage.event_id == event_id,
+        OutboxMessage.kind.in_(EVENT_MAIL_KINDS),
+        sa.exists().where(
+            Attendance.event_id == OutboxMessage.event_id,
+            Attendance.person_id == OutboxMessage.person_id,
+        ),
+    )
+
+
 def message_counts(event_id: int) -> dict[str, int]:
     """Return how many of an event's emails are in each state."""
     counts = dict.fromkeys(MESSAGE_STATES_SHOWN, 0)
     rows = db.session.execute(
         sa.select(OutboxMessage.status, sa.func.count())
-        .where(OutboxMessage.event_id == event_id)
+        .where(_event_mail(event_id))
         .group_by(OutboxMessage.status)
     )
     for status, number in rows:
@@ -641,7 +659,7 @@ def messages_of(event_id: int, limit: int = 500) -> list[OutboxMessage]:
     return list(
         db.session.scalars(
             sa.select(OutboxMessage)
-            .where(OutboxMessage.event_id == event_id)
+            .where(_event_mail(event_id))
             .order_by(OutboxMessage.updated_at.desc(), OutboxMessage.id.desc())
             .limit(limit)
         )
@@ -651,9 +669,7 @@ def messages_of(event_id: int, limit: int = 500) -> list[OutboxMessage]:
 def message_of_event(event_id: int, message_id: int) -> OutboxMessage | None:
     """Return one of an event's emails, or None for any other id."""
     return db.session.scalars(
-        sa.select(OutboxMessage).where(
-            OutboxMessage.id == message_id, OutboxMessage.event_id == event_id
-        )
+        sa.select(OutboxMessage).where(OutboxMessage.id == message_id, _event_mail(event_id))
     ).one_or_none()
 
 
