@@ -7,7 +7,7 @@ from flask import session
 from domain.checkin import find_attendance_by_badge
 from domain.db import db
 from domain.models import Attendance, Person
-from domain.tokens import new_token, same_token
+from domain.tokens import derive_token, new_token, same_token
 
 MAX_REMEMBERED_BADGES = 20
 
@@ -15,11 +15,24 @@ MAX_REMEMBERED_BADGES = 20
 def device_secret() -> str:
     """Return this device's secret, creating it on first use."""
     secret = session.get("device")
-    if not isinstance(secret, str) or len(secret) < 43:
+    if not _is_secret(secret):
         secret = new_token()
         session["device"] = secret
         session.permanent = True
     return secret
+
+
+def limit_key() -> str | None:
+    """Return the key this device's rate limits count under, or None before it has a secret.
+
+    Derived from the secret, so the limiter's storage never holds the secret itself.
+    """
+    secret = session.get("device")
+    return "device:" + derive_token(secret, "rate-limits") if _is_secret(secret) else None
+
+
+def _is_secret(value: object) -> bool:
+    return isinstance(value, str) and len(value) >= 43
 
 
 def remember(attendance: Attendance, badge_token: str) -> None:
