@@ -65,7 +65,7 @@ def set_security_headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     # The badge scanner uses the camera on our own pages; nothing framed or foreign may.
     response.headers.setdefault("Permissions-Policy", "camera=(self)")
-    if current_app.config.get("SESSION_COOKIE_SECURE"):
+    if current_app.config["PUBLIC_URL"].startswith("https://"):
         response.headers.setdefault("Strict-Transport-Security", HSTS)
     if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")

@@ -25,10 +25,12 @@ suppression list never being mailed again. Nothing but a confirmation link goes 
 address until its owner confirms it.
 
 Rate-limit strings use Flask-Limiter's notation ("N per period"). Each limit a request meets
-costs one round trip to the counter storage (Redis in production), and limits that count
-only an outcome (a failed lookup, a new check-in) cost one more when they count: a check-in
-POST makes four round trips, five when it checks a new person in; opening a token page
-makes two. Rate-limit headers are off because they would cost one more on every response.
+costs one round trip to the counter storage (Redis in production), and a limit that counts
+only an outcome (a failed lookup, a new check-in) costs one more when it counts: a check-in
+POST makes four round trips (five when it checks a new person in), opening a token page two
+(four when the token opens nothing), a sign-in link request three, a log-in two, and pages
+without limits none. Rate-limit headers are off: they would cost one more on every limited
+response (a 429 still says Retry-After, read from the limit itself).
 """
 
 from __future__ import annotations
