@@ -5,11 +5,14 @@ from __future__ import annotations
 import collections
 import secrets
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import redis
 import sqlalchemy as sa
 from limits import parse
+from limits.storage import MemoryStorage
 
 from blueprints.converters import TokenConverter
 from domain import limits
@@ -17,6 +20,8 @@ from domain.db import db
 from domain.models import Attendance, OutboxMessage
 from domain.tokens import derive_token, new_token
 from tests.conftest import PASSWORD
+
+T = TypeVar("T")
 
 
 def limit_amount(limit: str) -> int:
@@ -306,3 +311,56 @@ def test_failed_lookups_are_counted_across_token_routes(client, make_event):
     statuses = [client.get(urls[n % len(urls)]).status_code for n in range(allowed)]
     assert statuses == [404] * allowed
     assert client.get(f"/e/{token}").status_code == 429
+
+
+# ---------------------------------------------------------------- round trips to the counters
+
+
+class CountingStorage(MemoryStorage):
+    """In-memory counters that count how often they are asked, as Redis would be.
+
+    Only calls from outside count: the memory store's own `incr` reads through `get`.
+    """
+
+    STORAGE_SCHEME = ["counting"]
+    calls = 0
+    depth = 0
+
+    def _counted(self, call: Callable[[], T]) -> T:
+        CountingStorage.calls += CountingStorage.depth == 0
+        CountingStorage.depth += 1
+        try:
+            return call()
+        finally:
+            CountingStorage.depth -= 1
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        return self._counted(lambda: super(CountingStorage, self).incr(key, expiry, amount))
+
+    def get(self, key: str) -> int:
+        return self._counted(lambda: super(CountingStorage, self).get(key))
+
+    def get_expiry(self, key: str) -> float:
+        return self._counted(lambda: super(CountingStorage, self).get_expiry(key))
+
+
+def test_each_request_makes_few_trips_to_the_counters(app_factory, make_event, make_organiser):
+    app = app_factory(RATELIMIT_STORAGE_URI="counting://")
+
+    def trips(request) -> int:
+        CountingStorage.calls = 0
+        request()
+        return CountingStorage.calls
+
+    with app.app_context():
+        token = make_event().checkin_token
+        email = make_organiser().email
+    phone = app.test_client()
+    # The numbers limits.py's docstring gives.
+    assert trips(lambda: phone.get("/")) == 0
+    assert trips(lambda: phone.get(f"/e/{token}")) == 2
+    assert trips(lambda: phone.post(f"/e/{token}", data=guest(1))) == 5
+    assert trips(lambda: phone.post(f"/e/{token}", data=guest(1))) == 4
+    assert trips(lambda: phone.get(f"/b/{new_token()}")) == 4
+    assert trips(lambda: phone.post("/me/sign-in", data={"email": "a@example.org"})) == 3
+    assert trips(lambda: phone.post("/login", data={"email": email, "password": "no"})) == 2
