@@ -44,6 +44,8 @@ def http_error(error: HTTPException) -> tuple[str, int] | tuple[str, int, dict[s
         return "Bad request: this site is not served under that host name.", 400
     code = error.code or 500
     title, message = MESSAGES.get(code, (error.name, error.description or ""))
+    if isinstance(error, RateLimitExceeded) and error.limit.error_message:
+        message = error.description or message
     page = render_template("errors/error.html", title=title, message=message)
     if isinstance(error, RateLimitExceeded):
         # The window's length, read from the limit itself: no extra trip to the counters.

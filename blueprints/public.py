@@ -51,7 +51,14 @@ def home() -> str:
 @limiter.limit(limits.CHECKINS_PER_ADDRESS, methods=["POST"])
 # Counts new people only: form errors and a second tap don't use a phone's budget.
 @limiter.limit(
-    limits.CHECKINS_PER_DEVICE, methods=["POST"], key_func=device_key, deduct_when=counted_outcome
+    limits.CHECKINS_PER_DEVICE,
+    methods=["POST"],
+    key_func=device_key,
+    deduct_when=counted_outcome,
+    error_message=(
+        "This phone has checked in several people in the last hour. "
+        "Please check in on your own phone, or try again later."
+    ),
 )
 def landing(token: str) -> Response | str:
     """Show the event and its check-in form, or this phone's badge if it has one here."""

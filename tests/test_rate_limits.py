@@ -134,6 +134,8 @@ def test_a_script_keeping_its_cookies_cannot_mail_strangers(app, make_event):
     allowed = limit_amount(limits.CHECKINS_PER_DEVICE)
     assert statuses == [303] * allowed + [429] * (len(posters) - allowed)
     assert confirmation_mails() == allowed
+    refused = script.post(f"/e/{posters[-1]}", data=guest(98))
+    assert "check in on your own phone" in refused.text
     # Another phone on the same address still checks in.
     neighbour = open_poster(app, posters[-1])
     assert neighbour.post(f"/e/{posters[-1]}", data=guest(99)).status_code == 303
