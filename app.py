@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_KEY_PREFIX": "rapport",
     "PROXY_HOPS": 0,
+    "TRUSTED_HOSTS": None,  # any Host header; set it in production
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -78,6 +79,7 @@ ENVIRONMENT_KEYS = (
     "MAIL_POSTAL_ADDRESS",
     "RATELIMIT_STORAGE_URI",
     "PROXY_HOPS",
+    "TRUSTED_HOSTS",
 )
 
 
@@ -135,6 +137,16 @@ def _derive_settings(app: Flask) -> None:
     app.config["PUBLIC_URL"] = public_url
     if urlsplit(public_url).scheme == "https":
         app.config["SESSION_COOKIE_SECURE"] = True
+        # A __Host- cookie is sent only to this exact host, over HTTPS, for the whole site:
+        # a sibling subdomain cannot plant one.
+        app.config["SESSION_COOKIE_NAME"] = "__Host-session"
+        app.config["SESSION_COOKIE_DOMAIN"] = None
+        app.config["SESSION_COOKIE_PATH"] = "/"
+    trusted = app.config["TRUSTED_HOSTS"]
+    if isinstance(trusted, str):
+        # From the environment: host names separated by commas; ".example.org" means
+        # example.org and every subdomain.
+        app.config["TRUSTED_HOSTS"] = [host.strip() for host in trusted.split(",") if host.strip()]
     database_url = app.config["DATABASE_URL"] or "sqlite:///" + os.path.join(
         app.instance_path, "rapport.sqlite"
     )

@@ -6,21 +6,33 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from blueprints.extensions import limiter, login_manager
+from blueprints.extensions import limiter, login_manager, no_email_typed, typed_email_key
 from blueprints.forms import LoginForm, SignupForm
 from blueprints.navigation import local_path
 from domain import limits
 from domain.db import db
 from domain.models import Organiser
-from domain.organisers import OrganiserError, authenticate, create_organiser
+from domain.organisers import (
+    OrganiserError,
+    authenticate,
+    create_organiser,
+    end_sessions,
+    session_is_current,
+)
 
 bp = Blueprint("auth", __name__)
+
+# The session key holding the organiser's session epoch when the session began.
+SESSION_EPOCH = "organiser_epoch"
 
 
 @login_manager.user_loader
 def load_organiser(organiser_id: str) -> Organiser | None:
-    """Load the signed-in organiser from the session."""
-    return db.session.get(Organiser, int(organiser_id)) if organiser_id.isdigit() else None
+    """Load the signed-in organiser from the session, unless the session has been ended."""
+    organiser = db.session.get(Organiser, int(organiser_id)) if organiser_id.isdigit() else None
+    if organiser is None or not session_is_current(organiser, session.get(SESSION_EPOCH)):
+        return None
+    return organiser
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -46,6 +58,12 @@ def signup() -> Response | str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(limits.LOGINS_PER_ADDRESS, methods=["POST"])
+@limiter.limit(
+    limits.LOGINS_PER_ACCOUNT,
+    methods=["POST"],
+    key_func=typed_email_key,
+    exempt_when=no_email_typed,
+)
 def login() -> Response | str:
     """Log an organiser in."""
     if current_user.is_authenticated:
@@ -64,8 +82,11 @@ def login() -> Response | str:
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout() -> Response:
-    """Log the organiser out."""
+    """Log the organiser out here and on every other device."""
+    end_sessions(current_user._get_current_object())
+    db.session.commit()
     logout_user()
+    session.pop(SESSION_EPOCH, None)
     flash("You're logged out.", "info")
     return redirect(url_for("auth.login"), 303)
 
@@ -75,6 +96,7 @@ def _start_session(organiser: Organiser) -> None:
     keep = {key: session[key] for key in ("device", "badges", "person") if key in session}
     session.clear()
     session.update(keep)
+    session[SESSION_EPOCH] = organiser.session_epoch
     login_user(organiser)
 
 

@@ -17,9 +17,8 @@ from flask import (
 )
 
 from blueprints import device
-from blueprints.extensions import failed_lookup, limiter
+from blueprints.extensions import lookup_limited
 from blueprints.forms import NoteForm, ProfileForm
-from domain import limits
 from domain.attendees import popular_interests
 from domain.badges import edit_badge_profile
 from domain.checkin import find_attendance_by_badge
@@ -112,7 +111,7 @@ def _my_connection_or_404(token: str, connection_id: int) -> tuple[Attendance, C
 
 
 @bp.get("/<token:token>")
-@limiter.limit(limits.FAILED_LOOKUPS, deduct_when=failed_lookup)
+@lookup_limited
 def view(token: str) -> str:
     """Show my badge to me, and my card to anyone else."""
     owner = _attendance_or_404(token)
@@ -142,6 +141,7 @@ def view(token: str) -> str:
 
 
 @bp.get("/<token:token>/live")
+@lookup_limited
 def live(token: str) -> str:
     """Return the changing part of my badge page, for its refresh script."""
     mine = _mine_or_404(token)
@@ -149,6 +149,7 @@ def live(token: str) -> str:
 
 
 @bp.route("/<token:token>/edit", methods=["GET", "POST"])
+@lookup_limited
 def edit(token: str) -> Response | str:
     """Edit the profile I show at this event, and who sees each part."""
     attendance = _mine_or_404(token)
@@ -184,6 +185,7 @@ def edit(token: str) -> Response | str:
 
 
 @bp.post("/<token:token>/forget")
+@lookup_limited
 def forget(token: str) -> Response:
     """Forget everything of mine on this phone, for a shared or borrowed phone."""
     attendance = _mine_or_404(token)
@@ -196,6 +198,7 @@ def forget(token: str) -> Response:
 
 
 @bp.post("/<token:token>/connect")
+@lookup_limited
 def connect(token: str) -> Response:
     """Ask the badge's owner to connect, with an optional private note."""
     owner, viewer = _card_or_404(token)
@@ -219,6 +222,7 @@ def connect(token: str) -> Response:
 
 
 @bp.post("/<token:token>/block")
+@lookup_limited
 def block_owner(token: str) -> Response:
     """Block the badge's owner: they can't see my card or ask to connect again."""
     owner, viewer = _card_or_404(token)
@@ -234,6 +238,7 @@ def block_owner(token: str) -> Response:
 
 
 @bp.post("/<token:token>/suggestions/<id:attendance_id>/connect")
+@lookup_limited
 def connect_suggestion(token: str, attendance_id: int) -> Response:
     """Ask someone from my suggestions to connect."""
     mine = _mine_or_404(token)
@@ -253,6 +258,7 @@ def connect_suggestion(token: str, attendance_id: int) -> Response:
 
 
 @bp.post("/<token:token>/connections/<id:connection_id>/accept")
+@lookup_limited
 def accept(token: str, connection_id: int) -> Response:
     """Accept a request to connect."""
     mine, connection = _my_connection_or_404(token, connection_id)
@@ -265,6 +271,7 @@ def accept(token: str, connection_id: int) -> Response:
 
 
 @bp.post("/<token:token>/connections/<id:connection_id>/decline")
+@lookup_limited
 def decline(token: str, connection_id: int) -> Response:
     """Decline a request to connect; the other person is not told."""
     mine, connection = _my_connection_or_404(token, connection_id)
@@ -274,6 +281,7 @@ def decline(token: str, connection_id: int) -> Response:
 
 
 @bp.post("/<token:token>/connections/<id:connection_id>/remove")
+@lookup_limited
 def remove(token: str, connection_id: int) -> Response:
     """Remove a connection, or withdraw my request."""
     mine, connection = _my_connection_or_404(token, connection_id)
@@ -284,6 +292,7 @@ def remove(token: str, connection_id: int) -> Response:
 
 
 @bp.post("/<token:token>/connections/<id:connection_id>/block")
+@lookup_limited
 def block_connection(token: str, connection_id: int) -> Response:
     """Block the other person of a request or connection."""
     mine, connection = _my_connection_or_404(token, connection_id)
@@ -296,6 +305,7 @@ def block_connection(token: str, connection_id: int) -> Response:
 
 
 @bp.post("/<token:token>/connections/<id:connection_id>/note")
+@lookup_limited
 def note(token: str, connection_id: int) -> Response:
     """Change my private note about a connection."""
     mine, connection = _my_connection_or_404(token, connection_id)
@@ -309,6 +319,7 @@ def note(token: str, connection_id: int) -> Response:
 
 
 @bp.get("/<token:token>/connections/<id:connection_id>/contact.vcf")
+@lookup_limited
 def contact(token: str, connection_id: int) -> Response:
     """Download a connection's shared details as a vCard."""
     mine, connection = _my_connection_or_404(token, connection_id)

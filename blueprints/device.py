@@ -7,7 +7,7 @@ from flask import current_app, g, session
 from domain.checkin import CheckInResult, find_attendance_by_badge
 from domain.db import db
 from domain.models import Attendance, Person
-from domain.tokens import new_token, same_token
+from domain.tokens import derive_token, new_token, same_token
 
 MAX_REMEMBERED_BADGES = 20
 
@@ -15,11 +15,28 @@ MAX_REMEMBERED_BADGES = 20
 def device_secret() -> str:
     """Return this device's secret, creating it on first use."""
     secret = session.get("device")
-    if not isinstance(secret, str) or len(secret) < 43:
+    if not _is_secret(secret):
         secret = new_token()
         session["device"] = secret
         session.permanent = True
+    if not _is_secret(session.get("phone")):
+        session["phone"] = new_token()
     return secret
+
+
+def limit_key() -> str | None:
+    """Return the key this phone's rate limits count under, or None before it has one.
+
+    The phone's own random id, kept when the phone starts over for someone new (a phone
+    passed around, or a script checking in stranger after stranger, is still one phone);
+    hashed, so the limiter's storage never holds it.
+    """
+    phone = session.get("phone")
+    return "device:" + derive_token(phone, "rate-limits") if _is_secret(phone) else None
+
+
+def _is_secret(value: object) -> bool:
+    return isinstance(value, str) and len(value) >= 43
 
 
 def remember(attendance: Attendance, badge_token: str) -> None:
@@ -73,12 +90,14 @@ def start_over(secret: str | None = None, *, keeping: Person | None = None) -> s
     it holds for them stay.
     """
     badges = session.get("badges") if keeping is not None and person_id() == keeping.id else None
+    phone = session.get("phone")
     session.clear()
     # The form token lives in the session too: drop this request's cached copy, so a form
     # rendered from now on carries a token that matches the new session.
     g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
     secret = secret or new_secret()
     session["device"] = secret
+    session["phone"] = phone if _is_secret(phone) else new_token()
     session.permanent = True
     if badges and keeping is not None:
         session["badges"] = badges

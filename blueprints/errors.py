@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 bp = Blueprint("errors", __name__)
 
@@ -35,8 +36,18 @@ def csrf_error(error: CSRFError) -> tuple[str, int]:
 
 
 @bp.app_errorhandler(HTTPException)
-def http_error(error: HTTPException) -> tuple[str, int]:
+def http_error(error: HTTPException) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Render any HTTP error as a short page in the site's style."""
+    if isinstance(error, SecurityError):
+        # A Host header outside TRUSTED_HOSTS: no URL of ours can be built for that host,
+        # so the answer is plain text.
+        return "Bad request: this site is not served under that host name.", 400
     code = error.code or 500
     title, message = MESSAGES.get(code, (error.name, error.description or ""))
-    return render_template("errors/error.html", title=title, message=message), code
+    if isinstance(error, RateLimitExceeded) and error.limit.error_message:
+        message = error.description or message
+    page = render_template("errors/error.html", title=title, message=message)
+    if isinstance(error, RateLimitExceeded):
+        # The window's length, read from the limit itself: no extra trip to the counters.
+        return page, code, {"Retry-After": str(error.limit.limit.get_expiry())}
+    return page, code

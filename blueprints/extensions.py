@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response, request
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Response, current_app, request
 from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -10,6 +13,11 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf import CSRFProtect
 from werkzeug.http import parse_accept_header
+
+from blueprints import device
+from domain import limits
+from domain.profile import normalise_email
+from domain.tokens import derive_token
 
 compress = Compress()
 csrf = CSRFProtect()
@@ -21,7 +29,26 @@ login_manager.login_message_category = "info"
 login_manager.session_protection = "basic"
 
 # Counters live where RATELIMIT_STORAGE_URI says: memory for one process, Redis for several.
-limiter = Limiter(get_remote_address, headers_enabled=True)
+# No rate-limit headers: each would cost one more storage round trip on every response.
+limiter = Limiter(get_remote_address, headers_enabled=False)
+
+View = TypeVar("View", bound=Callable[..., object])
+
+
+def device_key() -> str:
+    """Key a limit by this device; a request without one counts as its address's device."""
+    return device.limit_key() or get_remote_address()
+
+
+def typed_email_key() -> str:
+    """Key a limit by the email address typed into the form, never stored in clear."""
+    email = normalise_email(request.form.get("email", ""))
+    return "email:" + derive_token(current_app.secret_key or "", f"limit-email:{email}")
+
+
+def no_email_typed() -> bool:
+    """Tell whether the form names no address, so there is no person to protect by it."""
+    return not request.form.get("email", "").strip()
 
 
 def failed_lookup(response: object) -> bool:
@@ -46,3 +73,58 @@ def close_streamed_body(response: Response) -> Response:
     if response.is_streamed and hasattr(body, "close"):
         response.call_on_close(body.close)
     return response
+
+
+# Kept in the request's environ, not in g: g lives as long as the app context, which a
+# test client's requests may share.
+OUTCOME_KEY = "rapport.counts_against_outcome_limits"
+
+
+def count_outcome() -> None:
+    """Mark this request as one that counts against its outcome limits."""
+    request.environ[OUTCOME_KEY] = True
+
+
+def counted_outcome(response: object) -> bool:
+    """Tell whether the view marked this request as counting against its outcome limits."""
+    return bool(request.environ.get(OUTCOME_KEY))
+
+
+def lookup_limited(view: View) -> View:
+    """Limit the failed token lookups of a view, per device and per address.
+
+    Every route taking a token uses this (tests/test_rate_limits.py walks the URL map), and
+    both budgets are shared by all of them, so guessing on one route uses up the others.
+    """
+    per_device = limiter.shared_limit(
+        limits.FAILED_LOOKUPS_PER_DEVICE,
+        scope="token-lookups-by-device",
+        key_func=device_key,
+        deduct_when=failed_lookup,
+    )
+    per_address = limiter.shared_limit(
+        limits.FAILED_LOOKUPS_PER_ADDRESS, scope="token-lookups", deduct_when=failed_lookup
+    )
+    return per_address(per_device(view))
+
+
+def sign_in_requests_limited(view: View) -> View:
+    """Limit sign-in link requests per address typed, per device and per client address.
+
+    The budgets are shared by every form that asks for a link.
+    """
+    # A request without an address typed sends nothing; the per-address budget counts it.
+    per_email = limiter.shared_limit(
+        limits.SIGNIN_REQUESTS_PER_EMAIL,
+        scope="sign-in-links-by-email",
+        key_func=typed_email_key,
+        exempt_when=no_email_typed,
+    )
+    per_device = limiter.shared_limit(
+        limits.SIGNIN_REQUESTS_PER_DEVICE,
+        scope="sign-in-links-by-device",
+        key_func=device_key,
+        exempt_when=no_email_typed,
+    )
+    per_address = limiter.shared_limit(limits.SIGNIN_REQUESTS_PER_ADDRESS, scope="sign-in-links")
+    return per_address(per_device(per_email(view)))

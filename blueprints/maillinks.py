@@ -8,8 +8,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from blueprints import device
 from blueprints.badge import vcard_download
 from blueprints.emails import connection_for_link
-from blueprints.extensions import csrf, failed_lookup, limiter
-from domain import limits
+from blueprints.extensions import csrf, lookup_limited
 from domain.badges import sign_in_with_link
 from domain.connections import contact_card
 from domain.db import db
@@ -40,7 +39,7 @@ def _message_or_404(token: str) -> OutboxMessage:
 
 
 @bp.route("/m/<token:token>", methods=["GET", "POST"])
-@limiter.limit(limits.FAILED_LOOKUPS, deduct_when=failed_lookup)
+@lookup_limited
 def sign_in(token: str) -> Response | str:
     """Confirm an address and sign this phone in; GET only asks, so link scanners can't."""
     link = find_link(token)
@@ -81,7 +80,7 @@ def sign_in(token: str) -> Response | str:
 
 
 @bp.get("/u/<token:token>")
-@limiter.limit(limits.FAILED_LOOKUPS, deduct_when=failed_lookup)
+@lookup_limited
 def unsubscribe_page(token: str) -> str:
     """Ask before unsubscribing: link scanners open every link in an email."""
     message = _message_or_404(token)
@@ -90,6 +89,7 @@ def unsubscribe_page(token: str) -> str:
 
 @csrf.exempt
 @bp.post("/u/<token:token>")
+@lookup_limited
 def unsubscribe(token: str) -> tuple[str, int]:
     """Unsubscribe at once (RFC 8058 one-click): no cookie or form token needed."""
     message = _message_or_404(token)
@@ -102,6 +102,7 @@ def unsubscribe(token: str) -> tuple[str, int]:
 
 
 @bp.get("/f/<token:token>/contacts/<id:connection_id>.vcf")
+@lookup_limited
 def contact(token: str, connection_id: int) -> Response:
     """Download a connection's shared details from a follow-up email."""
     message = _message_or_404(token)
@@ -113,6 +114,7 @@ def contact(token: str, connection_id: int) -> Response:
 
 
 @bp.route("/f/<token:token>/in-touch/<id:connection_id>", methods=["GET", "POST"])
+@lookup_limited
 def in_touch(token: str, connection_id: int) -> Response | str:
     """Mark a connection as "we've been in touch": no more nudges about it."""
     message = _message_or_404(token)

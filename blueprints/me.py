@@ -7,9 +7,8 @@ import json
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 
 from blueprints import device
-from blueprints.extensions import limiter
+from blueprints.extensions import sign_in_requests_limited
 from blueprints.forms import DeleteMeForm, PersonForm, SignInRequestForm
-from domain import limits
 from domain.db import db
 from domain.models import Person
 from domain.people import delete_person, export, memories, send_sign_in_link
@@ -27,12 +26,14 @@ def home() -> str:
     """List my connections across events, or offer a sign-in link."""
     person = _me()
     if person is None:
+        # The sign-in form's limits count per device, so this phone gets its secret now.
+        device.device_secret()
         return render_template("me/signed_out.html", form=SignInRequestForm())
     return render_template("me/home.html", person=person, memories=memories(person))
 
 
 @bp.post("/sign-in")
-@limiter.limit(limits.SIGNIN_REQUESTS_PER_ADDRESS)
+@sign_in_requests_limited
 def request_link() -> str | tuple[str, int]:
     """Email a sign-in link; the answer never says whether the address is known."""
     form = SignInRequestForm()

@@ -6,7 +6,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from werkzeug.wrappers import Response
 
 from blueprints import device
-from blueprints.extensions import failed_lookup, limiter
+from blueprints.extensions import (
+    count_outcome,
+    counted_outcome,
+    device_key,
+    limiter,
+    lookup_limited,
+    sign_in_requests_limited,
+)
 from blueprints.forms import CheckInForm, SignInRequestForm
 from blueprints.navigation import badge_continuation
 from domain import limits
@@ -40,9 +47,19 @@ def home() -> str:
 
 
 @bp.route("/e/<token:token>", methods=["GET", "POST"])
-@limiter.limit(limits.FAILED_LOOKUPS, deduct_when=failed_lookup)
-# Generous enough for a whole venue behind one address; stops a script mailing strangers.
+@lookup_limited
 @limiter.limit(limits.CHECKINS_PER_ADDRESS, methods=["POST"])
+# Counts new people only: form errors and a second tap don't use a phone's budget.
+@limiter.limit(
+    limits.CHECKINS_PER_DEVICE,
+    methods=["POST"],
+    key_func=device_key,
+    deduct_when=counted_outcome,
+    error_message=(
+        "This phone has checked in several people in the last hour. "
+        "Please check in on your own phone, or try again later."
+    ),
+)
 def landing(token: str) -> Response | str:
     """Show the event and its check-in form, or this phone's badge if it has one here."""
     event = _event_or_404(token)
@@ -69,6 +86,8 @@ def landing(token: str) -> Response | str:
             offer_sign_in = True
         else:
             db.session.commit()
+            if result.created:
+                count_outcome()
             device.hold(result)
             return _to_badge(
                 result.attendance,
@@ -89,7 +108,8 @@ def landing(token: str) -> Response | str:
 
 
 @bp.post("/e/<token:token>/sign-in")
-@limiter.limit(limits.SIGNIN_REQUESTS_PER_ADDRESS)
+@lookup_limited
+@sign_in_requests_limited
 def sign_in_link(token: str) -> str | tuple[str, int]:
     """Email a sign-in link that brings this person's badge to this phone."""
     event = _event_or_404(token)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, current_app, g, request
 
 from domain.db import write_intent
 
 bp = Blueprint("security", __name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Browsers remember for a year to use HTTPS only, for this host and any below it.
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 def content_security_policy(nonce: str) -> str:
@@ -61,6 +63,10 @@ def set_security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Frame-Options", "DENY")
     # Token URLs must not leak to other sites through the Referer header.
     response.headers.setdefault("Referrer-Policy", "no-referrer")
+    # The badge scanner uses the camera on our own pages; nothing framed or foreign may.
+    response.headers.setdefault("Permissions-Policy", "camera=(self)")
+    if current_app.config["PUBLIC_URL"].startswith("https://"):
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
     return response

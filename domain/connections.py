@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 from domain.db import db, insert_ignoring_conflict, utcnow
 from domain.errors import DomainError
 from domain.followups import cancel_about_connection, queue_followups
+from domain.limits import CONNECTION_REQUESTS_PER_HOUR
 from domain.models import (
     NOTE_MAX,
     PROFILE_FIELDS,
@@ -29,7 +30,7 @@ from domain.models import (
 from domain.profile import has_control_characters
 from domain.vcard import Card
 
-REQUESTS_PER_HOUR = 30
+REQUESTS_PER_HOUR = CONNECTION_REQUESTS_PER_HOUR
 SUGGESTIONS = 8
 
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from domain import limits
 from domain.db import db, utcnow
+from domain.limits import CONFIRMATION_EVERY, SIGN_IN_EVERY
 from domain.models import (
     Attendance,
     Connection,
@@ -28,8 +29,6 @@ from domain.outbox import cancel_waiting, enqueue
 FOLLOWUP_TIMINGS = ("next_morning", "at_end")
 NUDGE_CHOICES = (0, 7, 14, 30)
 MORNING = time(9, 0)
-CONFIRMATION_EVERY = timedelta(hours=24)
-SIGN_IN_EVERY = timedelta(minutes=10)
 SIGN_IN_CAP_WINDOW = timedelta(hours=24)
 # Kinds that follow up a relationship: only for confirmed, consenting, unsuppressed people.
 FOLLOWUP_KINDS = ("digest", "connection", "nudge")

@@ -1,26 +1,78 @@
 """Every limit in one place: what protects a person, and what protects the server.
 
-Rate-limit strings use Flask-Limiter's notation ("N per period"). What protects a person (mail
-to an address, guesses at a token) is keyed by that person or token; what protects the server
-is a per-address budget sized for a whole venue behind one Wi-Fi address.
+A venue is one Wi-Fi address for the whole room, with 10 to 17 arrivals a second at the door,
+and phones passed from friend to friend. So:
+
+- What protects a person (their inbox, their account, their badge) is keyed by that person:
+  the address typed into the form, or the device, a random id a phone keeps in its signed
+  session cookie (blueprints/device.py) and keeps when it starts over for someone new. A
+  phone passed among a handful of friends is one device with a handful of people; a script
+  that keeps its cookies is one device too.
+- What protects the server is a per-address budget sized for a full venue behind one
+  address, so a crowd is never refused.
+- Some limits on mail are rules of the data, not of traffic, and are enforced in the
+  database in the same transaction as the change that would cause the mail (see the
+  "enforced in the database" block below); they hold even with the rate limiter off.
+
+A request that carries no session cookie at all has no device, so it is counted as the
+device of its address: every cookieless client behind one address shares one device budget.
+Real phones always carry a cookie by the time they post (opening the poster or /me sets it,
+and the form's CSRF token lives in the same cookie). A script that throws its cookies away
+and fetches a fresh form for every stranger cannot be told apart from a crowd arriving at
+the door; it is bounded by the per-address check-in budget (CHECKINS_PER_ADDRESS), by one
+confirmation mail per address a day (CONFIRMATION_EVERY), and by every address on the
+suppression list never being mailed again. Nothing but a confirmation link goes to an
+address until its owner confirms it.
+
+Rate-limit strings use Flask-Limiter's notation ("N per period"). Each limit a request meets
+costs one round trip to the counter storage (Redis in production), and a limit that counts
+only an outcome (a failed lookup, a new check-in) costs one more when it counts: a check-in
+POST makes four round trips (five when it checks a new person in), opening a token page two
+(four when the token opens nothing), a sign-in link request three, a log-in two, and pages
+without limits none. Rate-limit headers are off: they would cost one more on every limited
+response (a 429 still says Retry-After, read from the limit itself).
 """
 
 from __future__ import annotations
 
-# Failed token lookups (badge, poster, email links): only a 404 counts, so opening real
-# links never uses the budget.
-FAILED_LOOKUPS = "30 per minute"
-# Check-ins per client address: generous enough for a whole venue behind one address.
-CHECKINS_PER_ADDRESS = "60 per minute"
-# Sign-in link requests per client address.
-SIGNIN_REQUESTS_PER_ADDRESS = "5 per 10 minutes"
-# Organiser accounts.
-SIGNUPS_PER_ADDRESS = "10 per hour"
-LOGINS_PER_ADDRESS = "10 per minute"
+from datetime import timedelta
 
-# Sign-in links, counted in the database and keyed by the person, however many posters or
-# network addresses they are asked for from: a confirmed address gets this many a day...
+# ---------------------------------------------------------------- what protects a person
+# Failed token lookups (poster, badge, email links: every route taking a token), per device,
+# shared by all token routes. Only a 404 counts, so opening real links never uses it.
+FAILED_LOOKUPS_PER_DEVICE = "30 per minute"
+# New people a device checks in: a phone passed among a handful of friends. A device's
+# check-ins cause at most one confirmation mail each, so this also caps the confirmation
+# mail one device can cause. Form errors and repeated posts for the same person don't count.
+CHECKINS_PER_DEVICE = "6 per hour"
+# Sign-in link requests per address typed (any device, any client address), and per device.
+SIGNIN_REQUESTS_PER_EMAIL = "5 per hour"
+SIGNIN_REQUESTS_PER_DEVICE = "10 per hour"
+# Organiser log-in attempts per account (the address typed), from any client address.
+LOGINS_PER_ACCOUNT = "10 per 10 minutes"
+
+# ---------------------------------------------------------------- what protects the server
+# Per client address, sized for a whole venue behind one Wi-Fi address: a door peak of 17
+# arrivals a second is 1,020 a minute.
+CHECKINS_PER_ADDRESS = "1200 per minute"
+FAILED_LOOKUPS_PER_ADDRESS = "600 per minute"
+SIGNIN_REQUESTS_PER_ADDRESS = "300 per minute"
+LOGINS_PER_ADDRESS = "60 per minute"
+# Organiser accounts are not made at the door.
+SIGNUPS_PER_ADDRESS = "10 per hour"
+
+# ---------------------------------------------------------------- enforced in the database
+# These are checked by domain/followups.py and domain/connections.py inside the transaction
+# that would cause the mail or the request, not by the rate limiter.
+# One confirmation mail per address a day, however often it is typed.
+CONFIRMATION_EVERY = timedelta(hours=24)
+# One sign-in link per address and event every ten minutes.
+SIGN_IN_EVERY = timedelta(minutes=10)
+# Sign-in links keyed by the person, however many posters or network addresses they are
+# asked for from: a confirmed address gets this many a day...
 SIGN_IN_LINKS_PER_DAY = 5
 # ...and an address never proved to be the person's (only typed into a form) this many in
 # all, until it is confirmed.
 SIGN_IN_LINKS_UNCONFIRMED = 1
+# Connection requests a person sends in an hour.
+CONNECTION_REQUESTS_PER_HOUR = 30

@@ -41,6 +41,9 @@ class Organiser(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(sa.String(EMAIL_MAX), unique=True)
     name: Mapped[str] = mapped_column(sa.String(NAME_MAX))
     password_hash: Mapped[str] = mapped_column(sa.String(256))
+    # Sessions carry the epoch they began in; logging out or changing the password moves
+    # it on, so every copy of an older session cookie stops working.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     events: Mapped[list[Event]] = relationship(

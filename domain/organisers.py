@@ -45,6 +45,14 @@ def set_password(organiser: Organiser, password: str) -> None:
     if len(password) < PASSWORD_MIN:
         raise OrganiserError("password_too_short")
     organiser.password_hash = generate_password_hash(password)
+    end_sessions(organiser)
+
+
+def end_sessions(organiser: Organiser) -> None:
+    """End every session of an organiser, on every device, by moving their session epoch on."""
+    # Incremented by the database, so two logouts at once both end the sessions before them.
+    organiser.session_epoch = Organiser.session_epoch + 1
+    db.session.flush()
 
 
 def find_organiser(email: str) -> Organiser | None:
@@ -52,6 +60,11 @@ def find_organiser(email: str) -> Organiser | None:
     return db.session.scalars(
         sa.select(Organiser).where(Organiser.email == normalise_email(email))
     ).one_or_none()
+
+
+def session_is_current(organiser: Organiser, epoch: object) -> bool:
+    """Tell whether a session begun in `epoch` is still one of the organiser's sessions."""
+    return isinstance(epoch, int) and epoch == organiser.session_epoch
 
 
 def authenticate(email: str, password: str) -> Organiser | None:

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import collections
 import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import redis
+import sqlalchemy as sa
+from limits import parse
+from limits.storage import MemoryStorage
 
-from domain.tokens import new_token
+from blueprints.converters import TokenConverter
+from domain import limits
+from domain.db import db
+from domain.models import Attendance, OutboxMessage
+from domain.tokens import derive_token, new_token
 from tests.conftest import PASSWORD
+
+T = TypeVar("T")
+
+
+def limit_amount(limit: str) -> int:
+    """Return how many a limit string allows in its window."""
+    return parse(limit).amount
 
 
 def test_guessing_badge_tokens_is_cut_off(client, make_event, make_attendee):
@@ -17,6 +36,7 @@ def test_guessing_badge_tokens_is_cut_off(client, make_event, make_attendee):
     blocked = client.get(f"/b/{new_token()}")
     assert blocked.status_code == 429
     assert "Too many tries" in blocked.text
+    assert blocked.headers["Retry-After"] == "60"
     # Another address is not affected.
     other = client.get(f"/b/{real.badge_token}", environ_base={"REMOTE_ADDR": "10.9.8.7"})
     assert other.status_code == 200
@@ -60,3 +80,289 @@ def test_counters_in_redis_are_shared_between_processes(app_factory):
         assert keys, "the counters were not in Redis"
         connection.delete(*keys)
         connection.close()
+
+
+# ---------------------------------------------------------------- a venue behind one address
+
+
+def open_poster(app, token: str):
+    """Return a new phone (its own cookie jar) that has opened the poster page."""
+    phone = app.test_client()
+    assert phone.get(f"/e/{token}").status_code == 200
+    return phone
+
+
+def guest(number: int, **extra: str) -> dict[str, str]:
+    return {
+        "name": f"Guest {number}",
+        "email": f"guest{number}@example.org",
+        "want_followups": "y",
+        **extra,
+    }
+
+
+def confirmation_mails() -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "confirm")
+    )
+
+
+def spray(script, posters: list[str]) -> list[int]:
+    """Check a different stranger in at each poster from one client; return the statuses."""
+    return [
+        script.post(f"/e/{token}", data=guest(number)).status_code
+        for number, token in enumerate(posters)
+    ]
+
+
+def cut_off_at_the_device_cap(statuses: list[int]) -> bool:
+    allowed = limit_amount(limits.CHECKINS_PER_DEVICE)
+    return statuses == [303] * allowed + [429] * (len(statuses) - allowed)
+
+
+def test_a_full_venue_behind_one_address_checks_in(app, make_event):
+    """300 phones, each its own cookie jar, arrive within 20 s through one Wi-Fi address."""
+    token = make_event().checkin_token
+
+    def arrive(number: int) -> int:
+        phone = open_poster(app, token)
+        return phone.post(f"/e/{token}", data=guest(number)).status_code
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(arrive, range(300)))
+    elapsed = time.monotonic() - started
+    assert statuses == [303] * 300, (collections.Counter(statuses), elapsed)
+    assert elapsed < 20
+    db.session.rollback()  # end the read this test began before the arrivals
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Attendance)) == 300
+    assert confirmation_mails() == 300
+
+
+def test_a_script_keeping_its_cookies_cannot_mail_strangers(app, make_event):
+    posters = [make_event().checkin_token for _ in range(12)]
+    script = open_poster(app, posters[0])
+    assert cut_off_at_the_device_cap(spray(script, posters))
+    assert confirmation_mails() == limit_amount(limits.CHECKINS_PER_DEVICE)
+    refused = script.post(f"/e/{posters[-1]}", data=guest(98))
+    assert "check in on your own phone" in refused.text
+    # Another phone on the same address still checks in.
+    neighbour = open_poster(app, posters[-1])
+    assert neighbour.post(f"/e/{posters[-1]}", data=guest(99)).status_code == 303
+
+
+def test_a_cookieless_script_is_one_device_for_its_address(app, make_event):
+    posters = [make_event().checkin_token for _ in range(12)]
+    script = app.test_client(use_cookies=False)
+    assert cut_off_at_the_device_cap(spray(script, posters))
+    assert confirmation_mails() == limit_amount(limits.CHECKINS_PER_DEVICE)
+
+
+def test_form_errors_and_repeat_posts_do_not_use_the_device_budget(app, make_event):
+    token = make_event().checkin_token
+    phone = open_poster(app, token)
+    for _ in range(3 * limit_amount(limits.CHECKINS_PER_DEVICE)):
+        assert phone.post(f"/e/{token}", data={"name": "", "email": "x"}).status_code == 200
+    assert phone.post(f"/e/{token}", data=guest(1)).status_code == 303
+    for _ in range(3 * limit_amount(limits.CHECKINS_PER_DEVICE)):
+        assert phone.post(f"/e/{token}", data=guest(1)).status_code == 303
+
+
+def test_device_caps_hold_with_counters_in_redis(app_factory, make_event):
+    # A client address of its own, so counters left by another run never meet this one.
+    address = f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+    app = app_factory(RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379")
+    connection = redis.Redis.from_url("redis://127.0.0.1:6379")
+    try:
+        with app.app_context():
+            posters = [make_event().checkin_token for _ in range(8)]
+            script = app.test_client()
+            script.environ_base["REMOTE_ADDR"] = address
+            assert script.get(f"/e/{posters[0]}").status_code == 200
+            assert cut_off_at_the_device_cap(spray(script, posters))
+            cookie = script.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+            phone = app.session_interface.get_signing_serializer(app).loads(cookie)["phone"]
+            device_keys = list(
+                connection.scan_iter(f"*/device:{derive_token(phone, 'rate-limits')}/*")
+            )
+            assert device_keys, "the device's counters were not in Redis"
+            connection.delete(*device_keys)
+    finally:
+        keys = list(connection.scan_iter(f"*/{address}/*"))
+        if keys:
+            connection.delete(*keys)
+        connection.close()
+
+
+def test_one_guesser_does_not_lock_the_venue_out_of_badges(app, make_event, make_attendee):
+    real = make_attendee(make_event())
+    guesser = open_poster(app, real.attendance.event.checkin_token)
+    for _ in range(limit_amount(limits.FAILED_LOOKUPS_PER_DEVICE)):
+        assert guesser.get(f"/b/{new_token()}").status_code == 404
+    assert guesser.get(f"/b/{new_token()}").status_code == 429
+    neighbour = open_poster(app, real.attendance.event.checkin_token)
+    assert neighbour.get(f"/b/{real.badge_token}").status_code == 200
+
+
+# ---------------------------------------------------------------- sign-in links and log-in
+
+
+def test_a_venue_asks_for_sign_in_links_from_one_address(app, make_event, make_attendee):
+    event = make_event()
+    people = [make_attendee(event).attendance.person.email for _ in range(40)]
+    for email in people:
+        phone = open_poster(app, event.checkin_token)
+        response = phone.post(f"/e/{event.checkin_token}/sign-in", data={"email": email})
+        assert response.status_code == 200
+    assert len(people) > 5
+
+
+def test_sign_in_links_to_one_address_typed_are_capped(app, make_event, make_attendee):
+    event = make_event()
+    email = make_attendee(event).attendance.person.email
+    allowed = limit_amount(limits.SIGNIN_REQUESTS_PER_EMAIL)
+    statuses = [
+        open_poster(app, event.checkin_token)
+        .post("/me/sign-in", data={"email": email.upper()})
+        .status_code
+        for _ in range(allowed + 1)
+    ]
+    assert statuses == [200] * allowed + [429]
+
+
+def test_one_device_asking_for_many_sign_in_links_is_capped(app, make_event):
+    event = make_event()
+    script = open_poster(app, event.checkin_token)
+    allowed = limit_amount(limits.SIGNIN_REQUESTS_PER_DEVICE)
+    statuses = [
+        script.post("/me/sign-in", data={"email": f"stranger{n}@example.org"}).status_code
+        for n in range(allowed + 1)
+    ]
+    assert statuses == [200] * allowed + [429]
+
+
+def test_password_guessing_is_cut_off_per_account_from_any_address(client, make_organiser):
+    organiser = make_organiser()
+    allowed = limit_amount(limits.LOGINS_PER_ACCOUNT)
+    for number in range(allowed):
+        response = client.post(
+            "/login",
+            data={"email": organiser.email, "password": "wrong one!"},
+            environ_base={"REMOTE_ADDR": f"10.1.1.{number + 1}"},
+        )
+        assert response.status_code == 200
+    response = client.post(
+        "/login",
+        data={"email": organiser.email.upper(), "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "10.2.2.2"},
+    )
+    assert response.status_code == 429
+
+
+def test_organisers_sharing_one_address_can_log_in(app, make_organiser):
+    organisers = [make_organiser() for _ in range(30)]
+    for organiser in organisers:
+        mistyped = app.test_client().post(
+            "/login", data={"email": organiser.email, "password": "wrong one!"}
+        )
+        assert mistyped.status_code == 200
+    for organiser in organisers:
+        response = app.test_client().post(
+            "/login", data={"email": organiser.email, "password": PASSWORD}
+        )
+        assert response.status_code == 303
+
+
+# ---------------------------------------------------------------- every token route
+
+
+def token_routes(app):
+    """Yield every (rule, method) that takes a capability token."""
+    for rule in app.url_map.iter_rules():
+        takes_token = any(isinstance(c, TokenConverter) for c in rule._converters.values())
+        if takes_token or any("token" in argument for argument in rule.arguments):
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                yield rule, method
+
+
+def test_every_token_route_limits_failed_lookups(app):
+    routes = list(token_routes(app))
+    assert len(routes) >= 20
+    adapter = app.url_map.bind("localhost")
+    unlimited = []
+    for number, (rule, method) in enumerate(routes):
+        # Each route from an address of its own: each must cut guessing off by itself.
+        phone = app.test_client(use_cookies=False)
+        environ = {"REMOTE_ADDR": f"10.77.{number // 250}.{number % 250 + 1}"}
+        statuses = []
+        for _ in range(limit_amount(limits.FAILED_LOOKUPS_PER_DEVICE) + 1):
+            values = {
+                argument: new_token() if "token" in argument else 1 for argument in rule.arguments
+            }
+            url = adapter.build(rule.endpoint, values, method=method)
+            statuses.append(phone.open(url, method=method, environ_base=environ).status_code)
+        if statuses[:-1] != [404] * (len(statuses) - 1) or statuses[-1] != 429:
+            unlimited.append(f"{method} {rule.rule}: {collections.Counter(statuses)}")
+    assert not unlimited, "token routes without a failed-lookup limit:\n" + "\n".join(unlimited)
+
+
+def test_failed_lookups_are_counted_across_token_routes(client, make_event):
+    token = make_event().checkin_token
+    allowed = limit_amount(limits.FAILED_LOOKUPS_PER_DEVICE)
+    urls = [f"/b/{new_token()}", f"/u/{new_token()}", f"/m/{new_token()}", f"/e/{new_token()}"]
+    statuses = [client.get(urls[n % len(urls)]).status_code for n in range(allowed)]
+    assert statuses == [404] * allowed
+    assert client.get(f"/e/{token}").status_code == 429
+
+
+# ---------------------------------------------------------------- round trips to the counters
+
+
+class CountingStorage(MemoryStorage):
+    """In-memory counters that count how often they are asked, as Redis would be.
+
+    Only calls from outside count: the memory store's own `incr` reads through `get`.
+    """
+
+    STORAGE_SCHEME = ["counting"]
+    calls = 0
+    depth = 0
+
+    def _counted(self, call: Callable[[], T]) -> T:
+        CountingStorage.calls += CountingStorage.depth == 0
+        CountingStorage.depth += 1
+        try:
+            return call()
+        finally:
+            CountingStorage.depth -= 1
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        return self._counted(lambda: super(CountingStorage, self).incr(key, expiry, amount))
+
+    def get(self, key: str) -> int:
+        return self._counted(lambda: super(CountingStorage, self).get(key))
+
+    def get_expiry(self, key: str) -> float:
+        return self._counted(lambda: super(CountingStorage, self).get_expiry(key))
+
+
+def test_each_request_makes_few_trips_to_the_counters(app_factory, make_event, make_organiser):
+    app = app_factory(RATELIMIT_STORAGE_URI="counting://")
+
+    def trips(request) -> int:
+        CountingStorage.calls = 0
+        request()
+        return CountingStorage.calls
+
+    with app.app_context():
+        token = make_event().checkin_token
+        email = make_organiser().email
+    phone = app.test_client()
+    # The numbers limits.py's docstring gives.
+    assert trips(lambda: phone.get("/")) == 0
+    assert trips(lambda: phone.get(f"/e/{token}")) == 2
+    assert trips(lambda: phone.post(f"/e/{token}", data=guest(1))) == 5
+    assert trips(lambda: phone.post(f"/e/{token}", data=guest(1))) == 4
+    assert trips(lambda: phone.get(f"/b/{new_token()}")) == 4
+    assert trips(lambda: phone.post("/me/sign-in", data={"email": "a@example.org"})) == 3
+    assert trips(lambda: phone.post("/login", data={"email": email, "password": "no"})) == 2
