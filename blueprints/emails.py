@@ -16,7 +16,7 @@ from domain.connections import (
     visible_fields,
 )
 from domain.db import utcnow
-from domain.followups import FOLLOWUP_KINDS, attendance_of
+from domain.followups import FOLLOWUP_KINDS, HELD_UNCONFIRMED, attendance_of
 from domain.mailer import Email, FileMailer, Mailer, SendGridMailer
 from domain.models import Attendance, Connection, OutboxMessage
 from domain.outbox import Rendered, Skip, is_suppressed, set_link_token
@@ -65,7 +65,7 @@ def compose(message: OutboxMessage) -> Rendered:
     context: dict[str, Any] = {"person": person, "event": message.event, "mine": mine}
     if message.kind in FOLLOWUP_KINDS:
         if person.email_confirmed_at is None:
-            raise Skip("unconfirmed")
+            raise Skip(HELD_UNCONFIRMED)
         if mine is None or mine.followup_consent_at is None:
             raise Skip("no_consent")
         context.update(_followup_context(message, mine))

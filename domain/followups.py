@@ -31,6 +31,9 @@ CONFIRMATION_EVERY = timedelta(hours=24)
 SIGN_IN_EVERY = timedelta(minutes=10)
 # Kinds that follow up a relationship: only for confirmed, consenting, unsuppressed people.
 FOLLOWUP_KINDS = ("digest", "connection", "nudge")
+# The reason a follow-up waits for its person to confirm their address: it is held, not
+# dropped, and confirming puts it back as it was.
+HELD_UNCONFIRMED = "unconfirmed"
 
 
 def followup_time(event: Event) -> datetime:
@@ -101,7 +104,7 @@ def queue_followups(connection: Connection, only: Attendance | None = None) -> N
                 event=event,
                 send_after=due,
             )
-        elif digest.status != MessageStatus.PENDING:
+        elif not _digest_still_to_come(digest):
             # The digest has gone: this connection gets a short email of its own.
             enqueue(
                 kind="connection",
@@ -120,6 +123,16 @@ def queue_followups(connection: Connection, only: Attendance | None = None) -> N
                 connection=connection,
                 send_after=due + timedelta(days=event.nudge_days),
             )
+
+
+def _digest_still_to_come(digest: OutboxMessage) -> bool:
+    """Tell whether a digest will yet be written, and so will list every accepted connection.
+
+    A digest held until its person confirms is one still to come, not one sent.
+    """
+    return digest.status == MessageStatus.PENDING or (
+        digest.status == MessageStatus.CANCELLED and digest.cancel_reason == HELD_UNCONFIRMED
+    )
 
 
 def reschedule(event: Event) -> None:
@@ -221,7 +234,7 @@ def revive_after_confirmation(person: Person) -> None:
         .where(
             OutboxMessage.person_id == person.id,
             OutboxMessage.status == MessageStatus.CANCELLED,
-            OutboxMessage.cancel_reason == "unconfirmed",
+            OutboxMessage.cancel_reason == HELD_UNCONFIRMED,
         )
         .values(
             status=MessageStatus.PENDING.value,
