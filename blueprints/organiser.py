@@ -25,6 +25,7 @@ from blueprints.forms import EventForm
 from domain.attendees import attendance_of_event, attendee_count, csv_safe, list_attendees
 from domain.connections import connection_counts
 from domain.db import db, utcnow
+from domain.email_outlook import outlook_counts, outlooks_of
 from domain.events import (
     EventDetails,
     EventError,
@@ -41,7 +42,6 @@ from domain.models import Event, OutboxMessage
 from domain.outbox import (
     OutboxError,
     cancel_message,
-    message_counts,
     message_of_event,
     messages_of,
     retry_message,
@@ -242,8 +242,8 @@ def emails(event_id: int) -> str:
     return render_template(
         "organiser/emails.html",
         event=event,
-        counts=message_counts(event.id),
-        messages=messages_of(event.id),
+        counts=outlook_counts(event.id),
+        messages=outlooks_of(messages_of(event.id)),
         attendances=list_attendees(event),
         due=followup_time(event),
         now=utcnow(),

@@ -620,22 +620,6 @@ class Worker:
 # ---------------------------------------------------------------- what the organiser sees and does
 
 
-def message_counts(event_id: int) -> dict[str, int]:
-    """Return how many of an event's emails are in each state."""
-    counts = dict.fromkeys(MESSAGE_STATES_SHOWN, 0)
-    rows = db.session.execute(
-        sa.select(OutboxMessage.status, sa.func.count())
-        .where(OutboxMessage.event_id == event_id)
-        .group_by(OutboxMessage.status)
-    )
-    for status, number in rows:
-        counts[status] = number
-    return counts
-
-
-MESSAGE_STATES_SHOWN = ("pending", "sending", "sent", "failed", "cancelled", "uncertain")
-
-
 def messages_of(event_id: int, limit: int = 500) -> list[OutboxMessage]:
     """Return an event's emails, the most recently changed first."""
     return list(
