@@ -22,7 +22,13 @@ from flask_login import current_user, login_required
 
 from blueprints.emails import preview_digest
 from blueprints.forms import EventForm
-from domain.attendees import attendance_of_event, attendee_count, csv_safe, list_attendees
+from domain.attendees import (
+    attendance_of_event,
+    attendee_cards,
+    attendee_count,
+    csv_safe,
+    list_attendees,
+)
 from domain.connections import connection_counts
 from domain.db import db, utcnow
 from domain.email_outlook import outlook_counts, outlooks_of
@@ -174,13 +180,13 @@ def attendees_csv(event_id: int) -> Response:
     writer = csv.writer(out)
     writer.writerow(["Name", "Checked in", "Interests", "Connections"])
     counts = connection_counts(event.id)
-    for attendance in list_attendees(event):
+    for card in attendee_cards(event):
         writer.writerow(
             [
-                csv_safe(attendance.person.name),
-                local_time(event, attendance.checked_in_at).isoformat(timespec="seconds"),
-                csv_safe(", ".join(interest.name for interest in attendance.interests)),
-                counts.get(attendance.id, 0),
+                csv_safe(card.name),
+                local_time(event, card.attendance.checked_in_at).isoformat(timespec="seconds"),
+                csv_safe(", ".join(card.interests)),
+                counts.get(card.attendance.id, 0),
             ]
         )
     return Response(
@@ -296,7 +302,7 @@ def _attendee_listing(event: Event) -> dict[str, object]:
     search = "".join(c for c in request.args.get("q", "")[:100] if c.isprintable())
     counts = connection_counts(event.id)
     return {
-        "attendances": list_attendees(event, search),
+        "cards": attendee_cards(event, search),
         "total": attendee_count(event),
         "connection_counts": counts,
         "total_connections": sum(counts.values()) // 2,
