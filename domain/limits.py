@@ -17,3 +17,7 @@ SIGNIN_REQUESTS_PER_ADDRESS = "5 per 10 minutes"
 # Organiser accounts.
 SIGNUPS_PER_ADDRESS = "10 per hour"
 LOGINS_PER_ADDRESS = "10 per minute"
+
+# ---- when the database can't be written (read-only, full, locked, unreachable)
+# Seconds a client is asked to wait (Retry-After) before trying again.
+DATABASE_RETRY_AFTER_SECONDS = 5
