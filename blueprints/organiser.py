@@ -62,6 +62,7 @@ EVENT_ERRORS = {
     "unknown_timezone": ("timezone", "Pick a time zone from the list, such as Europe/London."),
     "ends_before_start": ("ends_at", "The event must end after it starts."),
     "followup_setting": ("followup_timing", "Pick one of the follow-up choices."),
+    "checkin_window": ("checkin_opens_minutes", "Pick one of the check-in choices."),
 }
 
 
@@ -136,6 +137,8 @@ def edit_event(event_id: int) -> Response | str:
                 "description": event.description,
                 "followup_timing": event.followup_timing,
                 "nudge_days": str(event.nudge_days),
+                "checkin_opens_minutes": str(event.checkin_opens_minutes),
+                "checkin_closes_minutes": str(event.checkin_closes_minutes),
             }
         )
     if form.validate_on_submit():
@@ -320,6 +323,8 @@ def _details(form: EventForm) -> EventDetails:
         description=form.description.data or "",
         followup_timing=form.followup_timing.data,
         nudge_days=int(form.nudge_days.data),
+        checkin_opens_minutes=int(form.checkin_opens_minutes.data),
+        checkin_closes_minutes=int(form.checkin_closes_minutes.data),
     )
 
 

@@ -177,14 +177,19 @@ def make_organiser(app: Flask) -> Callable[..., Organiser]:
 @pytest.fixture
 def make_event(app: Flask, make_organiser: Callable[..., Organiser]) -> Callable[..., Event]:
     from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
 
     def make(organiser: Organiser | None = None, **details: Any) -> Event:
-        start = datetime.now().replace(microsecond=0) - timedelta(hours=1)
+        # An event that started an hour ago, as a wall clock in its own time zone reads
+        # (not this machine's), so check-in is open whatever TZ the tests run in.
+        zone = details.get("timezone", "Europe/London")
+        start = datetime.now(ZoneInfo(zone)).replace(microsecond=0, tzinfo=None)
+        start -= timedelta(hours=1)
         values = {
             "name": "Sunday brunch",
             "starts_at": start,
             "ends_at": start + timedelta(hours=4),
-            "timezone": "Europe/London",
+            "timezone": zone,
             "venue": "The corner café",
             "description": "",
             **details,
