@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -366,7 +367,8 @@ def csrf_token(html: str) -> str:
 def test_fifty_people_check_in_at_once_through_gunicorn(
     gunicorn: Gunicorn, database_app: Flask
 ) -> None:
-    start = datetime.now().replace(microsecond=0) - timedelta(hours=1)
+    london_now = datetime.now(ZoneInfo("Europe/London")).replace(microsecond=0, tzinfo=None)
+    start = london_now - timedelta(hours=1)
     with writing():
         organiser = create_organiser("organiser@example.org", "correct horse battery")
         event = create_event(
