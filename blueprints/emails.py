@@ -17,10 +17,10 @@ from domain.connections import (
     visible_fields,
 )
 from domain.db import utcnow
-from domain.followups import FOLLOWUP_KINDS, HELD_UNCONFIRMED, attendance_of
+from domain.followups import FOLLOWUP_KINDS, attendance_of
 from domain.mailer import Email, FileMailer, Mailer, SendGridMailer
 from domain.models import Attendance, Connection, OutboxMessage
-from domain.outbox import Rendered, Skip, is_suppressed, set_link_token
+from domain.outbox import HELD_UNCONFIRMED, Rendered, Skip, is_suppressed, set_link_token
 from domain.signin import record_link
 from domain.tokens import new_token
 

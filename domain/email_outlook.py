@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from domain.db import db
-from domain.followups import FOLLOWUP_KINDS, HELD_UNCONFIRMED
+from domain.followups import FOLLOWUP_KINDS
 from domain.models import MessageStatus, OutboxMessage, Person
+from domain.outbox import HELD_UNCONFIRMED
 
 # Why an email will not go out, as the organiser reads it after "will not be sent: ".
 NOT_SENT_BECAUSE = {

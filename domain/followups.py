@@ -22,7 +22,7 @@ from domain.models import (
     OutboxMessage,
     Person,
 )
-from domain.outbox import cancel_waiting, enqueue
+from domain.outbox import HELD_UNCONFIRMED, cancel_waiting, enqueue
 
 FOLLOWUP_TIMINGS = ("next_morning", "at_end")
 NUDGE_CHOICES = (0, 7, 14, 30)
@@ -31,9 +31,6 @@ CONFIRMATION_EVERY = timedelta(hours=24)
 SIGN_IN_EVERY = timedelta(minutes=10)
 # Kinds that follow up a relationship: only for confirmed, consenting, unsuppressed people.
 FOLLOWUP_KINDS = ("digest", "connection", "nudge")
-# The reason a follow-up waits for its person to confirm their address: it is held, not
-# dropped, and confirming puts it back as it was.
-HELD_UNCONFIRMED = "unconfirmed"
 
 
 def followup_time(event: Event) -> datetime:

@@ -52,6 +52,9 @@ BACKOFF_CAP_SECONDS = 3600
 PAUSE_AFTER_AUTH_ERROR = timedelta(minutes=5)
 DEFAULT_THROTTLE = timedelta(seconds=30)
 ACTIVE = (MessageStatus.PENDING.value, MessageStatus.UNCERTAIN.value)
+# The cancel reason of a follow-up held until its person confirms their address: it still
+# waits, and confirming puts it back as it was.
+HELD_UNCONFIRMED = "unconfirmed"
 SENDER_STATE_ID = 1
 PAUSING_CODES = (401, 403, 404, 405, 406)
 RATE_LIMIT_JITTER_SECONDS = 2.0
@@ -135,11 +138,19 @@ def suppress(email: str, reason: str) -> None:
 
 
 def cancel_waiting(condition: sa.ColumnElement[bool], reason: str) -> None:
-    """Cancel the messages matching a condition that have not gone out (or may not have)."""
+    """Cancel the messages matching a condition that have not gone out (or may not have).
+
+    A message held for confirmation is waiting too: it now will not be sent, for this
+    reason, and confirming no longer brings it back.
+    """
     now = utcnow()
+    held = sa.and_(
+        OutboxMessage.status == MessageStatus.CANCELLED.value,
+        OutboxMessage.cancel_reason == HELD_UNCONFIRMED,
+    )
     db.session.execute(
         sa.update(OutboxMessage)
-        .where(condition, OutboxMessage.status.in_(ACTIVE))
+        .where(condition, sa.or_(OutboxMessage.status.in_(ACTIVE), held))
         .values(
             status=MessageStatus.CANCELLED.value,
             cancelled_at=now,

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from domain.connections import request_connection
-from domain.db import db, writing
-from domain.followups import update_followup_settings
+from domain.db import db, utcnow, writing
+from domain.followups import revive_after_confirmation, update_followup_settings
 from domain.models import (
     Attendance,
     Connection,
@@ -21,7 +21,7 @@ from domain.models import (
     Person,
     Suppression,
 )
-from domain.outbox import email_hash
+from domain.outbox import email_hash, suppress
 from tests.conftest import login
 from tests.mail_support import (
     Mailbox,
@@ -392,6 +392,22 @@ def test_a_held_digest_reads_as_waiting_for_confirmation(app, make_event, mailbo
     for address in ("ana@example.org", "ben@example.org"):
         assert outlook_on(page, only("digest", address).id) == "waiting for the person to confirm"
     assert counts_on(page)["waiting for confirmation"] == 2
+
+    # Once Ana's address is suppressed (she unsubscribed from another event's email, say),
+    # her held digest is no longer waiting for anything: it will not be sent.
+    with writing():
+        suppress("ana@example.org", "unsubscribed")
+        db.session.commit()
+    page = desk.get(f"/organiser/events/{event.id}/emails").text
+    ana_digest = only("digest", "ana@example.org")
+    assert outlook_on(page, ana_digest.id) == "will not be sent: unsubscribed"
+    assert counts_on(page)["waiting for confirmation"] == 1
+    # Confirming later does not bring it back.
+    with writing():
+        person("ana@example.org").email_confirmed_at = utcnow()
+        revive_after_confirmation(person("ana@example.org"))
+        db.session.commit()
+    assert states(id=ana_digest.id) == [("cancelled", "unsubscribed")]
 
 
 def test_digest_preview_hides_the_attendees_private_note(desk, met):
