@@ -13,8 +13,9 @@ from flask.cli import AppGroup
 
 from blueprints.emails import compose, make_mailer
 from blueprints.organiser import poster_url
+from domain.checkin import WindowState, checkin_window
 from domain.db import db, utcnow, writing
-from domain.events import EventDetails, create_event, events_of
+from domain.events import EventDetails, create_event, events_of, update_event
 from domain.organisers import (
     PASSWORD_MIN,
     OrganiserError,
@@ -83,20 +84,13 @@ def demo_command() -> None:
         if organiser is None:
             password = secrets.token_urlsafe(12)
             organiser = create_organiser(DEMO_EMAIL, password, "Demo organiser")
-            now = utcnow().replace(second=0, microsecond=0)
-            create_event(
-                organiser,
-                EventDetails(
-                    name="Rapport demo evening",
-                    starts_at=(now - timedelta(hours=1)).replace(tzinfo=None),
-                    ends_at=(now + timedelta(hours=4)).replace(tzinfo=None),
-                    timezone="UTC",
-                    venue="Your laptop",
-                    description="Scan the poster, check in, and meet the people here.",
-                ),
-            )
+            create_event(organiser, _demo_details())
             db.session.commit()
         event = events_of(organiser)[0]
+        if checkin_window(event).state(utcnow()) is not WindowState.OPEN:
+            # A demo seeded on another day would greet `make run` with a closed poster.
+            update_event(event, _demo_details())
+            db.session.commit()
         url = poster_url(event)
 
     base = current_app.config["PUBLIC_URL"]
@@ -114,6 +108,19 @@ def demo_command() -> None:
     click.echo(f"Check in at {url}\n")
     click.echo(qr_text(url))
     click.echo("")
+
+
+def _demo_details() -> EventDetails:
+    """Return the demo event's details: it started an hour ago and runs four hours more."""
+    now = utcnow().replace(second=0, microsecond=0)
+    return EventDetails(
+        name="Rapport demo evening",
+        starts_at=(now - timedelta(hours=1)).replace(tzinfo=None),
+        ends_at=(now + timedelta(hours=4)).replace(tzinfo=None),
+        timezone="UTC",
+        venue="Your laptop",
+        description="Scan the poster, check in, and meet the people here.",
+    )
 
 
 def _organiser_message(error: OrganiserError) -> str:

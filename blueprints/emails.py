@@ -9,6 +9,7 @@ from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, current_app, render_template
 
+from domain.attendees import organiser_card
 from domain.connections import (
     Relation,
     accepted_connections,
@@ -19,7 +20,7 @@ from domain.db import utcnow
 from domain.followups import FOLLOWUP_KINDS, attendance_of
 from domain.mailer import Email, FileMailer, Mailer, SendGridMailer
 from domain.models import Attendance, Connection, OutboxMessage
-from domain.outbox import Rendered, Skip, is_suppressed, set_link_token
+from domain.outbox import HELD_UNCONFIRMED, Rendered, Skip, is_suppressed, set_link_token
 from domain.signin import record_link
 from domain.tokens import new_token
 
@@ -65,7 +66,7 @@ def compose(message: OutboxMessage) -> Rendered:
     context: dict[str, Any] = {"person": person, "event": message.event, "mine": mine}
     if message.kind in FOLLOWUP_KINDS:
         if person.email_confirmed_at is None:
-            raise Skip("unconfirmed")
+            raise Skip(HELD_UNCONFIRMED)
         if mine is None or mine.followup_consent_at is None:
             raise Skip("no_consent")
         context.update(_followup_context(message, mine))
@@ -157,12 +158,23 @@ def _links(token: str) -> dict[str, str]:
 
 def preview_digest(mine: Attendance) -> Response:
     """Render the digest an attendee would get, for the organiser: no contacts, no notes."""
-    # What attendees share with each other is theirs: the organiser sees the layout only.
-    hidden = {"email": None, "mailto": None, "links": [], "about": ""}
-    people = [
-        {**card, **hidden, "note": "", "note_hidden": bool(card["note"])}
-        for card in _people(mine, accepted_connections(mine))
-    ]
+    # What attendees share with each other is theirs: the organiser sees the layout, and of
+    # each person only what they show everyone at the event (as on the attendee page).
+    hidden = {"email": None, "mailto": None, "links": [], "note": ""}
+    mine_seen = organiser_card(mine)
+    people = []
+    for card in _people(mine, accepted_connections(mine)):
+        seen = organiser_card(card["connection"].other(mine))
+        shared = [name for name in card["shared"] if name in seen.interests]
+        people.append(
+            {
+                **card,
+                **hidden,
+                "about": seen.about,
+                "shared": [name for name in shared if name in mine_seen.interests],
+                "note_hidden": bool(card["note"]),
+            }
+        )
     html = render_template(
         "email/digest.html",
         person=mine.person,

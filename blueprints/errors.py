@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import contextlib
+import logging
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, jsonify, render_template, request
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 
+from domain import limits
+from domain.db import database_unavailable, db
+
 bp = Blueprint("errors", __name__)
+log = logging.getLogger(__name__)
+
+# The pages' refresh scripts fetch these; they get a short JSON answer, not a page.
+LIVE_ENDPOINTS = frozenset({"organiser.attendees_live", "badge.live"})
+UNAVAILABLE_TITLE = "Busy for a moment"
+UNAVAILABLE_MESSAGE = (
+    "We can't save or load that right now. Nothing was changed: please try again in a moment."
+)
 
 MESSAGES = {
     400: ("Something was wrong with that request", "Please go back and try again."),
@@ -51,3 +66,38 @@ def http_error(error: HTTPException) -> tuple[str, int] | tuple[str, int, dict[s
         # The window's length, read from the limit itself: no extra trip to the counters.
         return page, code, {"Retry-After": str(error.limit.limit.get_expiry())}
     return page, code
+
+
+@bp.app_errorhandler(sa.exc.DBAPIError)
+def database_error(error: sa.exc.DBAPIError) -> Response | tuple[str, int, dict[str, str]]:
+    """Answer 503 "try again in a moment" while the database can't be written or reached."""
+    # Whatever the transaction did is gone; hand its connection back so the pool resets
+    # (or, if the server dropped it, replaces) it, and the next request starts clean.
+    with contextlib.suppress(sa.exc.SQLAlchemyError):
+        db.session.rollback()
+    db.session.remove()
+    if not database_unavailable(error):
+        raise error
+    log.warning("database unavailable (%s %s): %s", request.method, request.path, error.orig)
+    retry_after = {"Retry-After": str(limits.DATABASE_RETRY_AFTER_SECONDS)}
+    if request.endpoint in LIVE_ENDPOINTS or _prefers_json():
+        response = jsonify(
+            error="unavailable",
+            message=UNAVAILABLE_MESSAGE,
+            retry_after=limits.DATABASE_RETRY_AFTER_SECONDS,
+        )
+        response.status_code = 503
+        response.headers.update(retry_after)
+        return response
+    page = render_template(
+        "errors/error.html",
+        title=UNAVAILABLE_TITLE,
+        message=UNAVAILABLE_MESSAGE,
+        without_database=True,
+    )
+    return page, 503, retry_after
+
+
+def _prefers_json() -> bool:
+    accepted = request.accept_mimetypes
+    return accepted.best_match(["text/html", "application/json"]) == "application/json"

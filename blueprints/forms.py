@@ -21,6 +21,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from domain import limits
 from domain.events import is_timezone
 from domain.models import (
     DESCRIPTION_MAX,
@@ -124,6 +125,15 @@ def _within_reach(moment: datetime | None) -> None:
         raise ValidationError(f"Pick a date between {this_year - 10} and {this_year + 10}.")
 
 
+def _before_or_after(minutes: int, side: str) -> str:
+    if minutes == 0:
+        return "At the start" if "start" in side else "At the end"
+    if minutes % 60:
+        return f"{minutes} minutes {side}"
+    hours = minutes // 60
+    return f"{hours} hour{'' if hours == 1 else 's'} {side}"
+
+
 class EventForm(FlaskForm):
     name = StringField(
         "Event name",
@@ -177,6 +187,22 @@ class EventForm(FlaskForm):
             SelectChoice("0", "Never"),
         ],
         default="7",
+    )
+    checkin_opens_minutes = SelectField(
+        "Check-in opens",
+        choices=[
+            SelectChoice(str(minutes), _before_or_after(minutes, "before the start"))
+            for minutes in limits.CHECKIN_OPENS_CHOICES
+        ],
+        default=str(limits.CHECKIN_OPENS_MINUTES_BEFORE),
+    )
+    checkin_closes_minutes = SelectField(
+        "Check-in closes",
+        choices=[
+            SelectChoice(str(minutes), _before_or_after(minutes, "after the end"))
+            for minutes in limits.CHECKIN_CLOSES_CHOICES
+        ],
+        default=str(limits.CHECKIN_CLOSES_MINUTES_AFTER),
     )
 
     def validate_timezone(self, field: Any) -> None:

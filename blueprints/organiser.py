@@ -22,9 +22,16 @@ from flask_login import current_user, login_required
 
 from blueprints.emails import preview_digest
 from blueprints.forms import EventForm
-from domain.attendees import attendance_of_event, attendee_count, csv_safe, list_attendees
+from domain.attendees import (
+    attendance_of_event,
+    attendee_cards,
+    attendee_count,
+    csv_safe,
+    list_attendees,
+)
 from domain.connections import connection_counts
 from domain.db import db, utcnow
+from domain.email_outlook import outlook_counts, outlooks_of
 from domain.events import (
     EventDetails,
     EventError,
@@ -43,7 +50,6 @@ from domain.models import Event, OutboxMessage
 from domain.outbox import (
     OutboxError,
     cancel_message,
-    message_counts,
     message_of_event,
     messages_of,
     retry_message,
@@ -58,6 +64,7 @@ EVENT_ERRORS = {
     "unknown_timezone": ("timezone", "Pick a time zone from the list, such as Europe/London."),
     "ends_before_start": ("ends_at", "The event must end after it starts."),
     "followup_setting": ("followup_timing", "Pick one of the follow-up choices."),
+    "checkin_window": ("checkin_opens_minutes", "Pick one of the check-in choices."),
 }
 
 
@@ -134,6 +141,8 @@ def edit_event(event_id: int) -> Response | str:
                 "description": event.description,
                 "followup_timing": event.followup_timing,
                 "nudge_days": str(event.nudge_days),
+                "checkin_opens_minutes": str(event.checkin_opens_minutes),
+                "checkin_closes_minutes": str(event.checkin_closes_minutes),
             }
         )
     if form.validate_on_submit():
@@ -178,13 +187,13 @@ def attendees_csv(event_id: int) -> Response:
     writer = csv.writer(out)
     writer.writerow(["Name", "Checked in", "Interests", "Connections"])
     counts = connection_counts(event.id)
-    for attendance in list_attendees(event):
+    for card in attendee_cards(event):
         writer.writerow(
             [
-                csv_safe(attendance.person.name),
-                local_time(event, attendance.checked_in_at).isoformat(timespec="seconds"),
-                csv_safe(", ".join(interest.name for interest in attendance.interests)),
-                counts.get(attendance.id, 0),
+                csv_safe(card.name),
+                local_time(event, card.attendance.checked_in_at).isoformat(timespec="seconds"),
+                csv_safe(", ".join(card.interests)),
+                counts.get(card.attendance.id, 0),
             ]
         )
     return Response(
@@ -246,8 +255,8 @@ def emails(event_id: int) -> str:
     return render_template(
         "organiser/emails.html",
         event=event,
-        counts=message_counts(event.id),
-        messages=messages_of(event.id),
+        counts=outlook_counts(event.id),
+        messages=outlooks_of(messages_of(event.id)),
         attendances=list_attendees(event),
         due=followup_time(event),
         now=utcnow(),
@@ -300,7 +309,7 @@ def _attendee_listing(event: Event) -> dict[str, object]:
     search = "".join(c for c in request.args.get("q", "")[:100] if c.isprintable())
     counts = connection_counts(event.id)
     return {
-        "attendances": list_attendees(event, search),
+        "cards": attendee_cards(event, search),
         "total": attendee_count(event),
         "connection_counts": counts,
         "total_connections": sum(counts.values()) // 2,
@@ -318,6 +327,8 @@ def _details(form: EventForm) -> EventDetails:
         description=form.description.data or "",
         followup_timing=form.followup_timing.data,
         nudge_days=int(form.nudge_days.data),
+        checkin_opens_minutes=int(form.checkin_opens_minutes.data),
+        checkin_closes_minutes=int(form.checkin_closes_minutes.data),
     )
 
 

@@ -21,11 +21,13 @@ from domain.attendees import popular_interests
 from domain.checkin import (
     CheckInError,
     Profile,
+    WindowState,
     check_in,
+    checkin_window,
     find_attendance_by_badge,
     find_event_by_checkin_token,
 )
-from domain.db import db
+from domain.db import db, utcnow
 from domain.events import local_time
 from domain.models import Attendance, Event
 from domain.people import send_sign_in_link
@@ -71,6 +73,9 @@ def landing(token: str) -> Response | str:
     mine = device.attendance_at(event.id)
     if mine is not None:
         return _to_badge(mine, already=continuation is None, to=continuation)
+    window = checkin_window(event).state(utcnow())
+    if window is not WindowState.OPEN:
+        return _closed(event, window)
     form.offer(popular_interests(event))
     if form.validate_on_submit():
         try:
@@ -80,8 +85,10 @@ def landing(token: str) -> Response | str:
                 device_secret=device.device_secret(),
                 person_id=device.person_id(),
             )
-        except CheckInError:
+        except CheckInError as error:
             db.session.rollback()
+            if error.code in (WindowState.NOT_YET, WindowState.ENDED):
+                return _closed(event, WindowState(error.code))
             form.email.errors.append(EMAIL_IN_USE)
             offer_sign_in = True
         else:
@@ -97,13 +104,26 @@ def landing(token: str) -> Response | str:
             )
     else:
         device.device_secret()
+    return _landing_page(event, WindowState.OPEN, form=form, offer_sign_in=offer_sign_in)
+
+
+def _closed(event: Event, window: WindowState) -> tuple[str, int]:
+    """Show when check-in opens, or that the event has ended; a refused POST says why."""
+    return _landing_page(event, window), 403 if request.method == "POST" else 200
+
+
+def _landing_page(event: Event, window: WindowState, **context: object) -> str:
+    opening = checkin_window(event)
     return render_template(
         "public/landing.html",
         event=event,
-        form=form,
+        window=window.value,
+        opens=local_time(event, opening.opens_at),
+        today=local_time(event, utcnow()).date(),
         starts=local_time(event, event.starts_at),
         ends=local_time(event, event.ends_at),
-        offer_sign_in=offer_sign_in,
+        refused=request.method == "POST" and window is not WindowState.OPEN,
+        **context,
     )
 
 

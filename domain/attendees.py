@@ -2,19 +2,68 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from domain.db import db
-from domain.models import Attendance, Event, Interest, Person, attendance_interest
+from domain.models import Attendance, Event, Interest, Person, Visibility, attendance_interest
 from domain.profile import normalise_interest
 
 SUGGESTED_INTERESTS = 12
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
+# The organiser is no one's connection: of a person's profile they see what that person
+# shows everyone at the event, and their name always. Contact details (email, links) are
+# never on an organiser's page: the organiser reaches people through Rapport's own emails.
+ORGANISER_FIELDS = ("about", "interests", "talk")
+ORGANISER_SEES = (Visibility.EVERYONE.value,)
+
+
+def organiser_may_see(attendance: Attendance, field: str) -> bool:
+    """Tell whether the organiser may see one field of an attendee's profile."""
+    return (
+        field in ORGANISER_FIELDS and getattr(attendance, f"{field}_visibility") in ORGANISER_SEES
+    )
+
+
+def _organiser_may_see_column(field: str) -> sa.ColumnElement[bool]:
+    """The same rule as organiser_may_see, as a condition a query can filter on."""
+    return getattr(Attendance, f"{field}_visibility").in_(ORGANISER_SEES)
+
+
+@dataclass(frozen=True)
+class OrganiserCard:
+    """What the organiser sees of one attendee: the name, and fields shown to everyone."""
+
+    attendance: Attendance
+    name: str
+    about: str
+    talk_about: str
+    interests: list[str]
+
+
+def organiser_card(attendance: Attendance) -> OrganiserCard:
+    """Return what the organiser may see of an attendee, on every organiser surface."""
+    person = attendance.person
+    return OrganiserCard(
+        attendance=attendance,
+        name=person.name,
+        about=person.about if organiser_may_see(attendance, "about") else "",
+        talk_about=person.talk_about if organiser_may_see(attendance, "talk") else "",
+        interests=[interest.name for interest in attendance.interests]
+        if organiser_may_see(attendance, "interests")
+        else [],
+    )
+
 
 def list_attendees(event: Event, search: str = "") -> list[Attendance]:
-    """Return an event's attendances, latest arrival first, filtered by name or interest."""
+    """Return an event's attendances, latest arrival first, filtered by name or interest.
+
+    An interest matches only where the organiser may see it: a search must not reveal
+    what the person hid.
+    """
     statement = (
         sa.select(Attendance)
         .join(Attendance.person)
@@ -30,13 +79,21 @@ def list_attendees(event: Event, search: str = "") -> list[Attendance]:
             .join(Interest, Interest.id == attendance_interest.c.interest_id)
             .where(Interest.name.like(pattern, escape="\\"))
         )
+        shown_interest = sa.and_(
+            _organiser_may_see_column("interests"), Attendance.id.in_(with_interest)
+        )
         statement = statement.where(
             sa.or_(
                 sa.func.lower(Person.name).like(pattern, escape="\\"),
-                Attendance.id.in_(with_interest),
+                shown_interest,
             )
         )
     return list(db.session.scalars(statement))
+
+
+def attendee_cards(event: Event, search: str = "") -> list[OrganiserCard]:
+    """Return what the organiser may see of an event's attendees, filtered as list_attendees."""
+    return [organiser_card(attendance) for attendance in list_attendees(event, search)]
 
 
 def attendee_count(event: Event) -> int:

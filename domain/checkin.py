@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -16,6 +18,38 @@ from domain.tokens import derive_token, hash_token, new_token, same_token
 
 class CheckInError(DomainError):
     """Check-in refused; `code` is stable for callers and tests."""
+
+
+class WindowState(enum.StrEnum):
+    """Where now stands against an event's check-in window."""
+
+    NOT_YET = "not_yet"
+    OPEN = "open"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class CheckInWindow:
+    """When an event's poster takes check-ins, as aware UTC times."""
+
+    opens_at: datetime
+    closes_at: datetime
+
+    def state(self, now: datetime) -> WindowState:
+        """Tell whether check-in has not opened yet, is open, or has closed at `now`."""
+        if now < self.opens_at:
+            return WindowState.NOT_YET
+        if now >= self.closes_at:
+            return WindowState.ENDED
+        return WindowState.OPEN
+
+
+def checkin_window(event: Event) -> CheckInWindow:
+    """Return when an event's poster takes check-ins."""
+    return CheckInWindow(
+        opens_at=event.starts_at - timedelta(minutes=event.checkin_opens_minutes),
+        closes_at=event.ends_at + timedelta(minutes=event.checkin_closes_minutes),
+    )
 
 
 @dataclass(frozen=True)
@@ -62,7 +96,12 @@ def check_in(
     `person_id` is the person this phone already belongs to, if any. An address that
     belongs to someone else is never taken over: it raises CheckInError. When the phone
     belonged to someone else, the new person gets a new device secret (in the result).
+    Outside the event's check-in window nothing is written: it raises CheckInError("not_yet"
+    or "ended").
     """
+    state = checkin_window(event).state(utcnow())
+    if state is not WindowState.OPEN:
+        raise CheckInError(state.value)
     email = normalise_email(profile.email)
     interests = normalise_interests(profile.interests)
     links = normalise_links(profile.links)

@@ -91,6 +91,36 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+# SQLite primary result codes that mean the database can't be written just now (busy or
+# locked past busy_timeout, read-only, an I/O error, full, or the file can't be opened),
+# as opposed to a mistake in a statement.
+SQLITE_UNAVAILABLE_CODES = frozenset({5, 6, 8, 10, 13, 14})
+# PostgreSQL SQLSTATE classes for the same: connection exceptions, insufficient resources
+# (disk full, out of memory, too many connections), operator intervention (shutting down,
+# starting up); and read_only_sql_transaction.
+POSTGRESQL_UNAVAILABLE_CLASSES = frozenset({"08", "53", "57"})
+POSTGRESQL_UNAVAILABLE_STATES = frozenset({"25006"})
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Tell whether an error means the database can't serve us for now, not a bug."""
+    if not isinstance(error, sa.exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    original = error.orig
+    if isinstance(original, sqlite3.Error):
+        code = getattr(original, "sqlite_errorcode", None)
+        # Extended result codes (SQLITE_READONLY_DBMOVED, ...) carry the primary code
+        # in their low byte.
+        return code is not None and code & 0xFF in SQLITE_UNAVAILABLE_CODES
+    state = getattr(original, "sqlstate", None)
+    if state:
+        return state[:2] in POSTGRESQL_UNAVAILABLE_CLASSES or state in POSTGRESQL_UNAVAILABLE_STATES
+    # psycopg has no SQLSTATE when it never reached the server (refused, timed out, closed).
+    return isinstance(error, sa.exc.OperationalError)
+
+
 def utcnow() -> datetime:
     """Return the current time as an aware UTC datetime."""
     return datetime.now(UTC)

@@ -12,6 +12,12 @@ import sqlalchemy as sa
 from domain.db import db, utcnow
 from domain.errors import DomainError
 from domain.followups import update_followup_settings
+from domain.limits import (
+    CHECKIN_CLOSES_CHOICES,
+    CHECKIN_CLOSES_MINUTES_AFTER,
+    CHECKIN_OPENS_CHOICES,
+    CHECKIN_OPENS_MINUTES_BEFORE,
+)
 from domain.models import Event, Organiser
 from domain.tokens import new_token
 from domain.words import new_event_word
@@ -33,6 +39,8 @@ class EventDetails:
     description: str = ""
     followup_timing: str = "next_morning"
     nudge_days: int = 7
+    checkin_opens_minutes: int = CHECKIN_OPENS_MINUTES_BEFORE
+    checkin_closes_minutes: int = CHECKIN_CLOSES_MINUTES_AFTER
 
 
 def is_timezone(name: str) -> bool:
@@ -120,9 +128,16 @@ def _apply(event: Event, details: EventDetails) -> None:
     ends_at = details.ends_at.replace(tzinfo=zone)
     if ends_at <= starts_at:
         raise EventError("ends_before_start")
+    if (
+        details.checkin_opens_minutes not in CHECKIN_OPENS_CHOICES
+        or details.checkin_closes_minutes not in CHECKIN_CLOSES_CHOICES
+    ):
+        raise EventError("checkin_window")
     event.name = details.name.strip()
     event.starts_at = starts_at
     event.ends_at = ends_at
     event.timezone = details.timezone
     event.venue = details.venue.strip()
     event.description = details.description.strip()
+    event.checkin_opens_minutes = details.checkin_opens_minutes
+    event.checkin_closes_minutes = details.checkin_closes_minutes

@@ -24,7 +24,7 @@ from domain.models import (
     OutboxMessage,
     Person,
 )
-from domain.outbox import cancel_waiting, enqueue
+from domain.outbox import HELD_UNCONFIRMED, cancel_waiting, enqueue
 
 FOLLOWUP_TIMINGS = ("next_morning", "at_end")
 NUDGE_CHOICES = (0, 7, 14, 30)
@@ -124,7 +124,7 @@ def queue_followups(connection: Connection, only: Attendance | None = None) -> N
                 event=event,
                 send_after=due,
             )
-        elif digest.status != MessageStatus.PENDING:
+        elif not _digest_still_to_come(digest):
             # The digest has gone: this connection gets a short email of its own.
             enqueue(
                 kind="connection",
@@ -143,6 +143,16 @@ def queue_followups(connection: Connection, only: Attendance | None = None) -> N
                 connection=connection,
                 send_after=due + timedelta(days=event.nudge_days),
             )
+
+
+def _digest_still_to_come(digest: OutboxMessage) -> bool:
+    """Tell whether a digest will yet be written, and so will list every accepted connection.
+
+    A digest held until its person confirms is one still to come, not one sent.
+    """
+    return digest.status == MessageStatus.PENDING or (
+        digest.status == MessageStatus.CANCELLED and digest.cancel_reason == HELD_UNCONFIRMED
+    )
 
 
 def reschedule(event: Event) -> None:
@@ -244,7 +254,7 @@ def revive_after_confirmation(person: Person) -> None:
         .where(
             OutboxMessage.person_id == person.id,
             OutboxMessage.status == MessageStatus.CANCELLED,
-            OutboxMessage.cancel_reason == "unconfirmed",
+            OutboxMessage.cancel_reason == HELD_UNCONFIRMED,
         )
         .values(
             status=MessageStatus.PENDING.value,

@@ -61,6 +61,18 @@ LOGINS_PER_ADDRESS = "60 per minute"
 # Organiser accounts are not made at the door.
 SIGNUPS_PER_ADDRESS = "10 per hour"
 
+# ---- when the database can't be written (read-only, full, locked, unreachable)
+# Seconds a client is asked to wait (Retry-After) before trying again.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+# ---- when the poster's check-in form is open
+# Minutes before an event's start that check-in opens, and after its end that it closes
+# (each event can change them; these are the defaults and the choices offered).
+CHECKIN_OPENS_MINUTES_BEFORE = 120
+CHECKIN_CLOSES_MINUTES_AFTER = 360
+CHECKIN_OPENS_CHOICES = (0, 30, 60, 120, 240, 480, 1440)
+CHECKIN_CLOSES_CHOICES = (0, 60, 120, 360, 720, 1440, 2880)
+
 # ---------------------------------------------------------------- enforced in the database
 # These are checked by domain/followups.py and domain/connections.py inside the transaction
 # that would cause the mail or the request, not by the rate limiter.

@@ -10,6 +10,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from domain.db import UTCDateTime, db, utcnow
+from domain.limits import CHECKIN_CLOSES_MINUTES_AFTER, CHECKIN_OPENS_MINUTES_BEFORE
 
 NAME_MAX = 80
 EMAIL_MAX = 254
@@ -72,6 +73,14 @@ class Event(db.Model):
         sa.String(16), default="next_morning", server_default="next_morning"
     )
     nudge_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    # The poster's form takes check-ins from this many minutes before the start until this
+    # many after the end; outside that, a poster left on a wall checks no one in.
+    checkin_opens_minutes: Mapped[int] = mapped_column(
+        default=CHECKIN_OPENS_MINUTES_BEFORE, server_default=str(CHECKIN_OPENS_MINUTES_BEFORE)
+    )
+    checkin_closes_minutes: Mapped[int] = mapped_column(
+        default=CHECKIN_CLOSES_MINUTES_AFTER, server_default=str(CHECKIN_CLOSES_MINUTES_AFTER)
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organiser: Mapped[Organiser] = relationship(back_populates="events")

@@ -53,6 +53,9 @@ BACKOFF_CAP_SECONDS = 3600
 PAUSE_AFTER_AUTH_ERROR = timedelta(minutes=5)
 DEFAULT_THROTTLE = timedelta(seconds=30)
 ACTIVE = (MessageStatus.PENDING.value, MessageStatus.UNCERTAIN.value)
+# The cancel reason of a follow-up held until its person confirms their address: it still
+# waits, and confirming puts it back as it was.
+HELD_UNCONFIRMED = "unconfirmed"
 SENDER_STATE_ID = 1
 PAUSING_CODES = (401, 403, 404, 405, 406)
 RATE_LIMIT_JITTER_SECONDS = 2.0
@@ -136,11 +139,19 @@ def suppress(email: str, reason: str) -> None:
 
 
 def cancel_waiting(condition: sa.ColumnElement[bool], reason: str) -> None:
-    """Cancel the messages matching a condition that have not gone out (or may not have)."""
+    """Cancel the messages matching a condition that have not gone out (or may not have).
+
+    A message held for confirmation is waiting too: it now will not be sent, for this
+    reason, and confirming no longer brings it back.
+    """
     now = utcnow()
+    held = sa.and_(
+        OutboxMessage.status == MessageStatus.CANCELLED.value,
+        OutboxMessage.cancel_reason == HELD_UNCONFIRMED,
+    )
     db.session.execute(
         sa.update(OutboxMessage)
-        .where(condition, OutboxMessage.status.in_(ACTIVE))
+        .where(condition, sa.or_(OutboxMessage.status.in_(ACTIVE), held))
         .values(
             status=MessageStatus.CANCELLED.value,
             cancelled_at=now,
@@ -626,7 +637,7 @@ class Worker:
 EVENT_MAIL_KINDS = ("confirm", "digest", "connection", "nudge")
 
 
-def _event_mail(event_id: int) -> sa.ColumnElement[bool]:
+def event_mail(event_id: int) -> sa.ColumnElement[bool]:
     """Select an event's mail to its own attendees, the only mail its organiser sees."""
     return sa.and_(
         OutboxMessage.event_id == event_id,
@@ -638,28 +649,12 @@ def _event_mail(event_id: int) -> sa.ColumnElement[bool]:
     )
 
 
-def message_counts(event_id: int) -> dict[str, int]:
-    """Return how many of an event's emails are in each state."""
-    counts = dict.fromkeys(MESSAGE_STATES_SHOWN, 0)
-    rows = db.session.execute(
-        sa.select(OutboxMessage.status, sa.func.count())
-        .where(_event_mail(event_id))
-        .group_by(OutboxMessage.status)
-    )
-    for status, number in rows:
-        counts[status] = number
-    return counts
-
-
-MESSAGE_STATES_SHOWN = ("pending", "sending", "sent", "failed", "cancelled", "uncertain")
-
-
 def messages_of(event_id: int, limit: int = 500) -> list[OutboxMessage]:
     """Return an event's emails, the most recently changed first."""
     return list(
         db.session.scalars(
             sa.select(OutboxMessage)
-            .where(_event_mail(event_id))
+            .where(event_mail(event_id))
             .order_by(OutboxMessage.updated_at.desc(), OutboxMessage.id.desc())
             .limit(limit)
         )
@@ -669,7 +664,7 @@ def messages_of(event_id: int, limit: int = 500) -> list[OutboxMessage]:
 def message_of_event(event_id: int, message_id: int) -> OutboxMessage | None:
     """Return one of an event's emails, or None for any other id."""
     return db.session.scalars(
-        sa.select(OutboxMessage).where(OutboxMessage.id == message_id, _event_mail(event_id))
+        sa.select(OutboxMessage).where(OutboxMessage.id == message_id, event_mail(event_id))
     ).one_or_none()
 
 

@@ -200,7 +200,7 @@ def make_event(app: Flask, make_organiser: Callable[..., Organiser]) -> Callable
             "name": "Sunday brunch",
             "starts_at": start,
             "ends_at": start + timedelta(hours=4),
-            "timezone": "Europe/London",
+            "timezone": zone,
             "venue": "The corner café",
             "description": "",
             **details,

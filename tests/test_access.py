@@ -140,9 +140,12 @@ def test_every_post_without_a_csrf_token_is_refused(app_factory, make_attendee):
         from domain.organisers import create_organiser
 
         organiser = create_organiser("csrf@example.org", "correct horse battery")
-        from datetime import datetime, timedelta
+        from datetime import timedelta
 
-        start = datetime(2026, 12, 1, 18)
+        from domain.db import utcnow
+
+        # Started an hour ago, so the poster takes check-ins.
+        start = utcnow().replace(tzinfo=None, microsecond=0) - timedelta(hours=1)
         event = create_event(
             organiser, EventDetails("Meetup", start, start + timedelta(hours=3), "UTC")
         )

@@ -330,12 +330,13 @@ def test_follow_up_digest_from_check_in_to_unsubscribe(
     # 6. The organiser's Emails page shows what went out.
     laptop.goto(emails_url)
     assert counts_shown(laptop) == {
-        "pending": 1,
+        "to send": 1,
+        "waiting for confirmation": 0,
         "sending": 0,
+        "checking": 0,
         "sent": 4,
         "failed": 0,
-        "cancelled": 1,
-        "uncertain": 0,
+        "will not be sent": 1,
     }
     rows = laptop.locator("table.attendees tbody tr")
     for name in (ANA["Name"], BEN["Name"]):
@@ -344,6 +345,10 @@ def test_follow_up_digest_from_check_in_to_unsubscribe(
                 has=laptop.locator("td", has_text=re.compile(f"^{kind}$"))
             )
             expect(row.locator("td").nth(2)).to_have_text("sent")
+    ana_nudge_row = rows.filter(has=laptop.locator("td", has_text=ANA["Name"])).filter(
+        has=laptop.locator("td", has_text=re.compile("^nudge$"))
+    )
+    expect(ana_nudge_row.locator("td").nth(2)).to_have_text("will not be sent: unsubscribed")
     assert_no_axe_violations(laptop, "the organiser's Emails page")
     assert fake.server_errors == []
     assert len(fake.all_requests) == 4

@@ -10,14 +10,15 @@ from email import policy
 import pytest
 import sqlalchemy as sa
 
-from blueprints.emails import compose
+from blueprints.emails import compose, make_mailer
 from domain.connections import request_connection
 from domain.db import db, utcnow, writing
 from domain.followups import CONFIRMATION_EVERY, update_followup_settings
-from domain.mailer import FileMailer, SendGridMailer
+from domain.mailer import Email, FileMailer, SendGridMailer
 from domain.models import EmailLink, Event, OutboxMessage
 from domain.outbox import Worker, suppress
 from tests.conftest import login
+from tests.fake_sendgrid import FakeSendGrid
 from tests.mail_support import (
     check_in,
     clean_headers,
@@ -373,11 +374,10 @@ def test_changing_followup_settings_reschedules_waiting_emails(
 ):
     organiser = make_organiser()
     start = datetime(2031, 3, 4, 18, 0)
-    event = make_event(
-        organiser, name="Spring social", starts_at=start, ends_at=start + timedelta(hours=3)
-    )
+    event = make_event(organiser, name="Spring social")
     ana = make_attendee(event, "Ana", "ana@example.org", want_followups=True)
     ben = make_attendee(event, "Ben", "ben@example.org", want_followups=True)
+    retime(event, start, start + timedelta(hours=3))
     with writing():
         request_connection(ana.attendance, ben.attendance)
         request_connection(ben.attendance, ana.attendance)
@@ -414,15 +414,11 @@ def test_changing_followup_settings_reschedules_waiting_emails(
 
 def test_next_morning_is_nine_local_the_day_after_the_end(app, make_event, make_attendee):
     # 21:30 in New York on 15 January is 02:30 UTC on the 16th (EST, no DST change near).
-    event = make_event(
-        name="Late night",
-        timezone="America/New_York",
-        starts_at=datetime(2030, 1, 15, 19, 0),
-        ends_at=datetime(2030, 1, 15, 21, 30),
-    )
+    event = make_event(name="Late night", timezone="America/New_York")
     assert event.followup_timing == "next_morning"
     ana = make_attendee(event, "Ana", "ana@example.org", want_followups=True)
     ben = make_attendee(event, "Ben", "ben@example.org", want_followups=True)
+    retime(event, datetime(2030, 1, 15, 19, 0), datetime(2030, 1, 15, 21, 30))
     with writing():
         request_connection(ana.attendance, ben.attendance)
         request_connection(ben.attendance, ana.attendance)
@@ -530,3 +526,95 @@ def test_ticking_follow_ups_later_queues_them_and_unticking_cancels(app, make_ev
     del form["want_followups"]
     assert ana.post(f"/b/{ana_badge}/edit", data=form).status_code == 303
     assert states(person_id=ana_id, kind="digest") == [("cancelled", "no_consent")]
+
+
+def retime(event: Event, starts: datetime, ends: datetime) -> None:
+    """Move an event, after its people checked in, to wall-clock times in its time zone."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(event.timezone)
+    with writing():
+        moved = db.session.get_one(Event, event.id)
+        moved.starts_at = starts.replace(tzinfo=zone)
+        moved.ends_at = ends.replace(tzinfo=zone)
+        db.session.commit()
+
+
+# ---------------------------------------------------------------- a late confirmation
+
+
+def _sent_through_fake(fake: FakeSendGrid) -> list[tuple[str, str, str]]:
+    """Return (to, subject, text) of each email the fake SendGrid accepted."""
+    found = []
+    for request in fake.requests:
+        body = request.body
+        text = next(part["value"] for part in body["content"] if part["type"] == "text/plain")
+        personalization = body["personalizations"][0]
+        subject = personalization.get("subject") or body["subject"]
+        found.append((personalization["to"][0]["email"], subject, text))
+    return found
+
+
+def test_a_late_confirmation_sends_each_connection_in_exactly_one_email(
+    sendgrid_app, fake_sendgrid, make_event
+):
+
+    def deliver() -> None:
+        db.session.commit()
+        Worker(
+            mailer=make_mailer(sendgrid_app),
+            compose=compose,
+            context=sendgrid_app.app_context,
+            threads=1,
+            poll_seconds=0,
+        ).run(once=True)
+        db.session.rollback()
+
+    event = make_event(name="Bread and running")
+    with writing():
+        update_followup_settings(event, timing="at_end", nudge_days=0)
+        db.session.commit()
+    ana, ben, cleo = (sendgrid_app.test_client() for _ in range(3))
+    ana_badge = check_in(ana, event, "Ana", "ana@example.org")
+    ben_badge = check_in(ben, event, "Ben", "ben@example.org")
+    cleo_badge = check_in(cleo, event, "Cleo", "cleo@example.org")
+    with writing():
+        for address in ("ana@example.org", "ben@example.org"):
+            person(address).email_confirmed_at = utcnow()
+        db.session.commit()
+
+    # Cleo connects with Ana; the event ends; her digest is held, as she hasn't confirmed.
+    cleo.post(f"/b/{ana_badge}/connect")
+    ana.post(f"/b/{cleo_badge}/connect")
+    end_now(event)
+    deliver()
+    cleo_id = person("cleo@example.org").id
+    assert states(person_id=cleo_id, kind="digest") == [("cancelled", "unconfirmed")]
+
+    # Then she connects with Ben, and then confirms.
+    cleo.post(f"/b/{ben_badge}/connect")
+    ben.post(f"/b/{cleo_badge}/connect")
+    confirm = next(
+        Email(to, subject, text, "")
+        for to, subject, text in _sent_through_fake(fake_sendgrid)
+        if to == "cleo@example.org" and subject.startswith("Confirm")
+    )
+    assert use_email_link(cleo, confirm).status_code == 303
+    deliver()
+
+    to_cleo = [
+        (subject, text)
+        for to, subject, text in _sent_through_fake(fake_sendgrid)
+        if to == "cleo@example.org" and not subject.startswith("Confirm")
+    ]
+    for name in ("Ana", "Ben"):
+        naming = [subject for subject, text in to_cleo if f"* {name}" in text]
+        assert len(naming) == 1, (name, to_cleo)
+    assert [subject for subject, _ in to_cleo] == ["The people you met at Bread and running"]
+    for other in ("ana@example.org", "ben@example.org"):
+        mentions = [
+            subject
+            for to, subject, text in _sent_through_fake(fake_sendgrid)
+            if to == other and "Cleo" in text
+        ]
+        assert len(mentions) == 1, (other, mentions)

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from domain.connections import request_connection
-from domain.db import db, writing
+from domain.db import db, utcnow, writing
+from domain.followups import revive_after_confirmation, update_followup_settings
 from domain.models import (
     Attendance,
     Connection,
@@ -20,7 +21,7 @@ from domain.models import (
     Person,
     Suppression,
 )
-from domain.outbox import email_hash
+from domain.outbox import email_hash, suppress
 from tests.conftest import login
 from tests.mail_support import (
     Mailbox,
@@ -280,7 +281,7 @@ def test_sign_in_link_from_check_in_moves_the_badge(app, make_event, mailbox):
 def counts_on(page: str) -> dict[str, int]:
     return {
         state: int(number)
-        for number, state in re.findall(r"<li><strong>(\d+)</strong> (\w+)</li>", page)
+        for number, state in re.findall(r"<li><strong>(\d+)</strong> ([^<]+)</li>", page)
     }
 
 
@@ -309,15 +310,104 @@ def test_emails_page_counts_messages_by_state(desk, met):
     page = desk.get(f"/organiser/events/{met.event.id}/emails")
     assert page.status_code == 200
     assert counts_on(page.text) == {
-        "pending": 4,
+        "to send": 4,
+        "waiting for confirmation": 0,
         "sending": 0,
+        "checking": 0,
         "sent": 1,
         "failed": 1,
-        "cancelled": 0,
-        "uncertain": 0,
+        "will not be sent": 0,
     }
     assert "400 invalid address" in page.text
     assert "End the event now" in page.text
+
+
+def outlook_on(page: str, message_id: int) -> str:
+    """Return what the emails page says will happen to one message."""
+    row = re.search(rf'<tr id="message-{message_id}">(.*?)</tr>', page, re.S)
+    assert row, f"no row for message {message_id}"
+    cell = re.search(r'<td class="outlook">(.*?)</td>', row.group(1), re.S)
+    assert cell
+    return cell.group(1).strip()
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "confirmed", "said", "group"),
+    [
+        ("pending", None, True, "will be sent", "to send"),
+        ("pending", None, False, "waiting for the person to confirm", "waiting for confirmation"),
+        ("cancelled", "unconfirmed", False, "waiting for the person to confirm",
+         "waiting for confirmation"),
+        ("cancelled", "unsubscribed", True, "will not be sent: unsubscribed", "will not be sent"),
+        ("cancelled", "suppressed", True,
+         "will not be sent: the address is on the do-not-email list", "will not be sent"),
+        ("cancelled", "bounced", True, "will not be sent: the address bounced",
+         "will not be sent"),
+        ("cancelled", "deleted", True, "will not be sent: the person deleted their data",
+         "will not be sent"),
+        ("cancelled", "no_consent", True, "will not be sent: no consent to follow-ups",
+         "will not be sent"),
+        ("cancelled", "cancelled by the organiser", True, "will not be sent: cancelled by you",
+         "will not be sent"),
+        ("sending", None, True, "sending now", "sending"),
+        ("uncertain", None, True, "checking whether it went out", "checking"),
+        ("sent", None, True, "sent", "sent"),
+        ("failed", None, True, "failed: not sent (you can retry)", "failed"),
+    ],
+)  # fmt: skip
+def test_emails_page_says_what_will_happen_to_each_email(
+    desk, met, status, reason, confirmed, said, group
+):
+    digest = only("digest", "ana@example.org")
+    with writing():
+        db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == digest.id)
+            .values(status=status, cancel_reason=reason)
+        )
+        if not confirmed:
+            person("ana@example.org").email_confirmed_at = None
+        db.session.commit()
+    page = desk.get(f"/organiser/events/{met.event.id}/emails").text
+    assert outlook_on(page, digest.id) == said
+    assert counts_on(page)[group] >= 1
+    assert "pending" not in page and "cancelled (" not in page
+
+
+def test_a_held_digest_reads_as_waiting_for_confirmation(app, make_event, mailbox):
+    event = make_event(name="Bread and running")
+    with writing():
+        update_followup_settings(event, timing="at_end", nudge_days=0)
+        db.session.commit()
+    ana, ben = app.test_client(), app.test_client()
+    ana_badge = check_in(ana, event, "Ana", "ana@example.org")
+    ben_badge = check_in(ben, event, "Ben", "ben@example.org")
+    ana.post(f"/b/{ben_badge}/connect")
+    ben.post(f"/b/{ana_badge}/connect")
+    end_now(event)
+    mailbox.deliver()  # neither has confirmed: both digests are held
+    desk = app.test_client()
+    login(desk, db.session.get_one(Event, event.id).organiser)
+    page = desk.get(f"/organiser/events/{event.id}/emails").text
+    for address in ("ana@example.org", "ben@example.org"):
+        assert outlook_on(page, only("digest", address).id) == "waiting for the person to confirm"
+    assert counts_on(page)["waiting for confirmation"] == 2
+
+    # Once Ana's address is suppressed (she unsubscribed from another event's email, say),
+    # her held digest is no longer waiting for anything: it will not be sent.
+    with writing():
+        suppress("ana@example.org", "unsubscribed")
+        db.session.commit()
+    page = desk.get(f"/organiser/events/{event.id}/emails").text
+    ana_digest = only("digest", "ana@example.org")
+    assert outlook_on(page, ana_digest.id) == "will not be sent: unsubscribed"
+    assert counts_on(page)["waiting for confirmation"] == 1
+    # Confirming later does not bring it back.
+    with writing():
+        person("ana@example.org").email_confirmed_at = utcnow()
+        revive_after_confirmation(person("ana@example.org"))
+        db.session.commit()
+    assert states(id=ana_digest.id) == [("cancelled", "unsubscribed")]
 
 
 def test_digest_preview_hides_the_attendees_private_note(desk, met):

@@ -1,7 +1,7 @@
 """organiser session epoch, so logging out ends every copy of a session
 
 Revision ID: 3e7a9c41d2b8
-Revises: c19be21dc179
+Revises: 3e5f0c7a9b21
 Create Date: 2026-11-30 19:40:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '3e7a9c41d2b8'
-down_revision = 'c19be21dc179'
+down_revision = '3e5f0c7a9b21'
 branch_labels = None
 depends_on = None
 

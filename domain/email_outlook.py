@@ -1,0 +1,105 @@
+"""What will really happen to each email, in the words the organiser reads on the emails page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from domain.db import db
+from domain.followups import FOLLOWUP_KINDS
+from domain.models import MessageStatus, OutboxMessage, Person
+from domain.outbox import HELD_UNCONFIRMED, event_mail
+
+# Why an email will not go out, as the organiser reads it after "will not be sent: ".
+NOT_SENT_BECAUSE = {
+    "unsubscribed": "unsubscribed",
+    "suppressed": "the address is on the do-not-email list",
+    "bounced": "the address bounced",
+    "spamreport": "marked as spam",
+    "dropped": "the email service refuses the address",
+    "unsubscribe": "unsubscribed",
+    "group_unsubscribe": "unsubscribed",
+    "deleted": "the person deleted their data",
+    "no_consent": "no consent to follow-ups",
+    "cadence_off": "reminders are turned off",
+    "in_touch": "they have been in touch",
+    "connection_gone": "the connection was removed",
+    "nothing_to_send": "no connections to tell about",
+    "cancelled by the organiser": "cancelled by you",
+}
+# The groups the page counts, in the order it shows them.
+OUTLOOK_GROUPS = (
+    "to send",
+    "waiting for confirmation",
+    "sending",
+    "checking",
+    "sent",
+    "failed",
+    "will not be sent",
+)
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """Where an email is headed: a group to count it in, and a sentence about it."""
+
+    group: str
+    text: str
+
+
+def outlook(status: str, reason: str | None, kind: str, confirmed: bool) -> Outlook:
+    """Say what will happen to an email in this state."""
+    waits_for_confirmation = kind in FOLLOWUP_KINDS and not confirmed
+    if status == MessageStatus.PENDING:
+        if waits_for_confirmation:
+            return Outlook("waiting for confirmation", "waiting for the person to confirm")
+        return Outlook("to send", "will be sent")
+    if status == MessageStatus.CANCELLED:
+        if reason == HELD_UNCONFIRMED:
+            return Outlook("waiting for confirmation", "waiting for the person to confirm")
+        because = NOT_SENT_BECAUSE.get(reason or "", reason or "cancelled")
+        return Outlook("will not be sent", f"will not be sent: {because}")
+    if status == MessageStatus.SENDING:
+        return Outlook("sending", "sending now")
+    if status == MessageStatus.UNCERTAIN:
+        return Outlook("checking", "checking whether it went out")
+    if status == MessageStatus.FAILED:
+        return Outlook("failed", "failed: not sent (you can retry)")
+    return Outlook("sent", "sent")
+
+
+def outlook_of(message: OutboxMessage) -> Outlook:
+    """Say what will happen to one email."""
+    confirmed = message.person.email_confirmed_at is not None
+    return outlook(message.status, message.cancel_reason, message.kind, confirmed)
+
+
+def outlooks_of(messages: list[OutboxMessage]) -> list[tuple[OutboxMessage, Outlook]]:
+    """Pair each email with what will happen to it."""
+    return [(message, outlook_of(message)) for message in messages]
+
+
+def outlook_counts(event_id: int) -> dict[str, int]:
+    """Return how many of an event's emails are headed each way."""
+    counts = dict.fromkeys(OUTLOOK_GROUPS, 0)
+    rows = db.session.execute(
+        sa.select(
+            OutboxMessage.status,
+            OutboxMessage.cancel_reason,
+            OutboxMessage.kind,
+            Person.email_confirmed_at.is_not(None),
+            sa.func.count(),
+        )
+        .join(Person, Person.id == OutboxMessage.person_id)
+        .where(event_mail(event_id))
+        .group_by(
+            OutboxMessage.status,
+            OutboxMessage.cancel_reason,
+            OutboxMessage.kind,
+            Person.email_confirmed_at.is_not(None),
+        )
+    )
+    for status, reason, kind, confirmed, number in rows:
+        counts[outlook(status, reason, kind, bool(confirmed)).group] += number
+    return counts
