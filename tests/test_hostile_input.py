@@ -69,3 +69,26 @@ def test_broken_link_on_my_profile_rerenders_the_form(app, make_event, make_atte
     person = db.session.scalars(sa.select(Person)).one()
     assert (person.name, person.links) == ("Ana", ["https://ana.example"])
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Attendance)) == 1
+
+
+@pytest.mark.parametrize("body", ["false", "17", '"text"', "[1, 2]", "null", '{"name": ["Ana"]}'])
+def test_a_json_body_is_never_taken_as_form_fields(app, client, make_event, make_attendee, body):
+    event = make_event()
+    ana = Phone(app, make_attendee(event, "Ana", links=["https://ana.example"]))
+    with ana.client.session_transaction() as session:
+        session["me"] = session["person"]
+    before = row_counts()
+    for phone, path in (
+        (client, f"/e/{event.checkin_token}"),
+        (client, "/login"),
+        (client, "/signup"),
+        (ana, f"/b/{ana.token}/edit"),
+        (ana, "/me/profile"),
+        (ana, "/me/sign-in"),
+    ):
+        response = phone.post(path, data=body, content_type="application/json")
+        assert response.status_code < 500, path
+    db.session.rollback()
+    assert row_counts() == before
+    person = db.session.scalars(sa.select(Person)).one()
+    assert (person.name, person.links) == ("Ana", ["https://ana.example"])
