@@ -399,3 +399,15 @@ def test_no_route_answers_5xx_to_hostile_input(
         changed[0] = method != "GET" and response.status_code < 400
 
     run()
+
+
+def test_an_app_built_without_rate_limits_leaves_the_next_app_limited(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app_factory(RATELIMIT_ENABLED=False)
+    limited = app_factory().test_client()
+    statuses = [
+        limited.post("/login", data={"email": "x@example.org", "password": "wrong"}).status_code
+        for _ in range(11)
+    ]
+    assert statuses[-1] == 429
