@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "SENDGRID_WEBHOOK_PUBLIC_KEY": None,
     "MAIL_FROM": "Rapport <hello@rapport.example>",
     "MAIL_POSTAL_ADDRESS": "",
+    # Explicit, because the limiter is shared: an app built without limits (a test's) must
+    # not leave them off for the next app built in the same process.
+    "RATELIMIT_ENABLED": True,
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_KEY_PREFIX": "rapport",
     "PROXY_HOPS": 0,

@@ -17,6 +17,7 @@ from flask import (
 )
 
 from blueprints import device
+from blueprints.downloads import download
 from blueprints.extensions import lookup_limited
 from blueprints.forms import NoteForm, ProfileForm
 from domain.attendees import popular_interests
@@ -330,12 +331,7 @@ def contact(token: str, connection_id: int) -> Response:
 
 def vcard_download(card: Card) -> Response:
     """Return a vCard as a file to save, named after the person."""
-    filename = "".join(c for c in card.name if c.isalnum()) or "contact"
-    return Response(
-        vcard(card),
-        mimetype="text/vcard",
-        headers={"Content-Disposition": f'attachment; filename="{filename}.vcf"'},
-    )
+    return download(vcard(card), "text/vcard", f"{card.name}.vcf", fallback="contact")
 
 
 def _connection_change(

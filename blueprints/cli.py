@@ -151,7 +151,10 @@ def _organiser_message(error: OrganiserError) -> str:
 def worker_command(once: bool, threads: int, poll: float, lease: int, settle_after: int) -> None:
     """Send due emails until SIGTERM (finishing the messages in hand), or once with --once."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    mailer = make_mailer(app)
+    try:
+        mailer = make_mailer(app)
+    except RuntimeError as error:  # a setting is missing: say which, without a traceback
+        raise click.ClickException(str(error)) from error
     worker = Worker(
         mailer=mailer,
         compose=compose,

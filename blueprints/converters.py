@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from werkzeug.routing import BaseConverter, IntegerConverter
 
-ID_MAX = 2**31 - 1  # the largest integer key both SQLite and PostgreSQL store
+from domain.db import ID_MAX
 
 
 class TokenConverter(BaseConverter):

@@ -40,6 +40,14 @@ def make_mailer(app: Flask) -> Mailer:
         host = config["SENDGRID_API_HOST"]
         if app.testing and urlsplit(host).hostname not in ("127.0.0.1", "localhost", "::1"):
             raise RuntimeError("Under test, SENDGRID_API_HOST must point at a local fake server.")
+        if not (config.get("MAIL_POSTAL_ADDRESS") or "").strip():
+            # Bulk mail law (CAN-SPAM and the like) wants the sender's postal address in every
+            # message; refuse to send real mail without it rather than send it unlawfully.
+            raise RuntimeError(
+                "MAIL_POSTAL_ADDRESS is not set: every email sent through SendGrid carries "
+                "the sender's postal address. Put it in the environment or in "
+                "instance/config.py, or unset SENDGRID_API_KEY to write emails to files."
+            )
         return SendGridMailer(config["SENDGRID_API_KEY"], config["MAIL_FROM"], host=host)
     return FileMailer(os.path.join(app.instance_path, "mail"), config["MAIL_FROM"])
 

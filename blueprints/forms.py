@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from flask import request
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -59,6 +60,22 @@ def _trim(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+SUBMIT_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class Form(FlaskForm):
+    """A form filled in by a browser: only its url-encoded or multipart fields are its data."""
+
+    class Meta:
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            # Flask-WTF would take a JSON body (any JSON: a list, a number) or an uploaded
+            # file as field values; no page here sends either, and such values break the
+            # validators, so a submission's data is its form fields alone.
+            if request.method in SUBMIT_METHODS and (request.is_json or request.files):
+                formdata = request.form
+            return super().wrap_formdata(form, formdata)  # type: ignore[misc]
+
+
 def _length(maximum: int, what: str) -> Length:
     return Length(max=maximum, message=f"Keep {what} to {maximum} characters or fewer.")
 
@@ -76,7 +93,7 @@ def _attendee_email(description: str = "") -> EmailField:
     )
 
 
-class SignupForm(FlaskForm):
+class SignupForm(Form):
     name = StringField(
         "Your name",
         filters=[_trim],
@@ -104,7 +121,7 @@ class SignupForm(FlaskForm):
     )
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(
         "Email",
         filters=[_trim],
@@ -134,7 +151,7 @@ def _before_or_after(minutes: int, side: str) -> str:
     return f"{hours} hour{'' if hours == 1 else 's'} {side}"
 
 
-class EventForm(FlaskForm):
+class EventForm(Form):
     name = StringField(
         "Event name",
         filters=[_trim],
@@ -218,7 +235,7 @@ class EventForm(FlaskForm):
             raise ValidationError("The event must end after it starts.")
 
 
-class ProfileFields(FlaskForm):
+class ProfileFields(Form):
     """The profile a person shows the people they meet; shared by check-in and editing."""
 
     name = StringField(
@@ -340,7 +357,7 @@ class ProfileForm(ProfileFields):
         return {field: getattr(self, f"{field}_visibility").data for field in PROFILE_FIELDS}
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     note = TextAreaField(
         "Note (only you see it)",
         filters=[_trim],
@@ -349,7 +366,7 @@ class NoteForm(FlaskForm):
     )
 
 
-class PersonForm(FlaskForm):
+class PersonForm(Form):
     """The profile a person carries from event to event, edited on /me."""
 
     name = ProfileFields.name
@@ -362,11 +379,11 @@ class PersonForm(FlaskForm):
     validate_links = ProfileFields.validate_links
 
 
-class SignInRequestForm(FlaskForm):
+class SignInRequestForm(Form):
     email = _attendee_email()
 
 
-class DeleteMeForm(FlaskForm):
+class DeleteMeForm(Form):
     confirm = BooleanField(
         "Yes, delete my profile, my check-ins and my connections everywhere",
         validators=[InputRequired("Tick the box to confirm.")],

@@ -7,6 +7,7 @@ import json
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 
 from blueprints import device
+from blueprints.downloads import download
 from blueprints.extensions import sign_in_requests_limited
 from blueprints.forms import DeleteMeForm, PersonForm, SignInRequestForm
 from domain.db import db
@@ -70,11 +71,8 @@ def data() -> Response:
     person = _me()
     if person is None:
         return redirect(url_for("me.home"), 303)
-    return Response(
-        json.dumps(export(person), indent=2, ensure_ascii=False),
-        mimetype="application/json",
-        headers={"Content-Disposition": 'attachment; filename="rapport-my-data.json"'},
-    )
+    body = json.dumps(export(person), indent=2, ensure_ascii=False)
+    return download(body, "application/json", "rapport-my-data.json")
 
 
 @bp.route("/delete", methods=["GET", "POST"])

@@ -20,6 +20,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
+from blueprints.downloads import download
 from blueprints.emails import preview_digest
 from blueprints.forms import EventForm
 from domain.attendees import (
@@ -196,11 +197,7 @@ def attendees_csv(event_id: int) -> Response:
                 counts.get(card.attendance.id, 0),
             ]
         )
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="attendees-{event.id}.csv"'},
-    )
+    return download(out.getvalue(), "text/csv", f"attendees-{event.id}.csv")
 
 
 @bp.get("/events/<id:event_id>/poster")
@@ -221,11 +218,7 @@ def poster_svg(event_id: int) -> Response:
     """Download the poster QR code as an SVG file."""
     event = _own_event(event_id)
     svg = '<?xml version="1.0" encoding="UTF-8"?>\n' + qr_svg(poster_url(event))
-    return Response(
-        svg,
-        mimetype="image/svg+xml",
-        headers={"Content-Disposition": f'attachment; filename="rapport-poster-{event.id}.svg"'},
-    )
+    return download(svg, "image/svg+xml", f"rapport-poster-{event.id}.svg")
 
 
 @bp.post("/events/<id:event_id>/poster/rotate")

@@ -179,18 +179,16 @@ def block(blocker: Attendance, blocked: Attendance) -> None:
     for connection in db.session.scalars(sa.select(Connection).where(*between)).all():
         cancel_about_connection(connection, "blocked")
     db.session.execute(sa.delete(Connection).where(*between))
-    db.session.execute(
-        sa.delete(Block).where(
-            Block.blocker_person_id == blocker.person_id,
-            Block.blocked_person_id == blocked.person_id,
-        )
-    )
-    db.session.add(
-        Block(
-            blocker_person_id=blocker.person_id,
-            blocked_person_id=blocked.person_id,
-            created_at=utcnow(),
-        )
+    # Insert-or-ignore: two taps (or two people) blocking at once must not clash on the key.
+    insert_ignoring_conflict(
+        Block.__table__,
+        {
+            "blocker_person_id": blocker.person_id,
+            "blocked_person_id": blocked.person_id,
+            "created_at": utcnow(),
+        },
+        ["blocker_person_id", "blocked_person_id"],
+        returning="blocker_person_id",
     )
     db.session.flush()
 

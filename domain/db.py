@@ -36,6 +36,7 @@ db = SQLAlchemy(model_class=Base)
 write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("write_intent", default=False)
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+ID_MAX = 2**31 - 1  # the largest integer key both SQLite and PostgreSQL store
 
 
 @contextlib.contextmanager

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from domain.db import db, insert_ignoring_conflict, utcnow
+from domain import limits
+from domain.db import ID_MAX, db, insert_ignoring_conflict, utcnow
 from domain.models import MessageStatus, OutboxMessage, WebhookEvent
 from domain.outbox import sender_state, suppress
 
@@ -24,6 +26,7 @@ ACCEPTED_EVENTS = (
     "unsubscribe",
     "group_unsubscribe",
 )
+_DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII digits only: int() would take "١٢" or " 12_3"
 SUPPRESSING_EVENTS = ("dropped", "spamreport", "unsubscribe", "group_unsubscribe")
 # Later states win; an event arriving out of order never moves a message backwards.
 DELIVERY_RANK = {
@@ -93,8 +96,9 @@ def _message_for(event: dict[str, Any]) -> OutboxMessage | None:
     outbox_id = event.get("outbox_id")
     if outbox_id is None and isinstance(event.get("unique_args"), dict):
         outbox_id = event["unique_args"].get("outbox_id")
-    if isinstance(outbox_id, str | int) and str(outbox_id).isdigit():
-        return db.session.get(OutboxMessage, int(outbox_id))
+    number = _row_id(outbox_id)
+    if number is not None:
+        return db.session.get(OutboxMessage, number)
     provider = _text(event.get("sg_message_id"), 200).split(".")[0][:100]
     if provider:
         return db.session.scalars(
@@ -103,9 +107,29 @@ def _message_for(event: dict[str, Any]) -> OutboxMessage | None:
     return None
 
 
+def _row_id(value: Any) -> int | None:
+    """Return an id sent back to us as a number or digits, or None if it could be no row's."""
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        value = int(value)
+    # bool is an int to Python; a float, a list or an out-of-range number is nobody's id.
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= ID_MAX:
+        return value
+    return None
+
+
+def is_fresh(timestamp: str, now: datetime | None = None) -> bool:
+    """Tell whether a webhook post's signing time (Unix seconds) is close enough to now."""
+    if not _DIGITS.fullmatch(timestamp):
+        return False
+    signed = datetime.fromtimestamp(int(timestamp), UTC)
+    return abs((now or utcnow()) - signed) <= limits.WEBHOOK_TIMESTAMP_TOLERANCE
+
+
 def _text(value: Any, limit: int) -> str:
     """Return a field of an event as printable text of bounded length."""
-    return "".join(c for c in str(value or "") if c.isprintable())[:limit]
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return ""  # lists and objects are no event's text, however deep they nest
+    return "".join(c for c in str(value) if c.isprintable())[:limit]
 
 
 def _moment(value: Any) -> datetime | None:

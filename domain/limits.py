@@ -88,3 +88,12 @@ SIGN_IN_LINKS_PER_DAY = 5
 SIGN_IN_LINKS_UNCONFIRMED = 1
 # Connection requests a person sends in an hour.
 CONNECTION_REQUESTS_PER_HOUR = 30
+
+# ---------------------------------------------------------------- SendGrid's event webhook
+# Every other request is capped by MAX_CONTENT_LENGTH (64 KiB). SendGrid batches events for up
+# to 30 seconds or about 768 KB per POST, whichever comes first; the webhook takes several
+# times that, so a batch of unusually long events is never refused.
+WEBHOOK_MAX_BODY_BYTES = 4 * 1024 * 1024
+# A signed post whose signing time is further than this from now, either way, is refused as a
+# replay; SendGrid signs each attempt, retries included, when it sends it.
+WEBHOOK_TIMESTAMP_TOLERANCE = timedelta(minutes=10)

@@ -30,6 +30,9 @@ _SPACES = re.compile(r"\s+")
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+-]*):(?!\d)")
 
 
+LINK_INVALID_MESSAGE = "Links must be web addresses starting with https://."
+
+
 class ProfileError(ValueError):
     """A profile value breaks a rule; `code` is stable, the message is for people."""
 
@@ -94,17 +97,11 @@ def normalise_links(lines: list[str]) -> list[str]:
             raise ProfileError("link_invalid", "A link can't contain spaces or control characters.")
         scheme = _SCHEME.match(link)
         if scheme and scheme.group(1).lower() not in ("http", "https"):
-            raise ProfileError("link_scheme", "Links must be web addresses starting with https://.")
+            raise ProfileError("link_scheme", LINK_INVALID_MESSAGE)
         if "://" not in link:
             link = "https://" + link
-        parts = urlsplit(link)
-        try:
-            valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-        except ValueError:
-            valid = False
-        if not valid:
-            raise ProfileError("link_scheme", "Links must be web addresses starting with https://.")
+        if not _is_web_address(link):
+            raise ProfileError("link_invalid", LINK_INVALID_MESSAGE)
         if len(link) > LINK_MAX:
             raise ProfileError("link_too_long", f"Keep each link to {LINK_MAX} characters.")
         if link not in links:
@@ -112,6 +109,18 @@ def normalise_links(lines: list[str]) -> list[str]:
     if len(links) > MAX_LINKS:
         raise ProfileError("too_many_links", f"Add at most {MAX_LINKS} links.")
     return links
+
+
+def _is_web_address(link: str) -> bool:
+    """Tell whether a link parses as an http(s) address with a host and a valid port."""
+    # The parser raises ValueError for brackets that are not a valid IP literal and for
+    # ports that are not numbers in range; every such link is simply not a web address.
+    try:
+        parts = urlsplit(link)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
 
 
 def update_profile(

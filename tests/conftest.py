@@ -27,6 +27,7 @@ from tests.fake_sendgrid import FakeSendGrid
 
 PUBLIC_URL = "http://rapport.test"
 PASSWORD = "correct horse battery"
+POSTAL_ADDRESS = "Rapport, 1 Test Street, Testville"
 
 
 def _server_connection(url: sa.URL) -> Any:
@@ -339,7 +340,11 @@ def laptop(browser: Any) -> Iterator[Any]:
 
 def sendgrid_settings(fake: FakeSendGrid) -> dict[str, str]:
     """The configuration that points the app's SendGrid mailer (make_mailer) at a fake server."""
-    return {"SENDGRID_API_KEY": fake.api_key, "SENDGRID_API_HOST": fake.url}
+    return {
+        "SENDGRID_API_KEY": fake.api_key,
+        "SENDGRID_API_HOST": fake.url,
+        "MAIL_POSTAL_ADDRESS": POSTAL_ADDRESS,
+    }
 
 
 @pytest.fixture

@@ -270,7 +270,7 @@ def test_scan_connect_accept_and_swap_details(live_server, make_event, new_phone
     with ana_phone.expect_download() as download_info:
         ana_phone.get_by_role("link", name="Add Ben Okafor to contacts").click()
     download = download_info.value
-    assert download.suggested_filename == "BenOkafor.vcf"
+    assert download.suggested_filename == "Ben Okafor.vcf"  # from filename*, spaces kept
     path = tmp_path / "ben.vcf"
     download.save_as(path)
     with path.open(encoding="utf-8", newline="") as file:

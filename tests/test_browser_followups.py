@@ -27,7 +27,7 @@ from playwright.sync_api import expect
 from domain.db import db
 from domain.models import Event, OutboxMessage
 from domain.outbox import ACTIVE, is_suppressed
-from tests.conftest import PASSWORD, LiveServer
+from tests.conftest import PASSWORD, POSTAL_ADDRESS, LiveServer
 from tests.fake_sendgrid import FakeSendGrid, Recorded
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +72,7 @@ def live_server(
         WTF_CSRF_ENABLED=True,
         SENDGRID_API_KEY=fake_sendgrid.api_key,
         SENDGRID_API_HOST=fake_sendgrid.url,
+        MAIL_POSTAL_ADDRESS=POSTAL_ADDRESS,
     )
     with LiveServer(app) as server:
         yield server
@@ -145,6 +146,7 @@ def run_worker(server: LiveServer, fake: FakeSendGrid) -> str:
         "PUBLIC_URL": server.url,
         "SENDGRID_API_KEY": fake.api_key,
         "SENDGRID_API_HOST": fake.url,
+        "MAIL_POSTAL_ADDRESS": POSTAL_ADDRESS,
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
     }

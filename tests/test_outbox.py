@@ -43,7 +43,7 @@ from domain.outbox import (
     resume_sending,
     sender_state,
 )
-from tests.conftest import PUBLIC_URL, wait_until
+from tests.conftest import POSTAL_ADDRESS, PUBLIC_URL, wait_until
 from tests.fake_sendgrid import FakeSendGrid, Recorded, WebhookSigner, event
 from tests.fake_sendgrid import Outcome as Script
 
@@ -197,7 +197,9 @@ def test_make_mailer_refuses_a_host_that_is_not_loopback_under_test(app: Flask, 
 
 @pytest.mark.parametrize("host", ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9"])
 def test_make_mailer_accepts_a_loopback_host_under_test(app: Flask, host: str) -> None:
-    app.config.update(SENDGRID_API_KEY="SG.test-key", SENDGRID_API_HOST=host)
+    app.config.update(
+        SENDGRID_API_KEY="SG.test-key", SENDGRID_API_HOST=host, MAIL_POSTAL_ADDRESS=POSTAL_ADDRESS
+    )
     assert isinstance(make_mailer(app), SendGridMailer)
 
 

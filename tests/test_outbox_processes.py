@@ -25,7 +25,7 @@ import app as app_module
 from app import create_app
 from domain.db import db, utcnow, writing
 from domain.models import MessageStatus, OutboxMessage, Person
-from tests.conftest import PUBLIC_URL, wait_until
+from tests.conftest import POSTAL_ADDRESS, PUBLIC_URL, wait_until
 from tests.fake_sendgrid import FakeSendGrid
 
 ROOT = Path(app_module.__file__).resolve().parent
@@ -80,6 +80,7 @@ def environment(database_url: str, fake: FakeSendGrid | None = None) -> dict[str
         env.update(
             SENDGRID_API_KEY=fake.api_key,
             SENDGRID_API_HOST=fake.url,
+            MAIL_POSTAL_ADDRESS=POSTAL_ADDRESS,
             NO_PROXY="127.0.0.1,localhost",
             no_proxy="127.0.0.1,localhost",
         )
