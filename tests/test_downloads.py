@@ -122,12 +122,12 @@ def test_contact_card_of_a_name_in_another_script_downloads_under_gunicorn(
     gunicorn: Gunicorn,  # noqa: F811
     database_app,  # noqa: F811
 ) -> None:
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
-    from domain.events import EventDetails, create_event
+    from domain.events import EventDetails, create_event, wall_clock_now
     from domain.organisers import create_organiser
 
-    start = datetime.now().replace(microsecond=0) - timedelta(hours=1)
+    start = wall_clock_now("Europe/London").replace(microsecond=0) - timedelta(hours=1)
     with writing():
         organiser = create_organiser("organiser@example.org", "correct horse battery")
         event = create_event(

@@ -12,7 +12,7 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,7 +30,7 @@ from app import create_app
 from domain.checkin import CheckInResult, Profile, check_in
 from domain.connections import request_connection
 from domain.db import ID_MAX, db, utcnow, writing
-from domain.events import EventDetails, create_event
+from domain.events import EventDetails, create_event, wall_clock_now
 from domain.followups import update_followup_settings
 from domain.models import Event, Organiser, OutboxMessage
 from domain.organisers import create_organiser
@@ -234,7 +234,7 @@ class World:
         self.rebuild()
 
     def _event(self, name: str) -> Event:
-        start = datetime.now().replace(microsecond=0) - timedelta(hours=1)
+        start = wall_clock_now("Europe/London").replace(microsecond=0) - timedelta(hours=1)
         with writing():
             event = create_event(
                 db.session.get_one(Organiser, self.organiser_id),
