@@ -25,7 +25,7 @@ from domain.signin import record_link
 from domain.tokens import new_token
 
 SUBJECTS = {
-    "confirm": "Confirm your email for {event}",
+    "confirm": "Confirm your email address for Rapport",
     "signin": "Your Rapport sign-in link",
     "digest": "The people you met at {event}",
     "connection": "You connected with someone at {event}",

@@ -44,18 +44,22 @@ def followup_time(event: Event) -> datetime:
 
 
 def request_confirmation(person: Person, event: Event | None) -> OutboxMessage | None:
-    """Queue the email that asks a person to confirm their address, at most once a day."""
+    """Queue the email that asks a person to confirm their address, at most once a day.
+
+    An address never confirmed gets a few in all, however long someone keeps asking.
+    """
     now = utcnow()
-    recent = db.session.scalar(
+    asked = (
         sa.select(sa.func.count())
         .select_from(OutboxMessage)
-        .where(
-            OutboxMessage.person_id == person.id,
-            OutboxMessage.kind == "confirm",
-            OutboxMessage.created_at > now - CONFIRMATION_EVERY,
-        )
+        .where(OutboxMessage.person_id == person.id, OutboxMessage.kind == "confirm")
     )
-    if recent:
+    if db.session.scalar(asked.where(OutboxMessage.created_at > now - CONFIRMATION_EVERY)):
+        return None
+    if (
+        person.email_confirmed_at is None
+        and db.session.scalar(asked) >= limits.CONFIRMATIONS_UNCONFIRMED
+    ):
         return None
     bucket = int(now.timestamp() // CONFIRMATION_EVERY.total_seconds())
     return enqueue(

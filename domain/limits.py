@@ -78,6 +78,9 @@ CHECKIN_CLOSES_CHOICES = (0, 60, 120, 360, 720, 1440, 2880)
 # that would cause the mail or the request, not by the rate limiter.
 # One confirmation mail per address a day, however often it is typed.
 CONFIRMATION_EVERY = timedelta(hours=24)
+# Confirmation mails an address gets in all while it is unconfirmed: someone who keeps typing
+# a stranger's address (or ticking follow-ups on a badge holding it) can't mail them daily.
+CONFIRMATIONS_UNCONFIRMED = 3
 # One sign-in link per address and event every ten minutes.
 SIGN_IN_EVERY = timedelta(minutes=10)
 # Sign-in links keyed by the person, however many posters or network addresses they are

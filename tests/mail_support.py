@@ -24,7 +24,7 @@ from domain.models import Event, MessageStatus, OutboxMessage, Person
 from domain.outbox import Worker, WorkerStats
 from tests.conftest import PUBLIC_URL
 
-# "Confirm your email for ", "The people you met at ", ...: each kind's subject starts its own way.
+# Each kind's subject starts its own way ("Confirm your email", "The people you met at", ...).
 SUBJECT_STARTS = {kind: subject.split("{event}")[0] for kind, subject in SUBJECTS.items()}
 
 

@@ -37,7 +37,7 @@ EVENT_NAME = "Sunday brunch"
 SHARE = "Show my profile to the people I meet at this event"
 FOLLOW_UP = "Email me a follow-up about the people I connect with here"
 DIGEST_SUBJECT = f"The people you met at {EVENT_NAME}"
-CONFIRM_SUBJECT = f"Confirm your email for {EVENT_NAME}"
+CONFIRM_SUBJECT = "Confirm your email address for Rapport"
 
 ANA = {
     "Name": "Ana Lima",

@@ -11,9 +11,10 @@ import pytest
 import sqlalchemy as sa
 
 from blueprints.emails import compose, make_mailer
+from domain import limits
 from domain.connections import request_connection
 from domain.db import db, utcnow, writing
-from domain.followups import CONFIRMATION_EVERY, update_followup_settings
+from domain.followups import CONFIRMATION_EVERY, request_confirmation, update_followup_settings
 from domain.mailer import Email, FileMailer, SendGridMailer
 from domain.models import EmailLink, Event, OutboxMessage
 from domain.outbox import Worker, suppress
@@ -45,11 +46,12 @@ def test_checking_in_with_followups_ticked_sends_one_confirmation(app, make_even
     stats = mailbox.deliver()
     assert stats.sent == 1
     sent = mailbox.one("ana@example.org", "confirm")
-    assert sent.subject == "Confirm your email for Sunday brunch"
+    assert sent.subject == "Confirm your email address for Rapport"
     assert link_in(sent, "/m/").startswith("/m/")
-    # Until the address is confirmed, nothing typed at check-in goes to it: a stranger's
-    # address typed with a "name" that is an advert gets no advert.
-    assert "Ana" not in sent.text and "Ana" not in sent.html
+    # Until the address is confirmed, nothing anyone typed goes to it: a stranger's address
+    # typed with a "name" or an event name that is an advert gets no advert.
+    for typed in ("Ana", "Sunday brunch"):
+        assert typed not in sent.subject + sent.text + sent.html
     assert states() == [("sent", None)]
     assert person("ana@example.org").email_confirmed_at is None
 
@@ -85,6 +87,26 @@ def test_three_check_ins_typing_one_address_give_one_confirmation_a_day(app, mak
     check_in(phone, events[3], "Ana", "ana@example.org")
     mailbox.deliver()
     assert len(mailbox.sent("ana@example.org", "confirm")) == 2
+
+
+def test_an_unconfirmed_address_stops_getting_confirmations_after_a_few(app, make_event):
+    event = make_event()
+    check_in(app.test_client(), event, "Ana", "ana@example.org")
+    for day in range(limits.CONFIRMATIONS_UNCONFIRMED + 3):
+        with writing():  # two days pass, and the confirmation is asked for again
+            for message in db.session.scalars(sa.select(OutboxMessage)):
+                message.created_at -= timedelta(days=2)
+                message.dedupe_key += f":{day}"
+            request_confirmation(person("ana@example.org"), event)
+            db.session.commit()
+    assert [m.kind for m in messages()] == ["confirm"] * limits.CONFIRMATIONS_UNCONFIRMED
+
+    # Once the address is confirmed, the daily spacing is all that applies.
+    with writing():
+        ana = person("ana@example.org")
+        ana.email_confirmed_at = utcnow()
+        assert request_confirmation(ana, event) is not None
+        db.session.commit()
 
 
 def test_confirmation_link_get_asks_and_post_confirms_once(app, make_event, mailbox):
@@ -456,7 +478,7 @@ def test_subjects_and_headers_have_no_line_breaks_with_a_hostile_event_name(
     with writing():
         db.session.execute(sa.update(Event).values(name=hostile))
         db.session.commit()
-    cleo = Phone(app)  # a new check-in queues a confirmation naming the event
+    cleo = Phone(app)  # a new check-in queues a confirmation
     check_in(cleo.client, met.event, "Cleo", "cleo@example.org")
     end_now(met.event)
     make_due()
@@ -465,10 +487,10 @@ def test_subjects_and_headers_have_no_line_breaks_with_a_hostile_event_name(
     assert {kind_of(e) for e in mailbox.emails} == {"confirm", "digest", "nudge"}
     for sent in mailbox.emails:
         assert clean_headers(sent), sent.subject
-        assert "Bcc:" in sent.subject  # the text stays, on one line
-    assert mailbox.one("cleo@example.org", "confirm").subject == (
-        "Confirm your email for Meetup Bcc: everyone@example.net X-Evil: 1"
-    )
+        if kind_of(sent) != "confirm":  # the one kind that names no event
+            assert "Bcc:" in sent.subject  # the text stays, on one line
+    digest = next(sent for sent in mailbox.emails if kind_of(sent) == "digest")
+    assert digest.subject == "The people you met at Meetup Bcc: everyone@example.net X-Evil: 1"
 
     # What SendGrid would get: one recipient, no copies, a clean subject.
     sendgrid = SendGridMailer("SG.test", "Rapport <hello@rapport.example>")
