@@ -28,8 +28,9 @@ MESSAGES = {
     400: ("Something was wrong with that request", "Please go back and try again."),
     404: (
         "Not found",
-        "This link doesn't work. If you scanned a code, it may have been replaced: "
-        "ask the organiser for the current one.",
+        "This link doesn't work. If you scanned a code, it may have been replaced: a "
+        "poster's by the organiser, a badge's when its owner moved it to another phone. "
+        "Ask whoever showed it to you for the current one.",
     ),
     405: ("Not allowed", "That page can't be used this way."),
     413: ("Too much", "That was more than we accept in one go. Please shorten it and try again."),

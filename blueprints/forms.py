@@ -190,7 +190,7 @@ class EventForm(Form):
     followup_timing = SelectField(
         "Send the follow-up email",
         choices=[
-            SelectChoice("next_morning", "The morning after the event (09:00 local time)"),
+            SelectChoice("next_morning", "The morning after (09:00 local time)"),
             SelectChoice("at_end", "As soon as the event ends"),
         ],
         default="next_morning",

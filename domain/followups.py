@@ -35,12 +35,19 @@ FOLLOWUP_KINDS = ("digest", "connection", "nudge")
 
 
 def followup_time(event: Event) -> datetime:
-    """Return when an event's digest falls due, as an aware UTC time."""
+    """Return when an event's digest falls due, as an aware UTC time.
+
+    "The morning after" is the first 09:00, in the event's time zone, that comes a night's
+    rest after the end: the same day for a party that ends at 02:00, the next for a dinner.
+    """
     if event.followup_timing == "at_end":
         return event.ends_at
     zone = ZoneInfo(event.timezone)
-    next_day = event.ends_at.astimezone(zone).date() + timedelta(days=1)
-    return datetime.combine(next_day, MORNING, tzinfo=zone).astimezone(ZoneInfo("UTC"))
+    ended = event.ends_at.astimezone(zone)
+    morning = datetime.combine(ended.date(), MORNING, tzinfo=zone)
+    if morning - ended < limits.MORNING_AFTER_REST:
+        morning = datetime.combine(ended.date() + timedelta(days=1), MORNING, tzinfo=zone)
+    return morning.astimezone(ZoneInfo("UTC"))
 
 
 def request_confirmation(person: Person, event: Event | None) -> OutboxMessage | None:

@@ -89,6 +89,8 @@ SIGN_IN_LINKS_PER_DAY = 5
 # ...and an address never proved to be the person's (only typed into a form) this many in
 # all, until it is confirmed.
 SIGN_IN_LINKS_UNCONFIRMED = 1
+# "The morning after" an event is the first 09:00 at least this long after it ends.
+MORNING_AFTER_REST = timedelta(hours=4)
 # Connection requests a person sends in an hour.
 CONNECTION_REQUESTS_PER_HOUR = 30
 

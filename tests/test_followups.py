@@ -14,7 +14,12 @@ from blueprints.emails import compose, make_mailer
 from domain import limits
 from domain.connections import request_connection
 from domain.db import db, utcnow, writing
-from domain.followups import CONFIRMATION_EVERY, request_confirmation, update_followup_settings
+from domain.followups import (
+    CONFIRMATION_EVERY,
+    followup_time,
+    request_confirmation,
+    update_followup_settings,
+)
 from domain.mailer import Email, FileMailer, SendGridMailer
 from domain.models import EmailLink, Event, OutboxMessage
 from domain.outbox import Worker, suppress
@@ -462,10 +467,30 @@ def test_ending_early_with_next_morning_counts_from_now(app, met):
         db.session.commit()
     end_now(met.event)
     zone = ZoneInfo("America/New_York")
-    ended = db.session.get(Event, met.event.id).ends_at
-    tomorrow = ended.astimezone(zone).date() + timedelta(days=1)
-    expected = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 9, 0, tzinfo=zone)
+    ended = db.session.get(Event, met.event.id).ends_at.astimezone(zone)
+    expected = datetime(ended.year, ended.month, ended.day, 9, 0, tzinfo=zone)
+    if expected - ended < timedelta(hours=4):  # the first 09:00 after a night's rest
+        expected += timedelta(days=1)
     assert {m.send_after for m in messages(kind="digest")} == {expected.astimezone(UTC)}
+
+
+@pytest.mark.parametrize(
+    ("ends", "due"),
+    [
+        (datetime(2030, 1, 15, 21, 30), datetime(2030, 1, 16, 9, 0)),  # a dinner: next day
+        (datetime(2030, 1, 16, 2, 0), datetime(2030, 1, 16, 9, 0)),  # a party: same morning
+        (datetime(2030, 1, 16, 4, 59), datetime(2030, 1, 16, 9, 0)),
+        (datetime(2030, 1, 16, 5, 30), datetime(2030, 1, 17, 9, 0)),  # too short a night
+        (datetime(2030, 1, 16, 11, 0), datetime(2030, 1, 17, 9, 0)),  # a brunch: next day
+    ],
+)
+def test_the_morning_after_comes_after_a_night_not_a_day_late(app, make_event, ends, due):
+    from zoneinfo import ZoneInfo
+
+    event = make_event(name="Late night", timezone="Europe/Berlin")
+    retime(event, ends - timedelta(hours=3), ends)
+    expected = due.replace(tzinfo=ZoneInfo("Europe/Berlin")).astimezone(UTC)
+    assert followup_time(db.session.get(Event, event.id)) == expected
 
 
 # ---------------------------------------------------------------- header safety
