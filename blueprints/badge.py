@@ -191,6 +191,7 @@ def forget(token: str) -> Response:
     """Forget everything of mine on this phone, for a shared or borrowed phone."""
     attendance = _mine_or_404(token)
     device.start_over()
+    db.session.commit()
     flash("This phone no longer holds your badge.", "info")
     return redirect(url_for("public.landing", token=attendance.event.checkin_token), 303)
 
