@@ -192,7 +192,11 @@ def forget(token: str) -> Response:
     attendance = _mine_or_404(token)
     device.start_over()
     db.session.commit()
-    flash("This phone no longer holds your badge.", "info")
+    flash(
+        "This phone no longer holds your badge, and you're signed out on every phone. "
+        "An emailed sign-in link brings your badge back.",
+        "info",
+    )
     return redirect(url_for("public.landing", token=attendance.event.checkin_token), 303)
 
 

@@ -96,5 +96,5 @@ def sign_out() -> Response:
     """Sign this phone out, and end my /me on every other phone too."""
     device.sign_out()
     db.session.commit()
-    flash("Signed out on this device.", "info")
+    flash("Signed out on every phone.", "info")
     return redirect(url_for("public.home"), 303)
