@@ -191,7 +191,12 @@ def forget(token: str) -> Response:
     """Forget everything of mine on this phone, for a shared or borrowed phone."""
     attendance = _mine_or_404(token)
     device.start_over()
-    flash("This phone no longer holds your badge.", "info")
+    db.session.commit()
+    flash(
+        "This phone no longer holds your badge, and you're signed out on every phone. "
+        "An emailed sign-in link brings your badge back.",
+        "info",
+    )
     return redirect(url_for("public.landing", token=attendance.event.checkin_token), 303)
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import current_app, g, session
 
+from domain.badges import retire_badges
 from domain.checkin import CheckInResult, find_attendance_by_badge
 from domain.db import db
 from domain.models import Attendance, Person
+from domain.people import end_sessions, session_is_current
 from domain.tokens import derive_token, new_token, same_token
 
 MAX_REMEMBERED_BADGES = 20
@@ -87,9 +89,14 @@ def start_over(secret: str | None = None, *, keeping: Person | None = None) -> s
     """Start a clean session under a new device secret: nothing of the last user stays.
 
     `keeping` is the person the phone now goes to: if it was already theirs, the badges
-    it holds for them stay.
+    it holds for them stay. Whoever else the phone held is let go everywhere: their /me
+    sessions end on every phone, and the badges this phone held open nothing any more,
+    so a copy of the cookie taken earlier is worth nothing. The caller commits.
     """
-    badges = session.get("badges") if keeping is not None and person_id() == keeping.id else None
+    named = _named(session.get("person"))
+    kept = keeping is not None and named is not None and named.id == keeping.id
+    badges = session.get("badges") if kept else None
+    _let_go(keeping, keep_badges=kept)
     phone = session.get("phone")
     session.clear()
     # The form token lives in the session too: drop this request's cached copy, so a form
@@ -107,7 +114,12 @@ def start_over(secret: str | None = None, *, keeping: Person | None = None) -> s
 
 def hold(result: CheckInResult) -> None:
     """Hold the badge a check-in gave; a phone passed to someone new starts over first."""
-    if result.device_secret != session.get("device"):
+    # A phone whose session for someone else has ended elsewhere still holds their badges:
+    # it starts over too, though the check-in kept its secret.
+    named = _named(session.get("person"))
+    if result.device_secret != session.get("device") or (
+        named is not None and named.id != result.attendance.person_id
+    ):
         start_over(result.device_secret)
     remember(result.attendance, result.badge_token)
 
@@ -125,19 +137,39 @@ def signed_in_person() -> Person | None:
 
 def _reference(person: Person) -> list[int]:
     # An id alone could come to name someone else once its person is deleted (SQLite
-    # reuses the highest id), so a reference also carries when the person was created.
-    return [person.id, int(person.created_at.timestamp() * 1_000_000)]
+    # reuses the highest id), so a reference also carries when the person was created;
+    # and the person's session epoch, so letting go of them on any phone ends it.
+    return [person.id, int(person.created_at.timestamp() * 1_000_000), person.session_epoch]
 
 
-def _resolve(value: object) -> Person | None:
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)):
+def _named(value: object) -> Person | None:
+    """Return the person a reference names, whether or not its session has ended."""
+    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) for v in value)):
         return None
     person = db.session.get(Person, value[0])
-    if person is None or _reference(person) != value:
+    if person is None or _reference(person)[:2] != value[:2]:
         return None
     return person
 
 
+def _resolve(value: object) -> Person | None:
+    person = _named(value)
+    if person is None or not session_is_current(person, value[2]):  # type: ignore[index]
+        return None
+    return person
+
+
+def _let_go(keeping: Person | None, *, keep_badges: bool) -> None:
+    """End the sessions of everyone this phone holds but `keeping`, and retire its badges."""
+    held = {_resolve(session.get(key)) for key in ("me", "person")} - {None}
+    for person in held:
+        if person is not None and (keeping is None or person.id != keeping.id):
+            end_sessions(person)
+    if not keep_badges:
+        tokens = (session.get("badges") or {}).values()
+        retire_badges(token for token in tokens if isinstance(token, str))
+
+
 def sign_out() -> None:
-    """Forget who this device belongs to, and every badge it holds."""
+    """Forget who this device belongs to, and every badge it holds, on every copy of it."""
     start_over()

@@ -58,11 +58,13 @@ def sign_in(token: str) -> Response | str:
     except LinkError as error:
         db.session.rollback()
         return render_template("me/link_problem.html", message=LINK_MESSAGES[error.code]), 410
-    db.session.commit()
     device.start_over(secret, keeping=signed.person)
     device.sign_in(signed.person)
     if signed.badge is not None:
         device.remember(signed.badge.attendance, signed.badge.badge_token)
+    # The link's use and the letting go of whoever the phone held are one transaction.
+    db.session.commit()
+    if signed.badge is not None:
         flash("You're signed in on this phone. Here's your badge.", "success")
         return redirect(url_for("badge.view", token=signed.badge.badge_token), 303)
     if signed.check_in_at is not None:

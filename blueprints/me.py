@@ -93,7 +93,8 @@ def delete() -> Response | str:
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
-    """Sign this phone out."""
+    """Sign this phone out, and end my /me on every other phone too."""
     device.sign_out()
-    flash("Signed out on this device.", "info")
+    db.session.commit()
+    flash("Signed out on every phone.", "info")
     return redirect(url_for("public.home"), 303)

@@ -92,10 +92,11 @@ def landing(token: str) -> Response | str:
             form.email.errors.append(EMAIL_IN_USE)
             offer_sign_in = True
         else:
+            # Holding the badge may let go of the phone's last person: one transaction.
+            device.hold(result)
             db.session.commit()
             if result.created:
                 count_outcome()
-            device.hold(result)
             return _to_badge(
                 result.attendance,
                 already=not result.created,

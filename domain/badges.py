@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from domain.followups import set_followup_consent
 from domain.models import Attendance, Event, Person
 from domain.profile import update_profile
 from domain.signin import use_link
-from domain.tokens import hash_token
+from domain.tokens import hash_token, new_token
 
 
 def give_badge_to_device(person: Person, event_id: int, device_secret: str) -> CheckInResult | None:
@@ -28,6 +29,21 @@ def give_badge_to_device(person: Person, event_id: int, device_secret: str) -> C
     attendance.badge_token_hash = hash_token(token)
     db.session.flush()
     return CheckInResult(attendance, token, created=False, device_secret=device_secret)
+
+
+def retire_badges(badge_tokens: Iterable[str]) -> None:
+    """Make badge tokens open nothing: each badge they open gets a fresh token nobody holds.
+
+    Its person gets it back on any phone with a sign-in link, which derives a new one.
+    """
+    hashes = {hash_token(token) for token in badge_tokens}
+    if not hashes:
+        return
+    for attendance in db.session.scalars(
+        sa.select(Attendance).where(Attendance.badge_token_hash.in_(hashes))
+    ):
+        attendance.badge_token_hash = hash_token(new_token())
+    db.session.flush()
 
 
 def edit_badge_profile(

@@ -110,6 +110,10 @@ class Person(db.Model):
     talk_about: Mapped[str] = mapped_column(sa.String(LINE_MAX), default="")
     links: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A phone's reference to its person carries the epoch it was made in; a phone letting
+    # go of the person (forget, sign-out, someone else on it) moves it on, so every copy of
+    # an older session cookie stops naming them.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

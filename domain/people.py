@@ -117,6 +117,18 @@ def export(person: Person) -> dict[str, Any]:
     }
 
 
+def end_sessions(person: Person) -> None:
+    """End every /me session of a person, on every phone, by moving their session epoch on."""
+    # Incremented by the database, so two phones letting go at once both end what came before.
+    person.session_epoch = Person.session_epoch + 1
+    db.session.flush()
+
+
+def session_is_current(person: Person, epoch: object) -> bool:
+    """Tell whether a phone's reference made in `epoch` still names the person."""
+    return isinstance(epoch, int) and epoch == person.session_epoch
+
+
 def delete_person(person: Person) -> None:
     """Erase a person everywhere; only a hash of the address stays, so we never email it."""
     suppress(person.email, "deleted")
