@@ -30,19 +30,16 @@ from domain.mailer import FileMailer, Outcome, SendGridMailer
 from domain.models import Event, MessageStatus, OutboxMessage, Person, SenderState
 from domain.outbox import (
     LEASE,
-    PAUSE_AFTER_AUTH_ERROR,
     RATE_LIMIT_JITTER_SECONDS,
     RECONCILE_AFTER,
-    SENDER_STATE_ID,
-    Worker,
     claim_due_messages,
     enqueue,
     finish,
     reap_expired_leases,
     reconcile_uncertain,
-    resume_sending,
-    sender_state,
 )
+from domain.sending import PAUSE_AFTER_AUTH_ERROR, SENDER_STATE_ID, resume_sending, sender_state
+from domain.worker import Worker
 from tests.conftest import POSTAL_ADDRESS, PUBLIC_URL, wait_until
 from tests.fake_sendgrid import FakeSendGrid, Recorded, WebhookSigner, event
 from tests.fake_sendgrid import Outcome as Script
