@@ -17,7 +17,7 @@ from flask import (
 )
 
 from blueprints import device
-from blueprints.downloads import download
+from blueprints.downloads import vcard_download
 from blueprints.extensions import lookup_limited
 from blueprints.forms import NoteForm, ProfileForm
 from domain.attendees import popular_interests
@@ -46,7 +46,6 @@ from domain.db import db
 from domain.models import PROFILE_FIELDS, Attendance, Connection
 from domain.profile import ProfileError
 from domain.qr import qr_svg
-from domain.vcard import Card, vcard
 
 bp = Blueprint("badge", __name__, url_prefix="/b")
 
@@ -332,11 +331,6 @@ def contact(token: str, connection_id: int) -> Response:
     if not connection.accepted:
         abort(404)
     return vcard_download(contact_card(mine, connection))
-
-
-def vcard_download(card: Card) -> Response:
-    """Return a vCard as a file to save, named after the person."""
-    return download(vcard(card), "text/vcard", f"{card.name}.vcf", fallback="contact")
 
 
 def _connection_change(

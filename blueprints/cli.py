@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import signal
 import sys
 from datetime import timedelta
 
@@ -12,7 +11,7 @@ from flask import Blueprint, current_app
 from flask.cli import AppGroup
 
 from blueprints.emails import compose, make_mailer
-from blueprints.organiser import poster_url
+from blueprints.urls import poster_url
 from domain.checkin import WindowState, checkin_window
 from domain.db import db, utcnow, writing
 from domain.events import EventDetails, create_event, events_of, update_event
@@ -23,8 +22,9 @@ from domain.organisers import (
     find_organiser,
     set_password,
 )
-from domain.outbox import LEASE, RECONCILE_AFTER, Worker
+from domain.outbox import LEASE, RECONCILE_AFTER
 from domain.qr import qr_text
+from domain.worker import Worker
 
 bp = Blueprint("cli", __name__, cli_group=None)
 organiser_cli = AppGroup("organiser", help="Manage organiser accounts.")
@@ -169,12 +169,7 @@ def worker_command(once: bool, threads: int, poll: float, lease: int, settle_aft
         ),
     )
 
-    def stop(signum: int, _frame: object) -> None:
-        click.echo(f"outbox: {signal.Signals(signum).name}: finishing the messages in hand")
-        worker.stop.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    worker.stop_on_signals(click.echo)
     click.echo(f"outbox: worker {worker.owner} sending with {type(mailer).__name__}")
     stats = worker.run(once=once)
     click.echo(

@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 from flask import Response
 
+from domain.vcard import Card, vcard
+
 # What may not appear in a saved file's name on any common system.
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\/:*?<>|\u2028\u2029\u202a-\u202e\u2066-\u2069]')
 _ASCII_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -42,3 +44,8 @@ def download(
         mimetype=mimetype,
         headers={"Content-Disposition": content_disposition(filename, fallback)},
     )
+
+
+def vcard_download(card: Card) -> Response:
+    """Return a vCard as a file to save, named after the person."""
+    return download(vcard(card), "text/vcard", f"{card.name}.vcf", fallback="contact")

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
 from blueprints import device
-from blueprints.badge import vcard_download
-from blueprints.emails import connection_for_link
+from blueprints.downloads import vcard_download
 from blueprints.extensions import csrf, lookup_limited
 from domain.badges import sign_in_with_link
 from domain.connections import contact_card
 from domain.db import db
+from domain.digest import connection_for_link, message_by_link_token
 from domain.followups import attendance_of, mark_in_touch
 from domain.models import OutboxMessage
-from domain.outbox import suppress
 from domain.signin import LinkError, check_link, find_link
-from domain.tokens import hash_token
+from domain.suppression import suppress
 
 bp = Blueprint("maillinks", __name__)
 
@@ -27,9 +25,7 @@ LINK_MESSAGES = {
 
 
 def _message_or_404(token: str) -> OutboxMessage:
-    message = db.session.scalars(
-        sa.select(OutboxMessage).where(OutboxMessage.link_token_hash == hash_token(token))
-    ).one_or_none()
+    message = message_by_link_token(token)
     if message is None:
         abort(404)
     return message

@@ -11,7 +11,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -23,6 +22,7 @@ from flask_login import current_user, login_required
 from blueprints.downloads import download
 from blueprints.emails import preview_digest
 from blueprints.forms import EventForm
+from blueprints.urls import poster_url
 from domain.attendees import (
     attendance_of_event,
     attendee_cards,
@@ -32,7 +32,7 @@ from domain.attendees import (
 )
 from domain.connections import connection_counts
 from domain.db import db, utcnow
-from domain.email_outlook import outlook_counts, outlooks_of
+from domain.email_outlook import message_of_event, messages_of, outlook_counts, outlooks_of
 from domain.events import (
     EventDetails,
     EventError,
@@ -48,15 +48,9 @@ from domain.events import (
 )
 from domain.followups import end_event, followup_time
 from domain.models import Event, OutboxMessage
-from domain.outbox import (
-    OutboxError,
-    cancel_message,
-    message_of_event,
-    messages_of,
-    retry_message,
-    sending_blocked_until,
-)
+from domain.outbox import OutboxError, cancel_message, retry_message
 from domain.qr import qr_svg
+from domain.sending import sending_blocked_until
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
 
@@ -82,11 +76,6 @@ bp.add_app_template_global(local_time)
 @login_required
 def require_login() -> None:
     """Every organiser page needs a signed-in organiser."""
-
-
-def poster_url(event: Event) -> str:
-    """Return the absolute check-in URL printed on an event's poster."""
-    return f"{current_app.config['PUBLIC_URL']}/e/{event.checkin_token}"
 
 
 def _own_event(event_id: int) -> Event:

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from domain import limits
 from domain.db import ID_MAX, db, insert_ignoring_conflict, utcnow
 from domain.models import MessageStatus, OutboxMessage, WebhookEvent
-from domain.outbox import sender_state, suppress
+from domain.sending import sender_state
+from domain.suppression import suppress
 
 # Events that prove SendGrid took the message (so an uncertain send did happen).
 ACCEPTED_EVENTS = (

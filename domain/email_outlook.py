@@ -1,4 +1,5 @@
-"""What will really happen to each email, in the words the organiser reads on the emails page."""
+"""An event's mail as its organiser sees it: which emails, and what will really happen to each,
+in the words the organiser reads on the emails page."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import sqlalchemy as sa
 
 from domain.db import db
 from domain.followups import FOLLOWUP_KINDS
-from domain.models import MessageStatus, OutboxMessage, Person
-from domain.outbox import HELD_UNCONFIRMED, event_mail
+from domain.models import Attendance, MessageStatus, OutboxMessage, Person
+from domain.outbox import HELD_UNCONFIRMED
+
+# What an organiser sees of an event's mail: what its attendees get because they came. A
+# sign-in link is the person's own business, whichever event's page it was asked for from.
+EVENT_MAIL_KINDS = ("confirm", "digest", "connection", "nudge")
 
 # Why an email will not go out, as the organiser reads it after "will not be sent: ".
 NOT_SENT_BECAUSE = {
@@ -38,6 +43,37 @@ OUTLOOK_GROUPS = (
     "failed",
     "will not be sent",
 )
+
+
+def event_mail(event_id: int) -> sa.ColumnElement[bool]:
+    """Select an event's mail to its own attendees, the only mail its organiser sees."""
+    return sa.and_(
+        OutboxMessage.event_id == event_id,
+        OutboxMessage.kind.in_(EVENT_MAIL_KINDS),
+        sa.exists().where(
+            Attendance.event_id == OutboxMessage.event_id,
+            Attendance.person_id == OutboxMessage.person_id,
+        ),
+    )
+
+
+def messages_of(event_id: int, limit: int = 500) -> list[OutboxMessage]:
+    """Return an event's emails, the most recently changed first."""
+    return list(
+        db.session.scalars(
+            sa.select(OutboxMessage)
+            .where(event_mail(event_id))
+            .order_by(OutboxMessage.updated_at.desc(), OutboxMessage.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def message_of_event(event_id: int, message_id: int) -> OutboxMessage | None:
+    """Return one of an event's emails, or None for any other id."""
+    return db.session.scalars(
+        sa.select(OutboxMessage).where(OutboxMessage.id == message_id, event_mail(event_id))
+    ).one_or_none()
 
 
 @dataclass(frozen=True)

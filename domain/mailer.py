@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -34,6 +35,9 @@ from sendgrid.helpers.mail import (
 
 SENDGRID_TIMEOUT_SECONDS = 10
 ERROR_MAX = 300
+# SendGrid answers these when the key or the account is wrong: no message can go until fixed.
+PAUSING_CODES = (401, 403, 404, 405, 406)
+RATE_LIMITED_CODE = 429
 
 
 @dataclass(frozen=True)
@@ -48,21 +52,36 @@ class Email:
     custom_args: dict[str, str] = field(default_factory=dict)
 
 
+class OutcomeKind(StrEnum):
+    """What became of one send, and so what the outbox does with the message."""
+
+    SENT = "sent"
+    RETRY = "retry"  # try again later, after `retry_at` if given
+    RATE_LIMITED = "rate_limited"  # every worker waits until `retry_at`; not an attempt
+    FAILED = "failed"  # never try again
+    UNCERTAIN = "uncertain"  # the request may have gone out: reconcile before any resend
+    PAUSE = "pause"  # a configuration problem: stop all sending, keep the message
+    CANCELLED = "cancelled"  # the outbox chose not to send it; `error` says why
+
+
+# Sends that say nothing about the message itself, so they do not use up its attempts.
+NOT_ATTEMPTS = frozenset({OutcomeKind.RATE_LIMITED, OutcomeKind.PAUSE})
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one send, and so what the outbox does with the message.
+    """What happened to one send: its kind, and the details the outbox records."""
 
-    kind is one of: "sent", "retry" (try again later, after `retry_at` if given),
-    "failed" (never try again), "uncertain" (the request may have gone out),
-    "pause" (a configuration problem: stop all sending, keep the message).
-    """
-
-    kind: str
+    kind: OutcomeKind
     status_code: int | None = None
     error: str | None = None
     provider_id: str | None = None
     retry_at: datetime | None = None
-    counts_as_attempt: bool = True
+
+    @property
+    def counts_as_attempt(self) -> bool:
+        """Tell whether this send uses up one of the message's attempts."""
+        return self.kind not in NOT_ATTEMPTS
 
 
 class Mailer(Protocol):
@@ -95,7 +114,7 @@ class FileMailer:
         temporary = path.with_suffix(".tmp")
         temporary.write_bytes(bytes(message))
         temporary.replace(path)
-        return Outcome("sent", provider_id=name)
+        return Outcome(OutcomeKind.SENT, provider_id=name)
 
 
 class SendGridMailer:
@@ -140,31 +159,27 @@ class SendGridMailer:
             return classify_http_error(error)
         except urllib.error.URLError as error:
             # Refused or unresolvable: the request never left, so a retry is safe.
-            return Outcome("retry", error=_short(f"connection failed: {error.reason}"))
+            return Outcome(OutcomeKind.RETRY, error=_short(f"connection failed: {error.reason}"))
         except (TimeoutError, http.client.RemoteDisconnected, ConnectionResetError) as error:
             # The request may have reached SendGrid: reconcile before any resend.
-            return Outcome("uncertain", error=_short(f"{type(error).__name__}: {error}"))
+            return Outcome(OutcomeKind.UNCERTAIN, error=_short(f"{type(error).__name__}: {error}"))
         provider_id = response.headers.get("X-Message-Id") if response.headers else None
-        return Outcome("sent", status_code=response.status_code, provider_id=provider_id)
+        return Outcome(OutcomeKind.SENT, status_code=response.status_code, provider_id=provider_id)
 
 
 def classify_http_error(error: http_errors.HTTPError) -> Outcome:
     """Turn SendGrid's HTTP error into what the outbox should do."""
     code = int(error.status_code)
     detail = _short(f"{code} {_error_text(error)}")
-    if code == 429:
+    if code == RATE_LIMITED_CODE:
         return Outcome(
-            "retry",
-            status_code=code,
-            error=detail,
-            retry_at=_reset_time(error),
-            counts_as_attempt=False,
+            OutcomeKind.RATE_LIMITED, status_code=code, error=detail, retry_at=_reset_time(error)
         )
-    if code in (400, 413) or (400 <= code < 500 and code not in (401, 403, 404, 405, 406)):
-        return Outcome("failed", status_code=code, error=detail)
-    if code in (401, 403, 404, 405, 406):
-        return Outcome("pause", status_code=code, error=detail, counts_as_attempt=False)
-    return Outcome("retry", status_code=code, error=detail)
+    if code in PAUSING_CODES:
+        return Outcome(OutcomeKind.PAUSE, status_code=code, error=detail)
+    if 400 <= code < 500:
+        return Outcome(OutcomeKind.FAILED, status_code=code, error=detail)
+    return Outcome(OutcomeKind.RETRY, status_code=code, error=detail)
 
 
 def _reset_time(error: http_errors.HTTPError) -> datetime | None:

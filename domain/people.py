@@ -12,8 +12,8 @@ from domain.connections import Relation, connections_of, shared_interests
 from domain.db import db
 from domain.followups import request_sign_in
 from domain.models import Attendance, Block, Connection, Event, OutboxMessage, Person
-from domain.outbox import is_suppressed, suppress
 from domain.profile import normalise_email
+from domain.suppression import is_suppressed, suppress
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from domain.db import db, utcnow, writing
 from domain.followups import end_event, update_followup_settings
 from domain.mailer import Email, Outcome
 from domain.models import Event, MessageStatus, OutboxMessage, Person
-from domain.outbox import Worker, WorkerStats
+from domain.worker import Worker, WorkerStats
 from tests.conftest import PUBLIC_URL
 
 # Each kind's subject starts its own way ("Confirm your email", "The people you met at", ...).

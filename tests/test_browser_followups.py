@@ -26,7 +26,8 @@ from playwright.sync_api import expect
 
 from domain.db import db
 from domain.models import Event, OutboxMessage
-from domain.outbox import ACTIVE, is_suppressed
+from domain.outbox import ACTIVE
+from domain.suppression import is_suppressed
 from tests.conftest import PASSWORD, POSTAL_ADDRESS, LiveServer
 from tests.fake_sendgrid import FakeSendGrid, Recorded
 

@@ -22,7 +22,8 @@ from domain.followups import (
 )
 from domain.mailer import Email, FileMailer, SendGridMailer
 from domain.models import EmailLink, Event, OutboxMessage
-from domain.outbox import Worker, suppress
+from domain.suppression import suppress
+from domain.worker import Worker
 from tests.conftest import login
 from tests.fake_sendgrid import FakeSendGrid
 from tests.mail_support import (

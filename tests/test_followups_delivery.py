@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from domain.connections import request_connection
 from domain.db import db, writing
 from domain.models import OutboxMessage, Suppression, WebhookEvent
-from domain.outbox import email_hash
+from domain.suppression import email_hash
 from tests.conftest import PUBLIC_URL
 from tests.fake_sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSigner, event
 from tests.mail_support import confirm_directly, end_now, link_in, messages, states

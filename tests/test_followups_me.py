@@ -21,7 +21,7 @@ from domain.models import (
     Person,
     Suppression,
 )
-from domain.outbox import email_hash, suppress
+from domain.suppression import email_hash, suppress
 from tests.conftest import login
 from tests.mail_support import (
     Mailbox,

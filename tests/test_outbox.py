@@ -26,23 +26,20 @@ from domain.checkin import CheckInResult
 from domain.connections import request_connection
 from domain.db import db, utcnow, writing
 from domain.delivery import record_events
-from domain.mailer import FileMailer, Outcome, SendGridMailer
+from domain.mailer import Email, FileMailer, Outcome, OutcomeKind, SendGridMailer
 from domain.models import Event, MessageStatus, OutboxMessage, Person, SenderState
 from domain.outbox import (
     LEASE,
-    PAUSE_AFTER_AUTH_ERROR,
     RATE_LIMIT_JITTER_SECONDS,
     RECONCILE_AFTER,
-    SENDER_STATE_ID,
-    Worker,
     claim_due_messages,
     enqueue,
     finish,
     reap_expired_leases,
     reconcile_uncertain,
-    resume_sending,
-    sender_state,
 )
+from domain.sending import PAUSE_AFTER_AUTH_ERROR, SENDER_STATE_ID, resume_sending, sender_state
+from domain.worker import STAT_OF_KIND, Worker, WorkerStats
 from tests.conftest import POSTAL_ADDRESS, PUBLIC_URL, wait_until
 from tests.fake_sendgrid import FakeSendGrid, Recorded, WebhookSigner, event
 from tests.fake_sendgrid import Outcome as Script
@@ -772,3 +769,42 @@ def test_a_silent_webhook_holds_an_uncertain_message_a_day_at_most(due_message: 
     with transaction():
         assert reconcile_uncertain(a_day_later, webhook_expected=True) == (0, 1)
     assert row(message_id).status == MessageStatus.PENDING
+
+
+# ------------------------------------------------------------------ outcome kinds
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        (202, OutcomeKind.SENT),
+        (429, OutcomeKind.RATE_LIMITED),
+        (500, OutcomeKind.RETRY),
+        (503, OutcomeKind.RETRY),
+        (400, OutcomeKind.FAILED),
+        (413, OutcomeKind.FAILED),
+        (422, OutcomeKind.FAILED),
+        (401, OutcomeKind.PAUSE),
+        (403, OutcomeKind.PAUSE),
+        (404, OutcomeKind.PAUSE),
+        ("drop", OutcomeKind.UNCERTAIN),
+    ],
+)
+def test_each_sendgrid_answer_is_one_outcome_kind(
+    fake_sendgrid: FakeSendGrid, mailer: SendGridMailer, answer: int | str, kind: OutcomeKind
+) -> None:
+    fake_sendgrid.script(answer)
+    email = Email("ana@example.org", "Hello", "Hi", "<p>Hi</p>", {}, {"outbox_id": "1"})
+
+    outcome = mailer.send(email)
+
+    assert outcome.kind is kind
+    # A rate limit or a pause says nothing about the message: it keeps its attempts.
+    assert outcome.counts_as_attempt == (kind not in (OutcomeKind.RATE_LIMITED, OutcomeKind.PAUSE))
+
+
+def test_a_worker_counts_every_outcome_kind() -> None:
+    counts = {field.name for field in dataclasses.fields(WorkerStats)}
+
+    assert set(STAT_OF_KIND) == set(OutcomeKind)
+    assert set(STAT_OF_KIND.values()) <= counts

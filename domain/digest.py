@@ -1,0 +1,151 @@
+"""What each email holds for its recipient, and what the links in a sent follow-up may open.
+
+Who gets which email is decided here, when a worker claims it: a suppressed address gets
+nothing; a follow-up (digest, connection, nudge) goes only to a confirmed address whose
+owner consented, and only while it still has something to say. Rendering the words is the
+blueprints' business (blueprints/emails.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+
+from domain.attendees import organiser_card
+from domain.connections import (
+    Relation,
+    accepted_connections,
+    shared_interest_names,
+    visible_fields,
+)
+from domain.db import db, utcnow
+from domain.followups import FOLLOWUP_KINDS, attendance_of
+from domain.models import Attendance, Connection, OutboxMessage
+from domain.outbox import HELD_UNCONFIRMED
+from domain.suppression import is_suppressed
+from domain.tokens import hash_token
+from domain.worker import Skip
+
+# Kinds that carry a one-time link to confirm an address or sign in.
+LINK_KINDS = ("confirm", "signin")
+# What the organiser's preview of a digest hides: what attendees share only with each other.
+HIDDEN_FROM_ORGANISER = {"email": None, "mailto": None, "links": [], "note": ""}
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a claimed message holds: the recipient's attendance, and for a follow-up, whom
+    it tells them about (one card per person, see `person_cards`)."""
+
+    mine: Attendance | None
+    people: list[dict[str, Any]] | None = None
+
+
+def content_of(message: OutboxMessage) -> Content:
+    """Return what a claimed message holds, or raise Skip if it must not go out."""
+    if is_suppressed(message.to_email):
+        raise Skip("suppressed")
+    mine = attendance_of(message)
+    if message.kind in FOLLOWUP_KINDS:
+        if message.person.email_confirmed_at is None:
+            raise Skip(HELD_UNCONFIRMED)
+        if mine is None or mine.followup_consent_at is None:
+            raise Skip("no_consent")
+        return Content(mine, person_cards(mine, _followup_connections(message, mine)))
+    if message.kind in LINK_KINDS:
+        return Content(mine)
+    raise Skip("unknown_kind")
+
+
+def _followup_connections(message: OutboxMessage, mine: Attendance) -> list[Connection]:
+    """Return the connections a follow-up tells of, or raise Skip if it has nothing to say."""
+    if message.kind == "digest":
+        connections = accepted_connections(mine)
+        if not connections:
+            raise Skip("nothing_to_send")
+        return connections
+    connection = message.connection
+    if connection is None or not connection.accepted:
+        raise Skip("connection_gone")
+    if message.kind == "nudge" and connection.in_touch_at is not None:
+        raise Skip("in_touch")
+    return [connection]
+
+
+def person_cards(mine: Attendance, connections: list[Connection]) -> list[dict[str, Any]]:
+    """Return what a follow-up says of each person I connected with."""
+    others = [connection.other(mine) for connection in connections]
+    shared = shared_interest_names(mine, others)
+    return [
+        _person_card(mine, connection, other, shared[other.id])
+        for connection, other in zip(connections, others, strict=True)
+    ]
+
+
+def _person_card(
+    mine: Attendance, connection: Connection, other: Attendance, shared: list[str]
+) -> dict[str, Any]:
+    shown = visible_fields(other, Relation.CONNECTION)
+    email = other.person.email if "email" in shown else None
+    mailto = None
+    if email:
+        subject = quote(f"Great to meet you at {mine.event.name}")
+        body = quote(f"Hi {other.person.name},\n\n")
+        mailto = f"mailto:{quote(email, safe='@')}?subject={subject}&body={body}"
+    return {
+        "connection": connection,
+        "name": other.person.name,
+        "shared": shared if "interests" in shown else [],
+        "note": connection.note_of(mine),
+        "email": email,
+        "links": list(other.person.links or []) if "links" in shown else [],
+        "about": other.person.about if "about" in shown else "",
+        "mailto": mailto,
+    }
+
+
+def preview_cards(mine: Attendance) -> list[dict[str, Any]]:
+    """Return the digest's cards as the organiser may preview them: no contacts, no notes."""
+    # What attendees share with each other is theirs: the organiser sees the layout, and of
+    # each person only what they show everyone at the event (as on the attendee page).
+    mine_seen = organiser_card(mine)
+    people = []
+    for card in person_cards(mine, accepted_connections(mine)):
+        seen = organiser_card(card["connection"].other(mine))
+        shared = [name for name in card["shared"] if name in seen.interests]
+        people.append(
+            {
+                **card,
+                **HIDDEN_FROM_ORGANISER,
+                "about": seen.about,
+                "shared": [name for name in shared if name in mine_seen.interests],
+                "note_hidden": bool(card["note"]),
+            }
+        )
+    return people
+
+
+def message_by_link_token(token: str) -> OutboxMessage | None:
+    """Return the sent message whose links carry this token, or None."""
+    return db.session.scalars(
+        sa.select(OutboxMessage).where(OutboxMessage.link_token_hash == hash_token(token))
+    ).one_or_none()
+
+
+def connection_for_link(message: OutboxMessage, connection_id: int) -> Connection | None:
+    """Return a connection a sent message is about, as its links may name it, or None."""
+    mine = attendance_of(message)
+    if mine is None:
+        return None
+    if message.kind in ("connection", "nudge") and message.connection_id != connection_id:
+        return None  # such an email is about one connection only
+    connection = next((c for c in accepted_connections(mine) if c.id == connection_id), None)
+    if connection is None:
+        return None
+    sent = message.sent_at or utcnow()
+    if connection.accepted_at is not None and connection.accepted_at > sent:
+        return None  # a digest speaks only of the connections it listed
+    return connection
