@@ -26,27 +26,23 @@ from domain.checkin import find_attendance_by_badge
 from domain.connections import (
     REQUESTS_PER_HOUR,
     ConnectError,
-    Relation,
     accept_connection,
     block,
-    card_for,
     connection_of,
     connections_of,
-    contact_card,
     decline_connection,
     is_blocked,
     remove_connection,
     request_connection,
     set_note,
-    shared_interests,
-    suggestions,
-    visible_fields,
 )
 from domain.db import db
 from domain.models import PROFILE_FIELDS, Attendance, Connection
 from domain.profile import ProfileError
 from domain.qr import qr_svg
+from domain.suggestions import suggestions
 from domain.vcard import Card, vcard
+from domain.visibility import Relation, card_for, contact_card, shared_interests, visible_fields
 
 bp = Blueprint("badge", __name__, url_prefix="/b")
 

@@ -10,12 +10,7 @@ from urllib.parse import quote, urlsplit
 from flask import Flask, Response, current_app, render_template
 
 from domain.attendees import organiser_card
-from domain.connections import (
-    Relation,
-    accepted_connections,
-    shared_interest_names,
-    visible_fields,
-)
+from domain.connections import accepted_connections
 from domain.db import utcnow
 from domain.followups import FOLLOWUP_KINDS, attendance_of
 from domain.mailer import Email, FileMailer, Mailer, SendGridMailer
@@ -23,6 +18,7 @@ from domain.models import Attendance, Connection, OutboxMessage
 from domain.outbox import HELD_UNCONFIRMED, Rendered, Skip, is_suppressed, set_link_token
 from domain.signin import record_link
 from domain.tokens import new_token
+from domain.visibility import Relation, shared_interest_names, visible_fields
 
 SUBJECTS = {
     "confirm": "Confirm your email for {event}",

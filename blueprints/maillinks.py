@@ -10,13 +10,13 @@ from blueprints.badge import vcard_download
 from blueprints.emails import connection_for_link
 from blueprints.extensions import csrf, lookup_limited
 from domain.badges import sign_in_with_link
-from domain.connections import contact_card
 from domain.db import db
 from domain.followups import attendance_of, mark_in_touch
 from domain.models import OutboxMessage
 from domain.outbox import suppress
 from domain.signin import LinkError, check_link, find_link
 from domain.tokens import hash_token
+from domain.visibility import contact_card
 
 bp = Blueprint("maillinks", __name__)
 

@@ -97,3 +97,7 @@ WEBHOOK_MAX_BODY_BYTES = 4 * 1024 * 1024
 # A signed post whose signing time is further than this from now, either way, is refused as a
 # replay; SendGrid signs each attempt, retries included, when it sends it.
 WEBHOOK_TIMESTAMP_TOLERANCE = timedelta(minutes=10)
+
+# ---------------------------------------------------------------- how much a page shows
+# People suggested on a badge page, most interests shared first.
+SUGGESTIONS = 8

@@ -8,12 +8,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from domain.connections import Relation, connections_of, shared_interests
+from domain.connections import connections_of
 from domain.db import db
 from domain.followups import request_sign_in
 from domain.models import Attendance, Block, Connection, Event, OutboxMessage, Person
 from domain.outbox import is_suppressed, suppress
 from domain.profile import normalise_email
+from domain.visibility import Relation, shared_interests
 
 
 @dataclass(frozen=True)

@@ -8,24 +8,22 @@ import sqlalchemy as sa
 from domain.connections import (
     REQUESTS_PER_HOUR,
     ConnectError,
-    Relation,
     accept_connection,
     block,
-    can_see,
     connection_counts,
     connections_of,
     decline_connection,
     is_blocked,
     ordered,
-    relation,
     remove_connection,
     request_connection,
     set_note,
-    suggestions,
 )
 from domain.db import db, writing
 from domain.models import Block, Connection
+from domain.suggestions import suggestions
 from domain.vcard import Card, escape, fold, vcard
+from domain.visibility import Relation, can_see, relation
 
 
 @pytest.fixture
