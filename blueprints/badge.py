@@ -21,7 +21,7 @@ from blueprints.downloads import download
 from blueprints.extensions import lookup_limited
 from blueprints.forms import NoteForm, ProfileForm
 from domain.attendees import popular_interests
-from domain.badges import edit_badge_profile
+from domain.badges import edit_badge_profile, live_badge
 from domain.checkin import find_attendance_by_badge
 from domain.connections import (
     REQUESTS_PER_HOUR,
@@ -29,7 +29,6 @@ from domain.connections import (
     accept_connection,
     block,
     connection_of,
-    connections_of,
     decline_connection,
     is_blocked,
     remove_connection,
@@ -37,23 +36,23 @@ from domain.connections import (
     set_note,
 )
 from domain.db import db
+from domain.limits import LIVE_REFRESH_SECONDS, NOTE_MAX
 from domain.models import PROFILE_FIELDS, Attendance, Connection
 from domain.profile import ProfileError
 from domain.qr import qr_svg
 from domain.suggestions import suggestions
 from domain.vcard import Card, vcard
-from domain.visibility import Relation, card_for, contact_card, shared_interests, visible_fields
+from domain.visibility import card_for, contact_card
 
 bp = Blueprint("badge", __name__, url_prefix="/b")
 
-LIVE_REFRESH_SECONDS = 5
 CONNECT_MESSAGES = {
     "self": "That's your own badge: show it to someone else so they can scan it.",
     "rate_limited": (
         f"You've sent {REQUESTS_PER_HOUR} requests in the last hour. "
         "Take a breather and try again a little later."
     ),
-    "note_too_long": "Keep the note short: 280 characters at most.",
+    "note_too_long": f"Keep the note short: {NOTE_MAX} characters at most.",
     "note_control": "The note can't contain control characters.",
     "own_request": "You asked to connect: it's up to them to accept.",
     "not_pending": "That request has already been answered.",
@@ -134,6 +133,7 @@ def view(token: str) -> str:
         connection=card.connection,
         my_token=device.badge_token(owner.event_id) if viewer else None,
         form=NoteForm(),
+        note_max=NOTE_MAX,
     )
 
 
@@ -348,11 +348,4 @@ def _connection_change(
 
 
 def _live_context(mine: Attendance) -> dict[str, object]:
-    return {
-        "connections": connections_of(mine),
-        "suggestions": suggestions(mine),
-        "visible_fields": visible_fields,
-        "shared_interests": shared_interests,
-        "Relation": Relation,
-        "note_form": NoteForm,
-    }
+    return {"live": live_badge(mine), "note_max": NOTE_MAX}

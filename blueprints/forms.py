@@ -24,18 +24,17 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from domain import limits
 from domain.events import is_timezone
-from domain.models import (
+from domain.limits import (
     DESCRIPTION_MAX,
     EMAIL_MAX,
     LINE_MAX,
+    MAX_INTERESTS,
     NAME_MAX,
     NOTE_MAX,
-    PROFILE_FIELDS,
-    Person,
+    PASSWORD_MIN,
 )
-from domain.organisers import PASSWORD_MIN
+from domain.models import PROFILE_FIELDS, Person
 from domain.profile import (
-    MAX_INTERESTS,
     ProfileError,
     has_control_characters,
     normalise_interests,

@@ -47,6 +47,7 @@ from domain.events import (
     wall_clock_now,
 )
 from domain.followups import end_event, followup_time
+from domain.limits import LIVE_REFRESH_SECONDS
 from domain.models import Event, OutboxMessage
 from domain.outbox import (
     OutboxError,
@@ -60,7 +61,6 @@ from domain.qr import qr_svg
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
 
-LIVE_REFRESH_SECONDS = 5
 EVENT_ERRORS = {
     "unknown_timezone": ("timezone", "Pick a time zone from the list, such as Europe/London."),
     "ends_before_start": ("ends_at", "The event must end after it starts."),

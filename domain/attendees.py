@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from domain.db import db
+from domain.limits import SUGGESTED_INTERESTS
 from domain.models import Attendance, Event, Interest, Person, Visibility, attendance_interest
 from domain.profile import normalise_interest
 
-SUGGESTED_INTERESTS = 12
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 # The organiser is no one's connection: of a person's profile they see what that person

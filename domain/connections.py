@@ -13,9 +13,8 @@ from sqlalchemy.orm import selectinload
 from domain.db import db, insert_ignoring_conflict, utcnow
 from domain.errors import DomainError
 from domain.followups import cancel_about_connection, queue_followups
-from domain.limits import CONNECTION_REQUESTS_PER_HOUR
+from domain.limits import CONNECTION_REQUESTS_PER_HOUR, NOTE_MAX
 from domain.models import (
-    NOTE_MAX,
     Attendance,
     Block,
     Connection,

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
+from domain import limits
 from domain.db import UTCDateTime, db, insert_ignoring_conflict, utcnow, writing
 from domain.errors import DomainError
 from domain.mailer import Email, Mailer, Outcome
@@ -46,19 +47,19 @@ from domain.tokens import hash_token
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
-RECONCILE_AFTER = timedelta(minutes=15)
-BACKOFF_BASE_SECONDS = 30
-BACKOFF_CAP_SECONDS = 3600
-PAUSE_AFTER_AUTH_ERROR = timedelta(minutes=5)
-DEFAULT_THROTTLE = timedelta(seconds=30)
+LEASE = limits.LEASE
+RECONCILE_AFTER = limits.RECONCILE_AFTER
+BACKOFF_BASE_SECONDS = limits.BACKOFF_BASE_SECONDS
+BACKOFF_CAP_SECONDS = limits.BACKOFF_CAP_SECONDS
+PAUSE_AFTER_AUTH_ERROR = limits.PAUSE_AFTER_AUTH_ERROR
+DEFAULT_THROTTLE = limits.DEFAULT_THROTTLE
 ACTIVE = (MessageStatus.PENDING.value, MessageStatus.UNCERTAIN.value)
 # The cancel reason of a follow-up held until its person confirms their address: it still
 # waits, and confirming puts it back as it was.
 HELD_UNCONFIRMED = "unconfirmed"
 SENDER_STATE_ID = 1
 PAUSING_CODES = (401, 403, 404, 405, 406)
-RATE_LIMIT_JITTER_SECONDS = 2.0
+RATE_LIMIT_JITTER_SECONDS = limits.RATE_LIMIT_JITTER_SECONDS
 
 
 class Skip(Exception):
