@@ -37,7 +37,7 @@ from domain.connections import (
 )
 from domain.db import db
 from domain.limits import LIVE_REFRESH_SECONDS, NOTE_MAX
-from domain.models import PROFILE_FIELDS, Attendance, Connection
+from domain.models import Attendance, Connection
 from domain.profile import ProfileError
 from domain.qr import qr_svg
 from domain.suggestions import suggestions
@@ -150,27 +150,11 @@ def live(token: str) -> str:
 def edit(token: str) -> Response | str:
     """Edit the profile I show at this event, and who sees each part."""
     attendance = _mine_or_404(token)
-    form = ProfileForm(
-        data={
-            **ProfileForm.data_of(attendance.person),
-            "interests": ", ".join(interest.name for interest in attendance.interests),
-            **{
-                f"{field}_visibility": getattr(attendance, f"{field}_visibility")
-                for field in PROFILE_FIELDS
-            },
-            "want_followups": attendance.followup_consent_at is not None,
-        }
-    )
+    form = ProfileForm.for_badge(attendance)
     form.offer(popular_interests(attendance.event))
     if form.validate_on_submit():
         try:
-            edit_badge_profile(
-                attendance,
-                **form.person_fields(),
-                interests=form.interest_list(),
-                visibility=form.visibility(),
-                want_followups=form.want_followups.data,
-            )
+            edit_badge_profile(attendance, **form.badge_profile())
         except ProfileError as error:
             db.session.rollback()
             form.name.errors = [*form.name.errors, error.message]

@@ -47,7 +47,7 @@ from domain.events import (
     wall_clock_now,
 )
 from domain.followups import end_event, followup_time
-from domain.limits import LIVE_REFRESH_SECONDS
+from domain.limits import LIVE_REFRESH_SECONDS, SEARCH_MAX
 from domain.models import Event, OutboxMessage
 from domain.outbox import (
     OutboxError,
@@ -299,7 +299,7 @@ def _change_message(
 
 def _attendee_listing(event: Event) -> dict[str, object]:
     # What a person types in a search box never reaches the database as a control code.
-    search = "".join(c for c in request.args.get("q", "")[:100] if c.isprintable())
+    search = "".join(c for c in request.args.get("q", "")[:SEARCH_MAX] if c.isprintable())
     counts = connection_counts(event.id)
     return {
         "cards": attendee_cards(event, search),
@@ -307,6 +307,7 @@ def _attendee_listing(event: Event) -> dict[str, object]:
         "connection_counts": counts,
         "total_connections": sum(counts.values()) // 2,
         "search": search,
+        "search_max": SEARCH_MAX,
     }
 
 

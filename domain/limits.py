@@ -109,11 +109,20 @@ TIMEZONE_MAX = 64
 LINK_MAX = 200
 INTEREST_MAX = 40
 NOTE_MAX = 280  # a private note about a connection
+# The most typed into the interests box (comma-separated) and the links box (one a line),
+# before each interest and link is checked on its own.
+INTERESTS_TYPED_MAX = 500
+LINKS_TYPED_MAX = 700
 # How many interests and links one profile holds.
 MAX_INTERESTS = 10
 MAX_LINKS = 3
-# The shortest organiser password accepted.
+# The shortest and longest organiser password accepted.
 PASSWORD_MIN = 10
+PASSWORD_MAX = 256
+# An organiser's search of their attendee list.
+SEARCH_MAX = 100
+# An event's dates may be this many years from now, either way: further is a typo.
+EVENT_YEARS_AROUND_NOW = 10
 
 # ---------------------------------------------------------------- what a page shows
 # Seconds between refreshes of a live page (my badge's requests, an organiser's attendees).
