@@ -38,9 +38,9 @@ from domain.events import (
     EventError,
     create_event,
     event_of,
-    events_of,
     is_timezone,
     known_timezones,
+    listed_events,
     local_time,
     rotate_poster,
     update_event,
@@ -69,15 +69,6 @@ EVENT_ERRORS = {
 }
 
 
-@bp.app_template_global()
-def timezones() -> list[str]:
-    """Return the time zone names an event can use, for the form's suggestions."""
-    return list(known_timezones())
-
-
-bp.add_app_template_global(local_time)
-
-
 @bp.before_request
 @login_required
 def require_login() -> None:
@@ -99,7 +90,7 @@ def _own_event(event_id: int) -> Event:
 @bp.get("/")
 def events() -> str:
     """List the organiser's events."""
-    return render_template("organiser/events.html", events=events_of(current_user))
+    return render_template("organiser/events.html", events=listed_events(current_user))
 
 
 @bp.route("/events/new", methods=["GET", "POST"])
@@ -123,7 +114,9 @@ def new_event() -> Response | str:
             db.session.commit()
             flash("Event created. Print the poster and you're ready.", "success")
             return redirect(url_for("organiser.attendees", event_id=event.id), 303)
-    return render_template("organiser/event_form.html", form=form, event=None)
+    return render_template(
+        "organiser/event_form.html", form=form, event=None, timezones=known_timezones()
+    )
 
 
 @bp.route("/events/<id:event_id>/edit", methods=["GET", "POST"])
@@ -156,7 +149,9 @@ def edit_event(event_id: int) -> Response | str:
             db.session.commit()
             flash("Event saved.", "success")
             return redirect(url_for("organiser.attendees", event_id=event.id), 303)
-    return render_template("organiser/event_form.html", form=form, event=event)
+    return render_template(
+        "organiser/event_form.html", form=form, event=event, timezones=known_timezones()
+    )
 
 
 @bp.get("/events/<id:event_id>")
@@ -249,9 +244,12 @@ def emails(event_id: int) -> str:
         "organiser/emails.html",
         event=event,
         counts=outlook_counts(event.id),
-        messages=outlooks_of(messages_of(event.id)),
+        messages=[
+            (message, outlook, local_time(event, message.next_attempt_at))
+            for message, outlook in outlooks_of(messages_of(event.id))
+        ],
         attendances=list_attendees(event),
-        due=followup_time(event),
+        due=local_time(event, followup_time(event)),
         now=utcnow(),
         paused_until=sending_blocked_until(utcnow()),
     )

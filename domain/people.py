@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,6 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from domain.connections import connections_of
 from domain.db import db
+from domain.events import local_time
 from domain.followups import request_sign_in
 from domain.models import Attendance, Block, Connection, Event, OutboxMessage, Person
 from domain.outbox import is_suppressed, suppress
@@ -26,6 +28,7 @@ class Memory:
     other: Attendance
     shared: list[str]
     note: str
+    met_on: datetime  # the event's start, in its own time zone
 
 
 def find_person(email: str) -> Person | None:
@@ -67,6 +70,7 @@ def memories(person: Person) -> list[Memory]:
                     other,
                     shared_interests(mine, other, Relation.CONNECTION),
                     connection.note_of(mine),
+                    local_time(mine.event, mine.event.starts_at),
                 )
             )
     return found
