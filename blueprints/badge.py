@@ -21,42 +21,37 @@ from blueprints.downloads import vcard_download
 from blueprints.extensions import lookup_limited
 from blueprints.forms import NoteForm, ProfileForm
 from domain.attendees import popular_interests
-from domain.badges import edit_badge_profile
+from domain.badges import edit_badge_profile, live_badge
 from domain.checkin import find_attendance_by_badge
 from domain.connections import (
     REQUESTS_PER_HOUR,
     ConnectError,
-    Relation,
     accept_connection,
     block,
-    card_for,
     connection_of,
-    connections_of,
-    contact_card,
     decline_connection,
     is_blocked,
     remove_connection,
     request_connection,
     set_note,
-    shared_interests,
-    suggestions,
-    visible_fields,
 )
 from domain.db import db
-from domain.models import PROFILE_FIELDS, Attendance, Connection
+from domain.limits import LIVE_REFRESH_SECONDS, NOTE_MAX
+from domain.models import Attendance, Connection
 from domain.profile import ProfileError
 from domain.qr import qr_svg
+from domain.suggestions import suggestions
+from domain.visibility import card_for, contact_card
 
 bp = Blueprint("badge", __name__, url_prefix="/b")
 
-LIVE_REFRESH_SECONDS = 5
 CONNECT_MESSAGES = {
     "self": "That's your own badge: show it to someone else so they can scan it.",
     "rate_limited": (
         f"You've sent {REQUESTS_PER_HOUR} requests in the last hour. "
         "Take a breather and try again a little later."
     ),
-    "note_too_long": "Keep the note short: 280 characters at most.",
+    "note_too_long": f"Keep the note short: {NOTE_MAX} characters at most.",
     "note_control": "The note can't contain control characters.",
     "own_request": "You asked to connect: it's up to them to accept.",
     "not_pending": "That request has already been answered.",
@@ -137,6 +132,7 @@ def view(token: str) -> str:
         connection=card.connection,
         my_token=device.badge_token(owner.event_id) if viewer else None,
         form=NoteForm(),
+        note_max=NOTE_MAX,
     )
 
 
@@ -153,27 +149,11 @@ def live(token: str) -> str:
 def edit(token: str) -> Response | str:
     """Edit the profile I show at this event, and who sees each part."""
     attendance = _mine_or_404(token)
-    form = ProfileForm(
-        data={
-            **ProfileForm.data_of(attendance.person),
-            "interests": ", ".join(interest.name for interest in attendance.interests),
-            **{
-                f"{field}_visibility": getattr(attendance, f"{field}_visibility")
-                for field in PROFILE_FIELDS
-            },
-            "want_followups": attendance.followup_consent_at is not None,
-        }
-    )
+    form = ProfileForm.for_badge(attendance)
     form.offer(popular_interests(attendance.event))
     if form.validate_on_submit():
         try:
-            edit_badge_profile(
-                attendance,
-                **form.person_fields(),
-                interests=form.interest_list(),
-                visibility=form.visibility(),
-                want_followups=form.want_followups.data,
-            )
+            edit_badge_profile(attendance, **form.badge_profile())
         except ProfileError as error:
             db.session.rollback()
             form.name.errors = [*form.name.errors, error.message]
@@ -351,11 +331,4 @@ def _connection_change(
 
 
 def _live_context(mine: Attendance) -> dict[str, object]:
-    return {
-        "connections": connections_of(mine),
-        "suggestions": suggestions(mine),
-        "visible_fields": visible_fields,
-        "shared_interests": shared_interests,
-        "Relation": Relation,
-        "note_form": NoteForm,
-    }
+    return {"live": live_badge(mine), "note_max": NOTE_MAX}

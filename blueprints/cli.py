@@ -15,14 +15,13 @@ from blueprints.urls import poster_url
 from domain.checkin import WindowState, checkin_window
 from domain.db import db, utcnow, writing
 from domain.events import EventDetails, create_event, events_of, update_event
+from domain.limits import LEASE, PASSWORD_MIN, RECONCILE_AFTER
 from domain.organisers import (
-    PASSWORD_MIN,
     OrganiserError,
     create_organiser,
     find_organiser,
     set_password,
 )
-from domain.outbox import LEASE, RECONCILE_AFTER
 from domain.qr import qr_text
 from domain.worker import Worker
 

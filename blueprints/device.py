@@ -7,11 +7,10 @@ from flask import current_app, g, session
 from domain.badges import retire_badges
 from domain.checkin import CheckInResult, find_attendance_by_badge
 from domain.db import db
+from domain.limits import MAX_REMEMBERED_BADGES
 from domain.models import Attendance, Person
 from domain.people import end_sessions, session_is_current
 from domain.tokens import derive_token, new_token, same_token
-
-MAX_REMEMBERED_BADGES = 20
 
 
 def device_secret() -> str:

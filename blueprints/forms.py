@@ -24,18 +24,23 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from domain import limits
 from domain.events import is_timezone
-from domain.models import (
+from domain.limits import (
     DESCRIPTION_MAX,
     EMAIL_MAX,
+    EVENT_YEARS_AROUND_NOW,
+    INTERESTS_TYPED_MAX,
     LINE_MAX,
+    LINKS_TYPED_MAX,
+    MAX_INTERESTS,
+    MAX_LINKS,
     NAME_MAX,
     NOTE_MAX,
-    PROFILE_FIELDS,
-    Person,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    TIMEZONE_MAX,
 )
-from domain.organisers import PASSWORD_MIN
+from domain.models import PROFILE_FIELDS, Attendance, Person
 from domain.profile import (
-    MAX_INTERESTS,
     ProfileError,
     has_control_characters,
     normalise_interests,
@@ -114,7 +119,7 @@ class SignupForm(Form):
             DataRequired(),
             Length(
                 min=PASSWORD_MIN,
-                max=256,
+                max=PASSWORD_MAX,
                 message=f"Use at least {PASSWORD_MIN} characters for your password.",
             ),
         ],
@@ -127,19 +132,17 @@ class LoginForm(Form):
         filters=[_trim],
         validators=[DataRequired(), _length(EMAIL_MAX, "the address"), single_line],
     )
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
-
-
-EVENT_YEARS_AROUND_NOW = 10
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
 
 
 def _within_reach(moment: datetime | None) -> None:
-    """Refuse dates more than ten years away: typos, and beyond what calendars can add to."""
+    """Refuse dates too many years away: typos, and beyond what calendars can add to."""
     if moment is None:
         return
     this_year = datetime.now().year  # noqa: DTZ005 - a wall-clock year, compared loosely
-    if abs(moment.year - this_year) > EVENT_YEARS_AROUND_NOW:
-        raise ValidationError(f"Pick a date between {this_year - 10} and {this_year + 10}.")
+    reach = EVENT_YEARS_AROUND_NOW
+    if abs(moment.year - this_year) > reach:
+        raise ValidationError(f"Pick a date between {this_year - reach} and {this_year + reach}.")
 
 
 def _before_or_after(minutes: int, side: str) -> str:
@@ -174,7 +177,7 @@ class EventForm(Form):
     timezone = StringField(
         "Time zone",
         filters=[_trim],
-        validators=[DataRequired("Pick the event's time zone."), Length(max=64)],
+        validators=[DataRequired("Pick the event's time zone."), Length(max=TIMEZONE_MAX)],
         description="For example Europe/Berlin or America/New_York.",
     )
     venue = StringField(
@@ -256,7 +259,7 @@ class ProfileFields(Form):
     interests = StringField(
         "Interests",
         filters=[_trim],
-        validators=[Optional(), _length(500, "your interests")],
+        validators=[Optional(), _length(INTERESTS_TYPED_MAX, "your interests")],
         description=(
             f"Up to {MAX_INTERESTS}, separated by commas: marathons, travel in Asia, sourdough."
         ),
@@ -276,8 +279,8 @@ class ProfileFields(Form):
     links = TextAreaField(
         "Links (optional)",
         filters=[_trim],
-        validators=[Optional(), _length(700, "your links"), multi_line],
-        description="Up to 3 web addresses, one per line.",
+        validators=[Optional(), _length(LINKS_TYPED_MAX, "your links"), multi_line],
+        description=f"Up to {MAX_LINKS} web addresses, one per line.",
     )
 
     def offer(self, suggestions: list[str]) -> None:
@@ -352,9 +355,33 @@ class ProfileForm(ProfileFields):
     links_visibility = _visibility("Who sees my links")
     email_visibility = _visibility("Who sees my email")
 
+    @classmethod
+    def for_badge(cls, attendance: Attendance) -> ProfileForm:
+        """Return the form filled with what a person shows at an event, and to whom."""
+        return cls(
+            data={
+                **cls.data_of(attendance.person),
+                "interests": ", ".join(interest.name for interest in attendance.interests),
+                **{
+                    f"{field}_visibility": getattr(attendance, f"{field}_visibility")
+                    for field in PROFILE_FIELDS
+                },
+                "want_followups": attendance.followup_consent_at is not None,
+            }
+        )
+
     def visibility(self) -> dict[str, str]:
         """Return the chosen visibility of each profile field."""
         return {field: getattr(self, f"{field}_visibility").data for field in PROFILE_FIELDS}
+
+    def badge_profile(self) -> dict[str, Any]:
+        """Return the changes to a badge's profile, as edit_badge_profile takes them."""
+        return {
+            **self.person_fields(),
+            "interests": self.interest_list(),
+            "visibility": self.visibility(),
+            "want_followups": self.want_followups.data,
+        }
 
 
 class NoteForm(Form):

@@ -8,13 +8,13 @@ from blueprints import device
 from blueprints.downloads import vcard_download
 from blueprints.extensions import csrf, lookup_limited
 from domain.badges import sign_in_with_link
-from domain.connections import contact_card
 from domain.db import db
 from domain.digest import connection_for_link, message_by_link_token
 from domain.followups import attendance_of, mark_in_touch
 from domain.models import OutboxMessage
 from domain.signin import LinkError, check_link, find_link
 from domain.suppression import suppress
+from domain.visibility import contact_card
 
 bp = Blueprint("maillinks", __name__)
 

@@ -38,15 +38,16 @@ from domain.events import (
     EventError,
     create_event,
     event_of,
-    events_of,
     is_timezone,
     known_timezones,
+    listed_events,
     local_time,
     rotate_poster,
     update_event,
     wall_clock_now,
 )
 from domain.followups import end_event, followup_time
+from domain.limits import LIVE_REFRESH_SECONDS, SEARCH_MAX
 from domain.models import Event, OutboxMessage
 from domain.outbox import OutboxError, cancel_message, retry_message
 from domain.qr import qr_svg
@@ -54,22 +55,12 @@ from domain.sending import sending_blocked_until
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
 
-LIVE_REFRESH_SECONDS = 5
 EVENT_ERRORS = {
     "unknown_timezone": ("timezone", "Pick a time zone from the list, such as Europe/London."),
     "ends_before_start": ("ends_at", "The event must end after it starts."),
     "followup_setting": ("followup_timing", "Pick one of the follow-up choices."),
     "checkin_window": ("checkin_opens_minutes", "Pick one of the check-in choices."),
 }
-
-
-@bp.app_template_global()
-def timezones() -> list[str]:
-    """Return the time zone names an event can use, for the form's suggestions."""
-    return list(known_timezones())
-
-
-bp.add_app_template_global(local_time)
 
 
 @bp.before_request
@@ -88,7 +79,7 @@ def _own_event(event_id: int) -> Event:
 @bp.get("/")
 def events() -> str:
     """List the organiser's events."""
-    return render_template("organiser/events.html", events=events_of(current_user))
+    return render_template("organiser/events.html", events=listed_events(current_user))
 
 
 @bp.route("/events/new", methods=["GET", "POST"])
@@ -112,7 +103,9 @@ def new_event() -> Response | str:
             db.session.commit()
             flash("Event created. Print the poster and you're ready.", "success")
             return redirect(url_for("organiser.attendees", event_id=event.id), 303)
-    return render_template("organiser/event_form.html", form=form, event=None)
+    return render_template(
+        "organiser/event_form.html", form=form, event=None, timezones=known_timezones()
+    )
 
 
 @bp.route("/events/<id:event_id>/edit", methods=["GET", "POST"])
@@ -145,7 +138,9 @@ def edit_event(event_id: int) -> Response | str:
             db.session.commit()
             flash("Event saved.", "success")
             return redirect(url_for("organiser.attendees", event_id=event.id), 303)
-    return render_template("organiser/event_form.html", form=form, event=event)
+    return render_template(
+        "organiser/event_form.html", form=form, event=event, timezones=known_timezones()
+    )
 
 
 @bp.get("/events/<id:event_id>")
@@ -238,9 +233,12 @@ def emails(event_id: int) -> str:
         "organiser/emails.html",
         event=event,
         counts=outlook_counts(event.id),
-        messages=outlooks_of(messages_of(event.id)),
+        messages=[
+            (message, outlook, local_time(event, message.next_attempt_at))
+            for message, outlook in outlooks_of(messages_of(event.id))
+        ],
         attendances=list_attendees(event),
-        due=followup_time(event),
+        due=local_time(event, followup_time(event)),
         now=utcnow(),
         paused_until=sending_blocked_until(utcnow()),
     )
@@ -288,7 +286,7 @@ def _change_message(
 
 def _attendee_listing(event: Event) -> dict[str, object]:
     # What a person types in a search box never reaches the database as a control code.
-    search = "".join(c for c in request.args.get("q", "")[:100] if c.isprintable())
+    search = "".join(c for c in request.args.get("q", "")[:SEARCH_MAX] if c.isprintable())
     counts = connection_counts(event.id)
     return {
         "cards": attendee_cards(event, search),
@@ -296,6 +294,7 @@ def _attendee_listing(event: Event) -> dict[str, object]:
         "connection_counts": counts,
         "total_connections": sum(counts.values()) // 2,
         "search": search,
+        "search_max": SEARCH_MAX,
     }
 
 

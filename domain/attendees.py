@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from domain.db import db
+from domain.events import local_time
+from domain.limits import SUGGESTED_INTERESTS
 from domain.models import Attendance, Event, Interest, Person, Visibility, attendance_interest
 from domain.profile import normalise_interest
 
-SUGGESTED_INTERESTS = 12
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 # The organiser is no one's connection: of a person's profile they see what that person
@@ -42,6 +44,7 @@ class OrganiserCard:
     about: str
     talk_about: str
     interests: list[str]
+    arrived: datetime  # when they checked in, in the event's time zone
 
 
 def organiser_card(attendance: Attendance) -> OrganiserCard:
@@ -55,6 +58,7 @@ def organiser_card(attendance: Attendance) -> OrganiserCard:
         interests=[interest.name for interest in attendance.interests]
         if organiser_may_see(attendance, "interests")
         else [],
+        arrived=local_time(attendance.event, attendance.checked_in_at),
     )
 
 

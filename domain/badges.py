@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from domain.checkin import CheckInResult, badge_token_for
+from domain.connections import connections_of
 from domain.db import db
 from domain.followups import set_followup_consent
-from domain.models import Attendance, Event, Person
+from domain.models import Attendance, Connection, Event, Person
 from domain.profile import update_profile
 from domain.signin import use_link
+from domain.suggestions import Suggestion, suggestions
 from domain.tokens import hash_token, new_token
+from domain.visibility import Relation, shared_interests, visible_fields
 
 
 def give_badge_to_device(person: Person, event_id: int, device_secret: str) -> CheckInResult | None:
@@ -89,3 +92,74 @@ def sign_in_with_link(token: str, device_secret: str) -> SignIn:
         return SignIn(person, link.purpose, None, None)
     badge = give_badge_to_device(person, link.event_id, device_secret)
     return SignIn(person, link.purpose, badge, link.event if badge is None else None)
+
+
+@dataclass(frozen=True)
+class PersonShown:
+    """One person as my badge page lists them: plain values, only what they let me see."""
+
+    name: str
+    shared: list[str] = field(default_factory=list)  # interests we share that they show me
+    about: str = ""
+    email: str | None = None
+    links: list[str] = field(default_factory=list)
+    note: str = ""  # my private note about them
+    connection_id: int | None = None
+    attendance_id: int | None = None
+
+
+@dataclass(frozen=True)
+class LiveBadge:
+    """The changing part of my badge page: requests, connections and suggestions."""
+
+    incoming: list[PersonShown]
+    accepted: list[PersonShown]
+    outgoing: list[PersonShown]
+    suggestions: list[PersonShown]
+
+
+def live_badge(mine: Attendance) -> LiveBadge:
+    """Return what the changing part of my badge page shows, each person as far as they allow."""
+    shown = connections_of(mine)
+    return LiveBadge(
+        incoming=[_requester(mine, connection) for connection in shown.incoming],
+        accepted=[_connected(mine, connection) for connection in shown.accepted],
+        outgoing=[
+            PersonShown(connection.other(mine).person.name, connection_id=connection.id)
+            for connection in shown.outgoing
+        ],
+        suggestions=[_suggested(suggestion) for suggestion in suggestions(mine)],
+    )
+
+
+def _requester(mine: Attendance, connection: Connection) -> PersonShown:
+    other = connection.other(mine)
+    return PersonShown(
+        other.person.name,
+        shared=shared_interests(mine, other, Relation.ATTENDEE),
+        connection_id=connection.id,
+    )
+
+
+def _connected(mine: Attendance, connection: Connection) -> PersonShown:
+    other = connection.other(mine)
+    visible = visible_fields(other, Relation.CONNECTION)
+    return PersonShown(
+        other.person.name,
+        shared=shared_interests(mine, other, Relation.CONNECTION),
+        email=other.person.email if "email" in visible else None,
+        links=list(other.person.links or []) if "links" in visible else [],
+        note=connection.note_of(mine),
+        connection_id=connection.id,
+    )
+
+
+def _suggested(suggestion: Suggestion) -> PersonShown:
+    other = suggestion.attendance
+    visible = visible_fields(other, Relation.ATTENDEE)
+    return PersonShown(
+        other.person.name,
+        shared=suggestion.shared,
+        about=(other.person.about or "") if "about" in visible else "",
+        attendance_id=other.id,
+    )

@@ -1,8 +1,7 @@
-"""Connecting at an event: requests, acceptance, blocking, suggestions and who sees what."""
+"""Connecting at an event: requests, acceptance, declining, removing, blocking and notes."""
 
 from __future__ import annotations
 
-import enum
 import functools
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,37 +13,21 @@ from sqlalchemy.orm import selectinload
 from domain.db import db, insert_ignoring_conflict, utcnow
 from domain.errors import DomainError
 from domain.followups import cancel_about_connection, queue_followups
-from domain.limits import CONNECTION_REQUESTS_PER_HOUR
+from domain.limits import CONNECTION_REQUESTS_PER_HOUR, NOTE_MAX
 from domain.models import (
-    NOTE_MAX,
-    PROFILE_FIELDS,
     Attendance,
     Block,
     Connection,
     ConnectionStatus,
-    Interest,
     Person,
-    Visibility,
-    attendance_interest,
 )
 from domain.profile import has_control_characters
-from domain.vcard import Card
 
 REQUESTS_PER_HOUR = CONNECTION_REQUESTS_PER_HOUR
-SUGGESTIONS = 8
 
 
 class ConnectError(DomainError):
     """A connection change was refused; `code` is stable."""
-
-
-class Relation(enum.Enum):
-    """What the viewer of a profile is to its owner."""
-
-    SELF = "self"
-    CONNECTION = "connection"
-    ATTENDEE = "attendee"
-    OUTSIDER = "outsider"
 
 
 def either_way(left: Any, right: Any, one: Any, other: Any) -> sa.ColumnElement[bool]:
@@ -300,181 +283,6 @@ def _accepted_statement() -> sa.Select[tuple[Connection, Attendance, Person]]:
             sa.or_(Connection.low_attendance_id == mine, Connection.high_attendance_id == mine),
         )
         .order_by(Connection.accepted_at, Connection.id)
-    )
-
-
-def shared_interest_names(mine: Attendance, others: list[Attendance]) -> dict[int, list[str]]:
-    """Return, for each other attendance, the interests it shares with mine, in one query."""
-    if not others:
-        return {}
-    rows = db.session.execute(
-        _shared_statement(), {"mine": mine.id, "others": [other.id for other in others]}
-    )
-    shared: dict[int, list[str]] = {other.id: [] for other in others}
-    for attendance_id, name in rows:
-        shared[attendance_id].append(name)
-    return shared
-
-
-@functools.cache
-def _shared_statement() -> sa.Select[tuple[int, str]]:
-    theirs = sa.orm.aliased(attendance_interest)
-    ours = sa.orm.aliased(attendance_interest)
-    return (
-        sa.select(theirs.c.attendance_id, Interest.name)
-        .join(
-            ours,
-            sa.and_(
-                ours.c.interest_id == theirs.c.interest_id,
-                ours.c.attendance_id == sa.bindparam("mine", type_=sa.Integer()),
-            ),
-        )
-        .join(Interest, Interest.id == theirs.c.interest_id)
-        .where(theirs.c.attendance_id.in_(sa.bindparam("others", expanding=True)))
-        .order_by(Interest.name)
-    )
-
-
-def relation(owner: Attendance, viewer: Attendance | None) -> Relation:
-    """Return what the viewer is to the owner of a profile."""
-    return card_for(owner, viewer).relation
-
-
-@dataclass(frozen=True)
-class CardView:
-    """What one person sees of another's card: who they are to them, and what is shown."""
-
-    relation: Relation
-    connection: Connection | None
-    visible: frozenset[str]
-    shared: list[str]
-
-
-def card_for(owner: Attendance, viewer: Attendance | None) -> CardView:
-    """Return what the viewer may see of the owner's card, with one look at their connection."""
-    if viewer is None or viewer.event_id != owner.event_id:
-        return CardView(Relation.OUTSIDER, None, frozenset(), [])
-    if viewer.id == owner.id:
-        seen_as, connection = Relation.SELF, None
-    else:
-        connection = find_connection(owner, viewer)
-        accepted = connection is not None and connection.accepted
-        seen_as = Relation.CONNECTION if accepted else Relation.ATTENDEE
-    return CardView(
-        seen_as,
-        connection,
-        visible_fields(owner, seen_as),
-        shared_interests(viewer, owner, seen_as),
-    )
-
-
-def can_see(owner: Attendance, field: str, viewer: Relation) -> bool:
-    """Tell whether a viewer may see one field of the owner's profile."""
-    if viewer is Relation.SELF:
-        return True
-    setting = getattr(owner, f"{field}_visibility")
-    if viewer is Relation.CONNECTION:
-        return setting in (Visibility.EVERYONE, Visibility.CONNECTIONS)
-    if viewer is Relation.ATTENDEE:
-        return setting == Visibility.EVERYONE
-    return False
-
-
-def visible_fields(owner: Attendance, viewer: Relation) -> frozenset[str]:
-    """Return the names of the owner's fields the viewer may see."""
-    return frozenset(field for field in PROFILE_FIELDS if can_see(owner, field, viewer))
-
-
-def shared_interests(a: Attendance, b: Attendance, viewer: Relation) -> list[str]:
-    """Return the interests two people share, as far as `b` lets the viewer see them."""
-    if not can_see(b, "interests", viewer):
-        return []
-    mine = {interest.name for interest in a.interests}
-    return [interest.name for interest in b.interests if interest.name in mine]
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """Someone here I might like to meet, and what we share."""
-
-    attendance: Attendance
-    shared: list[str]
-
-
-def suggestions(
-    mine: Attendance, limit: int = SUGGESTIONS, only: int | None = None
-) -> list[Suggestion]:
-    """Return people at my event who share my interests, most shared first.
-
-    Only people who show their interests to everyone here, not connected or asked
-    either way, and not blocked either way. Three queries, however many people came.
-    `only` narrows the answer to one attendance, to check that it is a suggestion.
-    """
-    mine_ai = sa.orm.aliased(attendance_interest)
-    theirs = sa.orm.aliased(attendance_interest)
-    shared = sa.func.count(theirs.c.interest_id).label("shared")
-    connected = sa.select(Connection.id).where(
-        either_way(
-            Connection.low_attendance_id, Connection.high_attendance_id, mine.id, Attendance.id
-        )
-    )
-    blocked = sa.select(Block.blocker_person_id).where(
-        either_way(
-            Block.blocker_person_id, Block.blocked_person_id, mine.person_id, Attendance.person_id
-        )
-    )
-    ranked = db.session.execute(
-        sa.select(Attendance.id, shared)
-        .join(theirs, theirs.c.attendance_id == Attendance.id)
-        .join(
-            mine_ai,
-            sa.and_(
-                mine_ai.c.interest_id == theirs.c.interest_id, mine_ai.c.attendance_id == mine.id
-            ),
-        )
-        .where(
-            Attendance.event_id == mine.event_id,
-            Attendance.id != mine.id,
-            Attendance.person_id != mine.person_id,
-            Attendance.interests_visibility == Visibility.EVERYONE.value,
-            ~connected.exists(),
-            ~blocked.exists(),
-            Attendance.id == only if only is not None else sa.true(),
-        )
-        .group_by(Attendance.id)
-        .order_by(shared.desc(), Attendance.id.desc())
-        .limit(limit)
-    ).all()
-    if not ranked:
-        return []
-    ids = [row.id for row in ranked]
-    loaded = {
-        attendance.id: attendance
-        for attendance in db.session.scalars(
-            sa.select(Attendance)
-            .where(Attendance.id.in_(ids))
-            .options(selectinload(Attendance.person), selectinload(Attendance.interests))
-        )
-    }
-    my_tags = {interest.name for interest in mine.interests}
-    return [
-        Suggestion(
-            loaded[i],
-            [interest.name for interest in loaded[i].interests if interest.name in my_tags],
-        )
-        for i in ids
-    ]
-
-
-def contact_card(mine: Attendance, connection: Connection) -> Card:
-    """Return the contact details the other side of a connection shares with me."""
-    other = connection.other(mine)
-    shown = visible_fields(other, Relation.CONNECTION)
-    return Card(
-        name=other.person.name,
-        email=other.person.email if "email" in shown else None,
-        urls=list(other.person.links or []) if "links" in shown else [],
-        note=f"Met at {mine.event.name}",
     )
 
 

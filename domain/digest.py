@@ -15,18 +15,14 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from domain.attendees import organiser_card
-from domain.connections import (
-    Relation,
-    accepted_connections,
-    shared_interest_names,
-    visible_fields,
-)
+from domain.connections import accepted_connections
 from domain.db import db, utcnow
 from domain.followups import FOLLOWUP_KINDS, attendance_of
 from domain.models import Attendance, Connection, OutboxMessage
 from domain.outbox import HELD_UNCONFIRMED
 from domain.suppression import is_suppressed
 from domain.tokens import hash_token
+from domain.visibility import Relation, shared_interest_names, visible_fields
 from domain.worker import Skip
 
 # Kinds that carry a one-time link to confirm an address or sign in.

@@ -102,6 +102,21 @@ def local_time(event: Event, moment: datetime) -> datetime:
     return moment.astimezone(ZoneInfo(event.timezone))
 
 
+@dataclass(frozen=True)
+class ListedEvent:
+    """One event in an organiser's list, with its start in its own time zone."""
+
+    event: Event
+    starts: datetime
+
+
+def listed_events(organiser: Organiser) -> list[ListedEvent]:
+    """Return an organiser's events, the most recent first, with their local start times."""
+    return [
+        ListedEvent(event, local_time(event, event.starts_at)) for event in events_of(organiser)
+    ]
+
+
 def events_of(organiser: Organiser) -> list[Event]:
     """Return an organiser's events, the most recent first."""
     return list(

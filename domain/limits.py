@@ -102,3 +102,56 @@ WEBHOOK_MAX_BODY_BYTES = 4 * 1024 * 1024
 # A signed post whose signing time is further than this from now, either way, is refused as a
 # replay; SendGrid signs each attempt, retries included, when it sends it.
 WEBHOOK_TIMESTAMP_TOLERANCE = timedelta(minutes=10)
+
+# ---------------------------------------------------------------- what a person may type
+# The longest value each form field takes; the columns hold the same, so changing one of
+# these needs a migration too.
+NAME_MAX = 80
+EMAIL_MAX = 254
+LINE_MAX = 160  # one line of a profile ("About me", "Happy to talk about") or an event's venue
+DESCRIPTION_MAX = 2000
+TIMEZONE_MAX = 64
+LINK_MAX = 200
+INTEREST_MAX = 40
+NOTE_MAX = 280  # a private note about a connection
+# The most typed into the interests box (comma-separated) and the links box (one a line),
+# before each interest and link is checked on its own.
+INTERESTS_TYPED_MAX = 500
+LINKS_TYPED_MAX = 700
+# How many interests and links one profile holds.
+MAX_INTERESTS = 10
+MAX_LINKS = 3
+# The shortest and longest organiser password accepted.
+PASSWORD_MIN = 10
+PASSWORD_MAX = 256
+# An organiser's search of their attendee list.
+SEARCH_MAX = 100
+# An event's dates may be this many years from now, either way: further is a typo.
+EVENT_YEARS_AROUND_NOW = 10
+
+# ---------------------------------------------------------------- what a page shows
+# Seconds between refreshes of a live page (my badge's requests, an organiser's attendees).
+LIVE_REFRESH_SECONDS = 5
+# People suggested on a badge page, most interests shared first.
+SUGGESTIONS = 8
+# Interests offered as one-tap choices on a profile form: the event's most popular.
+SUGGESTED_INTERESTS = 12
+# Badges (one per event) one phone remembers in its session cookie; the oldest is forgotten first.
+MAX_REMEMBERED_BADGES = 20
+
+# ---------------------------------------------------------------- sending the outbox
+# How long a worker holds the messages it claimed before another worker may take them.
+LEASE = timedelta(minutes=5)
+# A send whose outcome is unknown (timeout, or a worker that vanished mid-send) is settled
+# this much later, giving SendGrid's webhook time to say whether it got through.
+RECONCILE_AFTER = timedelta(minutes=15)
+# A retry waits a random time up to BACKOFF_BASE_SECONDS * 2**attempts, at most
+# BACKOFF_CAP_SECONDS.
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_CAP_SECONDS = 3600
+# How long sending pauses when the email service refuses our key or sender.
+PAUSE_AFTER_AUTH_ERROR = timedelta(minutes=5)
+# How long to wait after the email service says "too many" when it doesn't say how long.
+DEFAULT_THROTTLE = timedelta(seconds=30)
+# Random seconds added to that wait, so workers don't all come back at once.
+RATE_LIMIT_JITTER_SECONDS = 2.0

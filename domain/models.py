@@ -10,15 +10,16 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from domain.db import UTCDateTime, db, utcnow
-from domain.limits import CHECKIN_CLOSES_MINUTES_AFTER, CHECKIN_OPENS_MINUTES_BEFORE
-
-NAME_MAX = 80
-EMAIL_MAX = 254
-LINE_MAX = 160
-DESCRIPTION_MAX = 2000
-TIMEZONE_MAX = 64
-LINK_MAX = 200
-INTEREST_MAX = 40
+from domain.limits import (
+    CHECKIN_CLOSES_MINUTES_AFTER,
+    CHECKIN_OPENS_MINUTES_BEFORE,
+    EMAIL_MAX,
+    INTEREST_MAX,
+    LINE_MAX,
+    NAME_MAX,
+    NOTE_MAX,
+    TIMEZONE_MAX,
+)
 
 
 class Visibility(enum.StrEnum):
@@ -161,9 +162,6 @@ class ConnectionStatus(enum.StrEnum):
     REQUESTED = "requested"
     ACCEPTED = "accepted"
     DECLINED = "declined"
-
-
-NOTE_MAX = 280
 
 
 class Connection(db.Model):

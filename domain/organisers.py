@@ -7,10 +7,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from domain.db import db, insert_ignoring_conflict, utcnow
 from domain.errors import DomainError
+from domain.limits import PASSWORD_MIN
 from domain.models import Organiser
 from domain.profile import normalise_email
 
-PASSWORD_MIN = 10
 # A real hash to check against when the address is unknown, so a wrong address and a
 # wrong password take the same time.
 _DUMMY_HASH = generate_password_hash("not a real password")

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from domain import limits
 from domain.db import UTCDateTime, db, insert_ignoring_conflict, utcnow
 from domain.errors import DomainError
 from domain.mailer import Outcome, OutcomeKind
@@ -27,15 +28,15 @@ from domain.tokens import hash_token
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
-RECONCILE_AFTER = timedelta(minutes=15)
-BACKOFF_BASE_SECONDS = 30
-BACKOFF_CAP_SECONDS = 3600
+LEASE = limits.LEASE
+RECONCILE_AFTER = limits.RECONCILE_AFTER
+BACKOFF_BASE_SECONDS = limits.BACKOFF_BASE_SECONDS
+BACKOFF_CAP_SECONDS = limits.BACKOFF_CAP_SECONDS
 ACTIVE = (MessageStatus.PENDING.value, MessageStatus.UNCERTAIN.value)
 # The cancel reason of a follow-up held until its person confirms their address: it still
 # waits, and confirming puts it back as it was.
 HELD_UNCONFIRMED = "unconfirmed"
-RATE_LIMIT_JITTER_SECONDS = 2.0
+RATE_LIMIT_JITTER_SECONDS = limits.RATE_LIMIT_JITTER_SECONDS
 WEBHOOK_RETRY_WINDOW = timedelta(hours=24)  # how long SendGrid keeps retrying a webhook post
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from domain.connections import Relation, connections_of, shared_interests
+from domain.connections import connections_of
 from domain.db import db
+from domain.events import local_time
 from domain.followups import request_sign_in
 from domain.models import Attendance, Block, Connection, Event, OutboxMessage, Person
 from domain.profile import normalise_email
 from domain.suppression import is_suppressed, suppress
+from domain.visibility import Relation, shared_interests
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Memory:
     other: Attendance
     shared: list[str]
     note: str
+    met_on: datetime  # the event's start, in its own time zone
 
 
 def find_person(email: str) -> Person | None:
@@ -66,6 +70,7 @@ def memories(person: Person) -> list[Memory]:
                     other,
                     shared_interests(mine, other, Relation.CONNECTION),
                     connection.note_of(mine),
+                    local_time(mine.event, mine.event.starts_at),
                 )
             )
     return found

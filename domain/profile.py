@@ -9,9 +9,8 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from domain.db import db, insert_ignoring_conflict, utcnow
+from domain.limits import INTEREST_MAX, LINK_MAX, MAX_INTERESTS, MAX_LINKS
 from domain.models import (
-    INTEREST_MAX,
-    LINK_MAX,
     PROFILE_FIELDS,
     VISIBILITY_VALUES,
     Attendance,
@@ -19,9 +18,6 @@ from domain.models import (
     Person,
     Visibility,
 )
-
-MAX_INTERESTS = 10
-MAX_LINKS = 3
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_EXCEPT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")

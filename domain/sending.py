@@ -7,17 +7,18 @@ machine, because the state is one database row that the claim reads.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 
+from domain import limits
 from domain.db import db, insert_ignoring_conflict, utcnow
 from domain.mailer import PAUSING_CODES
 from domain.models import MessageStatus, OutboxMessage, SenderState
 
 SENDER_STATE_ID = 1
-PAUSE_AFTER_AUTH_ERROR = timedelta(minutes=5)
-DEFAULT_THROTTLE = timedelta(seconds=30)
+PAUSE_AFTER_AUTH_ERROR = limits.PAUSE_AFTER_AUTH_ERROR
+DEFAULT_THROTTLE = limits.DEFAULT_THROTTLE
 PAUSE_REASON_MAX = 200  # SenderState.pause_reason is a String(200)
 
 

@@ -7,9 +7,9 @@ import sqlalchemy as sa
 
 from domain.checkin import CheckInError, Profile, check_in
 from domain.db import db, writing
+from domain.limits import MAX_INTERESTS
 from domain.models import PROFILE_FIELDS, Attendance, Interest, Person
 from domain.profile import (
-    MAX_INTERESTS,
     ProfileError,
     normalise_interests,
     normalise_links,

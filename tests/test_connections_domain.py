@@ -5,27 +5,26 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from domain.badges import PersonShown, live_badge
 from domain.connections import (
     REQUESTS_PER_HOUR,
     ConnectError,
-    Relation,
     accept_connection,
     block,
-    can_see,
     connection_counts,
     connections_of,
     decline_connection,
     is_blocked,
     ordered,
-    relation,
     remove_connection,
     request_connection,
     set_note,
-    suggestions,
 )
 from domain.db import db, writing
 from domain.models import Block, Connection
+from domain.suggestions import suggestions
 from domain.vcard import Card, escape, fold, vcard
+from domain.visibility import Relation, can_see, relation
 
 
 @pytest.fixture
@@ -231,6 +230,42 @@ def test_relation_and_visibility(people):
     assert not can_see(ana, "email", Relation.ATTENDEE)
     assert can_see(ana, "interests", Relation.ATTENDEE)
     assert not can_see(ana, "interests", Relation.OUTSIDER)
+
+
+def test_live_badge_lists_plain_values_each_person_lets_me_see(people):
+    ana, ben, cleo, _ = people
+    with writing():
+        ben.person.links = ["https://ben.example.org"]
+        ben.email_visibility = "nobody"
+        cleo.person.about = "Chess coach"
+        db.session.commit()
+    connection = commit(request_connection, ben, ana)
+    commit(set_note, ana, connection, "Runs the sourdough club")
+
+    asked = live_badge(ana)
+    assert asked.incoming == [
+        PersonShown("Ben", shared=["marathons", "sourdough"], connection_id=connection.id)
+    ]
+    assert asked.accepted == []
+    assert live_badge(ben).outgoing == [PersonShown("Ana", connection_id=connection.id)]
+
+    commit(accept_connection, ana, connection)
+    shown = live_badge(ana)
+    assert shown.incoming == []
+    assert shown.accepted == [
+        PersonShown(
+            "Ben",
+            shared=["marathons", "sourdough"],
+            email=None,  # Ben shows his address to nobody
+            links=["https://ben.example.org"],
+            note="Runs the sourdough club",
+            connection_id=connection.id,
+        )
+    ]
+    assert live_badge(ben).accepted[0].email == ana.person.email
+    assert shown.suggestions == [
+        PersonShown("Cleo", shared=["chess"], about="Chess coach", attendance_id=cleo.id)
+    ]
 
 
 def test_connection_counts(people):

@@ -163,3 +163,24 @@ def test_attendee_page_search_and_formula_safe_csv(
     cells = [cell for row in rows[1:] for cell in (row[0], row[2])]
     assert all(not cell.startswith(("=", "+", "-", "@")) for cell in cells)
     assert "'=HYPERLINK(1)" in [row[0] for row in rows]
+
+
+def test_organiser_pages_show_times_in_the_events_own_zone(
+    client, make_organiser, make_event, make_attendee
+):
+    from zoneinfo import ZoneInfo
+
+    from domain.followups import followup_time
+
+    organiser = make_organiser()
+    event = make_event(organiser, timezone="Asia/Tokyo")
+    ana = make_attendee(event, "Ana").attendance
+    tokyo = ZoneInfo("Asia/Tokyo")
+    login(client, organiser)
+    arrived = ana.checked_in_at.astimezone(tokyo).strftime("%H:%M")
+    table = client.get(f"/organiser/events/{event.id}/live").text
+    assert f">{arrived}</time>" in table
+    due = followup_time(event).astimezone(tokyo).strftime("%a %d %b, %H:%M")
+    assert f"{due} (Asia/Tokyo)" in client.get(f"/organiser/events/{event.id}/emails").text
+    starts = event.starts_at.astimezone(tokyo).strftime("%a %d %b %Y, %H:%M")
+    assert starts in client.get("/organiser/").text

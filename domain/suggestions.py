@@ -1,0 +1,86 @@
+"""Suggestions: people at my event I might like to meet, by the interests we share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from domain.connections import either_way
+from domain.db import db
+from domain.limits import SUGGESTIONS
+from domain.models import Attendance, Block, Connection, Visibility, attendance_interest
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Someone here I might like to meet, and what we share."""
+
+    attendance: Attendance
+    shared: list[str]
+
+
+def suggestions(
+    mine: Attendance, limit: int = SUGGESTIONS, only: int | None = None
+) -> list[Suggestion]:
+    """Return people at my event who share my interests, most shared first.
+
+    Only people who show their interests to everyone here, not connected or asked
+    either way, and not blocked either way. Three queries, however many people came.
+    `only` narrows the answer to one attendance, to check that it is a suggestion.
+    """
+    mine_ai = sa.orm.aliased(attendance_interest)
+    theirs = sa.orm.aliased(attendance_interest)
+    shared = sa.func.count(theirs.c.interest_id).label("shared")
+    connected = sa.select(Connection.id).where(
+        either_way(
+            Connection.low_attendance_id, Connection.high_attendance_id, mine.id, Attendance.id
+        )
+    )
+    blocked = sa.select(Block.blocker_person_id).where(
+        either_way(
+            Block.blocker_person_id, Block.blocked_person_id, mine.person_id, Attendance.person_id
+        )
+    )
+    ranked = db.session.execute(
+        sa.select(Attendance.id, shared)
+        .join(theirs, theirs.c.attendance_id == Attendance.id)
+        .join(
+            mine_ai,
+            sa.and_(
+                mine_ai.c.interest_id == theirs.c.interest_id, mine_ai.c.attendance_id == mine.id
+            ),
+        )
+        .where(
+            Attendance.event_id == mine.event_id,
+            Attendance.id != mine.id,
+            Attendance.person_id != mine.person_id,
+            Attendance.interests_visibility == Visibility.EVERYONE.value,
+            ~connected.exists(),
+            ~blocked.exists(),
+            Attendance.id == only if only is not None else sa.true(),
+        )
+        .group_by(Attendance.id)
+        .order_by(shared.desc(), Attendance.id.desc())
+        .limit(limit)
+    ).all()
+    if not ranked:
+        return []
+    ids = [row.id for row in ranked]
+    loaded = {
+        attendance.id: attendance
+        for attendance in db.session.scalars(
+            sa.select(Attendance)
+            .where(Attendance.id.in_(ids))
+            .options(selectinload(Attendance.person), selectinload(Attendance.interests))
+        )
+    }
+    my_tags = {interest.name for interest in mine.interests}
+    return [
+        Suggestion(
+            loaded[i],
+            [interest.name for interest in loaded[i].interests if interest.name in my_tags],
+        )
+        for i in ids
+    ]

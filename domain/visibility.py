@@ -1,0 +1,132 @@
+"""Who sees what: what a viewer is to a profile's owner, and which fields and interests they see."""
+
+from __future__ import annotations
+
+import enum
+import functools
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from domain.connections import find_connection
+from domain.db import db
+from domain.models import (
+    PROFILE_FIELDS,
+    Attendance,
+    Connection,
+    Interest,
+    Visibility,
+    attendance_interest,
+)
+from domain.vcard import Card
+
+
+class Relation(enum.Enum):
+    """What the viewer of a profile is to its owner."""
+
+    SELF = "self"
+    CONNECTION = "connection"
+    ATTENDEE = "attendee"
+    OUTSIDER = "outsider"
+
+
+def shared_interest_names(mine: Attendance, others: list[Attendance]) -> dict[int, list[str]]:
+    """Return, for each other attendance, the interests it shares with mine, in one query."""
+    if not others:
+        return {}
+    rows = db.session.execute(
+        _shared_statement(), {"mine": mine.id, "others": [other.id for other in others]}
+    )
+    shared: dict[int, list[str]] = {other.id: [] for other in others}
+    for attendance_id, name in rows:
+        shared[attendance_id].append(name)
+    return shared
+
+
+@functools.cache
+def _shared_statement() -> sa.Select[tuple[int, str]]:
+    theirs = sa.orm.aliased(attendance_interest)
+    ours = sa.orm.aliased(attendance_interest)
+    return (
+        sa.select(theirs.c.attendance_id, Interest.name)
+        .join(
+            ours,
+            sa.and_(
+                ours.c.interest_id == theirs.c.interest_id,
+                ours.c.attendance_id == sa.bindparam("mine", type_=sa.Integer()),
+            ),
+        )
+        .join(Interest, Interest.id == theirs.c.interest_id)
+        .where(theirs.c.attendance_id.in_(sa.bindparam("others", expanding=True)))
+        .order_by(Interest.name)
+    )
+
+
+def relation(owner: Attendance, viewer: Attendance | None) -> Relation:
+    """Return what the viewer is to the owner of a profile."""
+    return card_for(owner, viewer).relation
+
+
+@dataclass(frozen=True)
+class CardView:
+    """What one person sees of another's card: who they are to them, and what is shown."""
+
+    relation: Relation
+    connection: Connection | None
+    visible: frozenset[str]
+    shared: list[str]
+
+
+def card_for(owner: Attendance, viewer: Attendance | None) -> CardView:
+    """Return what the viewer may see of the owner's card, with one look at their connection."""
+    if viewer is None or viewer.event_id != owner.event_id:
+        return CardView(Relation.OUTSIDER, None, frozenset(), [])
+    if viewer.id == owner.id:
+        seen_as, connection = Relation.SELF, None
+    else:
+        connection = find_connection(owner, viewer)
+        accepted = connection is not None and connection.accepted
+        seen_as = Relation.CONNECTION if accepted else Relation.ATTENDEE
+    return CardView(
+        seen_as,
+        connection,
+        visible_fields(owner, seen_as),
+        shared_interests(viewer, owner, seen_as),
+    )
+
+
+def can_see(owner: Attendance, field: str, viewer: Relation) -> bool:
+    """Tell whether a viewer may see one field of the owner's profile."""
+    if viewer is Relation.SELF:
+        return True
+    setting = getattr(owner, f"{field}_visibility")
+    if viewer is Relation.CONNECTION:
+        return setting in (Visibility.EVERYONE, Visibility.CONNECTIONS)
+    if viewer is Relation.ATTENDEE:
+        return setting == Visibility.EVERYONE
+    return False
+
+
+def visible_fields(owner: Attendance, viewer: Relation) -> frozenset[str]:
+    """Return the names of the owner's fields the viewer may see."""
+    return frozenset(field for field in PROFILE_FIELDS if can_see(owner, field, viewer))
+
+
+def shared_interests(a: Attendance, b: Attendance, viewer: Relation) -> list[str]:
+    """Return the interests two people share, as far as `b` lets the viewer see them."""
+    if not can_see(b, "interests", viewer):
+        return []
+    mine = {interest.name for interest in a.interests}
+    return [interest.name for interest in b.interests if interest.name in mine]
+
+
+def contact_card(mine: Attendance, connection: Connection) -> Card:
+    """Return the contact details the other side of a connection shares with me."""
+    other = connection.other(mine)
+    shown = visible_fields(other, Relation.CONNECTION)
+    return Card(
+        name=other.person.name,
+        email=other.person.email if "email" in shown else None,
+        urls=list(other.person.links or []) if "links" in shown else [],
+        note=f"Met at {mine.event.name}",
+    )
