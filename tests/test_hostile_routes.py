@@ -310,7 +310,11 @@ class World:
             **self.mail_tokens,
         }
         person = ana.attendance.person
-        reference = [person.id, int(person.created_at.timestamp() * 1_000_000)]
+        reference = [
+            person.id,
+            int(person.created_at.timestamp() * 1_000_000),
+            person.session_epoch,
+        ]
         badges = {str(event.id): ana.badge_token}
         db.session.remove()
         self.client = self.app.test_client()

@@ -29,7 +29,11 @@ class Phone:
             with self.client.session_transaction() as session:
                 session["badges"] = {str(result.attendance.event_id): result.badge_token}
                 person = result.attendance.person
-                session["person"] = [person.id, int(person.created_at.timestamp() * 1_000_000)]
+                session["person"] = [
+                    person.id,
+                    int(person.created_at.timestamp() * 1_000_000),
+                    person.session_epoch,
+                ]
 
     @property
     def token(self) -> str:

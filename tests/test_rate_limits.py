@@ -133,7 +133,10 @@ def test_a_full_venue_behind_one_address_checks_in(app, make_event):
         statuses = list(pool.map(arrive, range(300)))
     elapsed = time.monotonic() - started
     assert statuses == [303] * 300, (collections.Counter(statuses), elapsed)
-    assert elapsed < 20
+    # Arriving faster is harder on the limits, not easier: all 300 must have fallen inside one
+    # per-address window (a minute) for the test to mean anything; on a quiet machine they take
+    # about 2 s. A loaded machine that needs longer than the window proves nothing, so it fails.
+    assert elapsed < 60
     db.session.rollback()  # end the read this test began before the arrivals
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Attendance)) == 300
     assert confirmation_mails() == 300
