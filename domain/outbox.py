@@ -61,8 +61,8 @@ PAUSING_CODES = (401, 403, 404, 405, 406)
 RATE_LIMIT_JITTER_SECONDS = 2.0
 
 
-class Skip(Exception):
-    """Raised by a composer: this message must not be sent; `reason` says why."""
+class Skip(DomainError):
+    """Raised by a composer: this message must not be sent; `code` (or `reason`) says why."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
