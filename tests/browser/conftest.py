@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.browser.support import CHROMIUM, LiveServer
+from tests.browser.support import CHROMIUM, LAPTOP_VIEWPORT, PHONE, LiveServer
 from tests.conftest import sendgrid_settings
 from tests.fake_sendgrid import FakeSendGrid
 
@@ -62,7 +62,7 @@ def new_phone(browser: Any, playwright_instance: Any) -> Iterator[Callable[..., 
     contexts = []
 
     def open_phone(**options: Any) -> Any:
-        context = browser.new_context(**playwright_instance.devices["Pixel 7"], **options)
+        context = browser.new_context(**playwright_instance.devices[PHONE], **options)
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context.new_page()
@@ -75,7 +75,7 @@ def new_phone(browser: Any, playwright_instance: Any) -> Iterator[Callable[..., 
 @pytest.fixture
 def laptop(browser: Any) -> Iterator[Any]:
     """Open a page on a laptop-sized browser window."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport=LAPTOP_VIEWPORT)
     context.set_default_timeout(10_000)
     yield context.new_page()
     context.close()

@@ -26,6 +26,11 @@ from tests.conftest import PASSWORD
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
+PHONE = "Pixel 7"  # 412 x 839 CSS px at 2.625 device px each
+PHONE_PICTURE_WIDTH = 1082  # a phone's full-page screenshot, in device px (412 x 2.625)
+PHONE_PICTURE_MIN_HEIGHT = 2202  # at least one screenful (839 x 2.625)
+LAPTOP_VIEWPORT = {"width": 1280, "height": 900}
+
 PAGE_BUDGET_BYTES = 30_000  # DESIGN.md §5: at most 30 KB transferred per phone page
 PAGE_BUDGET_REQUESTS = 3
 LIVE_UPDATE_TIMEOUT_MS = 12_000  # live pages poll every 5 s

@@ -10,14 +10,19 @@ import os
 import re
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
+from PIL import Image
 from playwright.sync_api import expect
 
 from domain.db import db
 from domain.models import Attendance
 from tests.browser.support import (
     ANA,
+    LAPTOP_VIEWPORT,
     LIVE_UPDATE_TIMEOUT_MS,
+    PHONE_PICTURE_MIN_HEIGHT,
+    PHONE_PICTURE_WIDTH,
     LiveServer,
     Traffic,
     assert_no_axe_violations,
@@ -31,8 +36,13 @@ from tests.browser.support import (
     submit_check_in,
 )
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-SCREENSHOT_NAMES = ("checkin.png", "badge.png", "attendees.png")
+SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Each picture's width and height range, in pixels: two phone pages and the laptop's table.
+SCREENSHOTS = {
+    "checkin.png": (PHONE_PICTURE_WIDTH, PHONE_PICTURE_MIN_HEIGHT, 20_000),
+    "badge.png": (PHONE_PICTURE_WIDTH, PHONE_PICTURE_MIN_HEIGHT, 20_000),
+    "attendees.png": (LAPTOP_VIEWPORT["width"], 200, LAPTOP_VIEWPORT["height"]),
+}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Ana as the pictures in the README show her: more to say than when she only meets Ben.
@@ -159,14 +169,29 @@ def test_phone_pages_stay_small(live_server, make_event, make_attendee, new_phon
 
 
 def test_documentation_screenshots(request):
-    """Check the README's pictures exist; with UPDATE_SCREENSHOTS=1, take them afresh."""
-    paths = [SCREENSHOTS / name for name in SCREENSHOT_NAMES]
-    if os.environ.get("UPDATE_SCREENSHOTS") != "1":
-        for path in paths:
-            assert path.is_file(), f"{path} is missing: run with UPDATE_SCREENSHOTS=1"
-            assert path.read_bytes()[:8] == PNG_SIGNATURE, path
-        return
+    """Check the README's pictures are what it says; with UPDATE_SCREENSHOTS=1, retake them.
 
+    `make screenshots` retakes them. Without it, this checks the committed pictures: each
+    decodes as a PNG of a phone's or the laptop's width, and the badge's QR code scans.
+    """
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        take_screenshots(request)
+    for name, (width, min_height, max_height) in SCREENSHOTS.items():
+        path = SCREENSHOT_DIR / name
+        assert path.is_file(), f"{path} is missing: run `make screenshots`"
+        assert path.read_bytes()[:8] == PNG_SIGNATURE, path
+        with Image.open(path) as picture:
+            picture.load()  # decodes every row: a truncated file fails here
+            assert picture.width == width, (path, picture.size)
+            assert min_height <= picture.height <= max_height, (path, picture.size)
+    badge_links = decode_qr((SCREENSHOT_DIR / "badge.png").read_bytes())
+    assert len(badge_links) == 1 and re.search(r"/b/[A-Za-z0-9_-]{43,}$", badge_links[0]), (
+        badge_links
+    )
+
+
+def take_screenshots(request: pytest.FixtureRequest) -> None:
+    """Take the README's pictures afresh, replacing the old ones."""
     # The browser fixtures are only needed (and only started) when taking pictures.
     live_server = request.getfixturevalue("live_server")
     make_organiser = request.getfixturevalue("make_organiser")
@@ -174,7 +199,10 @@ def test_documentation_screenshots(request):
     make_attendee = request.getfixturevalue("make_attendee")
     new_phone = request.getfixturevalue("new_phone")
     laptop = request.getfixturevalue("laptop")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    # Gone first, so a picture this run fails to take can't pass as one it took.
+    for name in SCREENSHOTS:
+        (SCREENSHOT_DIR / name).unlink(missing_ok=True)
     organiser = make_organiser("maya@example.org", name="Maya")
     event = make_event(organiser, name="Sunday brunch", venue="The corner café")
     make_attendee(
@@ -197,18 +225,21 @@ def test_documentation_screenshots(request):
     phone = new_phone()
     phone.goto(f"{live_server.url}/e/{event.checkin_token}")
     fill_check_in(phone, ANA_AT_BRUNCH)
-    phone.screenshot(path=SCREENSHOTS / "checkin.png", full_page=True)
+    phone.screenshot(path=SCREENSHOT_DIR / "checkin.png", full_page=True)
     submit_check_in(phone)
     badge_token_of(phone, live_server)
-    phone.screenshot(path=SCREENSHOTS / "badge.png", full_page=True)
+    phone.screenshot(path=SCREENSHOT_DIR / "badge.png", full_page=True)
 
     log_in(laptop, live_server, "maya@example.org")
     laptop.goto(f"{live_server.url}/organiser/events/{event.id}")
     expect(laptop.locator(".count")).to_contain_text("4 checked in")
     table = laptop.locator("table.attendees").bounding_box()
     laptop.screenshot(
-        path=SCREENSHOTS / "attendees.png",
-        clip={"x": 0, "y": 0, "width": 1280, "height": table["y"] + table["height"] + 32},
+        path=SCREENSHOT_DIR / "attendees.png",
+        clip={
+            "x": 0,
+            "y": 0,
+            "width": LAPTOP_VIEWPORT["width"],
+            "height": table["y"] + table["height"] + 32,
+        },
     )
-    for path in paths:
-        assert path.read_bytes()[:8] == PNG_SIGNATURE, path

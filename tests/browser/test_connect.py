@@ -23,6 +23,7 @@ from tests.browser.support import (
     ANA,
     CHROMIUM,
     LIVE_UPDATE_TIMEOUT_MS,
+    PHONE,
     LiveServer,
     Traffic,
     assert_no_axe_violations,
@@ -203,9 +204,7 @@ def test_in_page_scanner_reads_a_badge_through_the_camera(
         ],
     )
     try:
-        context = browser.new_context(
-            **playwright_instance.devices["Pixel 7"], permissions=["camera"]
-        )
+        context = browser.new_context(**playwright_instance.devices[PHONE], permissions=["camera"])
         context.set_default_timeout(10_000)
         cleo_phone = context.new_page()
         fetched: list[str] = []
