@@ -9,7 +9,7 @@ FLASK := $(BIN)/flask --app app
 
 export PUBLIC_URL
 
-.PHONY: run test lint format lock clean
+.PHONY: run test screenshots lint format lock clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ PYTEST_WORKERS ?= auto
 
 test: $(VENV)/.installed-dev
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# Retake the README's pictures in docs/screenshots/ in headless Chromium (Debian's chromium).
+screenshots: $(VENV)/.installed-dev
+	UPDATE_SCREENSHOTS=1 REQUIRE_BROWSER=1 FAIL_ON_SKIP=1 \
+		$(BIN)/pytest -q tests/browser/test_checkin.py::test_documentation_screenshots
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -27,7 +25,7 @@ from domain.attendees import (
     attendance_of_event,
     attendee_cards,
     attendee_count,
-    csv_safe,
+    attendees_csv,
     list_attendees,
 )
 from domain.connections import connection_counts
@@ -164,24 +162,11 @@ def attendees_live(event_id: int) -> str:
     )
 
 
-@bp.get("/events/<id:event_id>/attendees.csv")
-def attendees_csv(event_id: int) -> Response:
+@bp.get("/events/<id:event_id>/attendees.csv", endpoint="attendees_csv")
+def attendees_csv_download(event_id: int) -> Response:
     """Download the attendee list as CSV, safe to open in a spreadsheet."""
     event = _own_event(event_id)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["Name", "Checked in", "Interests", "Connections"])
-    counts = connection_counts(event.id)
-    for card in attendee_cards(event):
-        writer.writerow(
-            [
-                csv_safe(card.name),
-                local_time(event, card.attendance.checked_in_at).isoformat(timespec="seconds"),
-                csv_safe(", ".join(card.interests)),
-                counts.get(card.attendance.id, 0),
-            ]
-        )
-    return download(out.getvalue(), "text/csv", f"attendees-{event.id}.csv")
+    return download(attendees_csv(event), "text/csv", f"attendees-{event.id}.csv")
 
 
 @bp.get("/events/<id:event_id>/poster")

@@ -62,50 +62,59 @@ def home() -> str:
         "Please check in on your own phone, or try again later."
     ),
 )
-def landing(token: str) -> Response | str:
+def landing(token: str) -> Response | str | tuple[str, int]:
     """Show the event and its check-in form, or this phone's badge if it has one here."""
     event = _event_or_404(token)
     form = CheckInForm()
-    offer_sign_in = False
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     continuation = _continuation(event, form.next.data)
+    elsewhere = _badge_or_closed(event, continuation)
+    if elsewhere is not None:
+        return elsewhere
+    form.offer(popular_interests(event))
+    if form.validate_on_submit():
+        return _check_in(event, form, continuation)
+    device.device_secret()
+    return _landing_page(event, WindowState.OPEN, form=form, offer_sign_in=False)
+
+
+def _badge_or_closed(event: Event, continuation: str | None) -> Response | tuple[str, int] | None:
+    """Send a phone checked in here to its badge, or say check-in is closed; else None."""
     mine = device.attendance_at(event.id)
     if mine is not None:
         return _to_badge(mine, already=continuation is None, to=continuation)
     window = checkin_window(event).state(utcnow())
     if window is not WindowState.OPEN:
         return _closed(event, window)
-    form.offer(popular_interests(event))
-    if form.validate_on_submit():
-        try:
-            result = check_in(
-                event,
-                _profile(form),
-                device_secret=device.device_secret(),
-                person_id=device.person_id(),
-            )
-        except CheckInError as error:
-            db.session.rollback()
-            if error.code in (WindowState.NOT_YET, WindowState.ENDED):
-                return _closed(event, WindowState(error.code))
-            form.email.errors.append(EMAIL_IN_USE)
-            offer_sign_in = True
-        else:
-            # Holding the badge may let go of the phone's last person: one transaction.
-            device.hold(result)
-            db.session.commit()
-            if result.created:
-                count_outcome()
-            return _to_badge(
-                result.attendance,
-                already=not result.created,
-                token=result.badge_token,
-                to=continuation,
-            )
-    else:
-        device.device_secret()
-    return _landing_page(event, WindowState.OPEN, form=form, offer_sign_in=offer_sign_in)
+    return None
+
+
+def _check_in(
+    event: Event, form: CheckInForm, continuation: str | None
+) -> Response | str | tuple[str, int]:
+    """Check this phone in from a valid form; go to the badge, or show why not."""
+    try:
+        result = check_in(
+            event,
+            _profile(form),
+            device_secret=device.device_secret(),
+            person_id=device.person_id(),
+        )
+    except CheckInError as error:
+        db.session.rollback()
+        if error.code in (WindowState.NOT_YET, WindowState.ENDED):
+            return _closed(event, WindowState(error.code))
+        form.email.errors.append(EMAIL_IN_USE)
+        return _landing_page(event, WindowState.OPEN, form=form, offer_sign_in=True)
+    # Holding the badge may let go of the phone's last person: one transaction.
+    device.hold(result)
+    db.session.commit()
+    if result.created:
+        count_outcome()
+    return _to_badge(
+        result.attendance, already=not result.created, token=result.badge_token, to=continuation
+    )
 
 
 def _closed(event: Event, window: WindowState) -> tuple[str, int]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from domain.connections import connection_counts
 from domain.db import db
 from domain.events import local_time
 from domain.limits import SUGGESTED_INTERESTS
@@ -15,6 +18,7 @@ from domain.models import Attendance, Event, Interest, Person, Visibility, atten
 from domain.profile import normalise_interest
 
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+CSV_HEADER = ("Name", "Checked in", "Interests", "Connections")
 
 # The organiser is no one's connection: of a person's profile they see what that person
 # shows everyone at the event, and their name always. Contact details (email, links) are
@@ -134,6 +138,24 @@ def popular_interests(event: Event, limit: int = SUGGESTED_INTERESTS) -> list[st
 def csv_safe(value: str) -> str:
     """Neutralise a cell a spreadsheet would otherwise run as a formula."""
     return "'" + value if value.startswith(CSV_FORMULA_PREFIXES) else value
+
+
+def attendees_csv(event: Event) -> str:
+    """Return the organiser's attendee list as CSV text, safe to open in a spreadsheet."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_HEADER)
+    counts = connection_counts(event.id)
+    for card in attendee_cards(event):
+        writer.writerow(
+            [
+                csv_safe(card.name),
+                local_time(event, card.attendance.checked_in_at).isoformat(timespec="seconds"),
+                csv_safe(", ".join(card.interests)),
+                counts.get(card.attendance.id, 0),
+            ]
+        )
+    return out.getvalue()
 
 
 def attendance_of_event(event: Event, attendance_id: int) -> Attendance | None:

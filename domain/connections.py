@@ -184,7 +184,7 @@ def set_note(mine: Attendance, connection: Connection, note: str) -> None:
 
 
 def clean_note(note: str) -> str:
-    """Return a note trimmed; raise ConnectionError if it is too long or has control codes."""
+    """Return a note trimmed; raise ConnectError if it is too long or has control codes."""
     note = note.strip()
     if len(note) > NOTE_MAX:
         raise ConnectError("note_too_long")

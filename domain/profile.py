@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from domain.db import db, insert_ignoring_conflict, utcnow
+from domain.errors import DomainError
 from domain.limits import INTEREST_MAX, LINK_MAX, MAX_INTERESTS, MAX_LINKS
 from domain.models import (
     PROFILE_FIELDS,
@@ -29,13 +30,11 @@ _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+-]*):(?!\d)")
 LINK_INVALID_MESSAGE = "Links must be web addresses starting with https://."
 
 
-class ProfileError(ValueError):
+class ProfileError(DomainError):
     """A profile value breaks a rule; `code` is stable, the message is for people."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
 
 
 def has_control_characters(value: str, *, allow_newlines: bool = False) -> bool:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from domain.db import db, utcnow, writing
+from domain.errors import DomainError
 from domain.mailer import Email, Mailer, Outcome, OutcomeKind
 from domain.models import OutboxMessage
 from domain.outbox import (
@@ -37,8 +38,8 @@ from domain.outbox import (
 log = logging.getLogger(__name__)
 
 
-class Skip(Exception):
-    """Raised by a composer: this message must not be sent; `reason` says why."""
+class Skip(DomainError):
+    """Raised by a composer: this message must not be sent; `code` (or `reason`) says why."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

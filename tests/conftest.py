@@ -1,11 +1,12 @@
-"""Shared fixtures: a fresh database per test, clients, factories, a live server, phones."""
+"""Shared fixtures: a fresh database per test, clients, factories, a fake SendGrid.
+
+The browser tests' live server, Chromium, phones and laptop are in tests/browser/conftest.py.
+"""
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask, g
 from flask.testing import FlaskClient, FlaskCliRunner
-from werkzeug.serving import make_server
 
 from app import create_app
 from domain.checkin import CheckInResult, Profile, check_in
@@ -257,82 +257,6 @@ def csrf_token_from(html: str) -> str:
     )
     assert match, "no CSRF token in the page"
     return match.group(1)
-
-
-# ---------------------------------------------------------------- live server and browser
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-class LiveServer:
-    """A real HTTP server running the app in a thread, on 127.0.0.1."""
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        app.config["PUBLIC_URL"] = self.url
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.thread.join(5)
-
-
-@pytest.fixture
-def live_server(app_factory: Callable[..., Flask]) -> Iterator[LiveServer]:
-    app = app_factory()
-    with LiveServer(app) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def playwright_instance() -> Iterator[Any]:
-    if CHROMIUM is None:
-        if os.environ.get("REQUIRE_BROWSER"):
-            pytest.fail("REQUIRE_BROWSER is set but no chromium was found on PATH")
-        pytest.skip("no Chromium found on PATH (install Debian's chromium to run browser tests)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        yield playwright
-
-
-@pytest.fixture(scope="session")
-def browser(playwright_instance: Any) -> Iterator[Any]:
-    browser = playwright_instance.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=["--disable-gpu"]
-    )
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
-def new_phone(browser: Any, playwright_instance: Any) -> Iterator[Callable[..., Any]]:
-    """Open pages on fresh phones (Pixel 7 emulation), each with its own cookies."""
-    contexts = []
-
-    def open_phone(**options: Any) -> Any:
-        context = browser.new_context(**playwright_instance.devices["Pixel 7"], **options)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_phone
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
-def laptop(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
 
 
 # ---------------------------------------------------------------- fake SendGrid

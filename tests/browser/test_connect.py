@@ -9,102 +9,43 @@ Chromium with a fake camera that films a badge.
 from __future__ import annotations
 
 import io
-import re
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 import zxingcpp
-from axe_playwright_python.sync_playwright import Axe
-from flask import Flask
 from PIL import Image
 from playwright.sync_api import expect
 
 from domain.checkin import find_attendance_by_badge
 from domain.connections import accept_connection, request_connection
 from domain.db import db, writing
-from domain.models import Event
-from tests.conftest import CHROMIUM, LiveServer
+from tests.browser.support import (
+    ANA,
+    CHROMIUM,
+    LIVE_UPDATE_TIMEOUT_MS,
+    PHONE,
+    LiveServer,
+    Traffic,
+    assert_no_axe_violations,
+    button,
+    check_in,
+    check_in_at,
+    decode_qr,
+    label,
+    qr_png,
+)
+from tests.browser.support import BEN as BEN_AT_CHECK_IN
 
-LIVE_UPDATE_TIMEOUT_MS = 12_000  # the badge page polls /live every 5 s
 SCAN_TIMEOUT_MS = 15_000
-PAGE_BUDGET_BYTES = 30_000  # DESIGN.md §5: at most 30 KB transferred per phone page
-PAGE_BUDGET_REQUESTS = 3
-SHARE = "Show my profile to the people I meet at this event"
 
-ANA = {
-    "Name": "Ana Lima",
-    "Email": "ana@example.org",
-    "About me": "Backend developer, weekend baker",
-    "Interests": "marathons, sourdough",
-}
-BEN = {
-    "Name": "Ben Okafor",
-    "Email": "ben@example.org",
-    "About me": "Learning Vietnamese",
-    "Interests": "marathons, travel in Asia",
-    "Links (optional)": "https://ben.example.org/runs",
-}
+# Ben adds a link, to show it staying hidden once he keeps his links to himself.
+BEN = {**BEN_AT_CHECK_IN, "Links (optional)": "https://ben.example.org/runs"}
 CLEO = {"Name": "Cleo Park", "Email": "cleo@example.org", "Interests": "climbing"}
 DEV = {"Name": "Dev Rao", "Email": "dev@example.org", "Interests": "marathons, chess"}
 NOTE = "we talked about the Hanoi night market"
 
 
-@pytest.fixture
-def live_server(app_factory: Callable[..., Flask]) -> Iterator[LiveServer]:
-    """The shared live server, but with CSRF protection on, as in production."""
-    with LiveServer(app_factory(WTF_CSRF_ENABLED=True)) as server:
-        yield server
-
-
 # ---------------------------------------------------------------- helpers
-
-
-def label(page: Any, text: str) -> Any:
-    return page.get_by_label(text, exact=True)
-
-
-def button(page: Any, name: str) -> Any:
-    return page.get_by_role("button", name=name, exact=True)
-
-
-def check_in(page: Any, profile: dict[str, str]) -> None:
-    """Fill the check-in form by its labels, agree to show the profile, and send it."""
-    for field_label, value in profile.items():
-        label(page, field_label).fill(value)
-    label(page, SHARE).check()
-    button(page, "Check in").click()
-
-
-def check_in_at(page: Any, server: LiveServer, event: Event, profile: dict[str, str]) -> str:
-    """Check in on this phone from the event's poster link; return the badge token."""
-    page.goto(f"{server.url}/e/{event.checkin_token}")
-    check_in(page, profile)
-    expect(page.get_by_role("heading", level=1)).to_have_text(profile["Name"])
-    return badge_token_of(page, server)
-
-
-def badge_token_of(page: Any, server: LiveServer) -> str:
-    match = re.fullmatch(re.escape(server.url) + r"/b/([A-Za-z0-9_-]{43,})", page.url)
-    assert match, f"not a badge page: {page.url}"
-    return match.group(1)
-
-
-def qr_png(page: Any) -> bytes:
-    """Return a screenshot of the badge QR code exactly as the phone draws it."""
-    return page.locator("svg.qr").screenshot()
-
-
-def decode_qr(png: bytes) -> list[str]:
-    return [result.text for result in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
-
-
-def assert_no_axe_violations(page: Any, what: str) -> None:
-    results = Axe().run(page)
-    assert results.violations_count == 0, f"{what}:\n{results.generate_report()}"
 
 
 def camera_frame(png: bytes, size: tuple[int, int] = (640, 480), qr_px: int = 400) -> Image.Image:
@@ -125,57 +66,6 @@ def write_y4m(frame: Image.Image, path: Path, frames: int = 5, fps: int = 10) ->
         video.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for _ in range(frames):
             video.write(b"FRAME\n" + luma + chroma + chroma)
-
-
-class Traffic:
-    """Every request a page makes while recording, and what it cost on the wire.
-
-    Playwright's request.sizes() gives the request's header and body bytes and the
-    response's header and (encoded, as sent) body bytes as Chromium counted them; we add
-    all four. The page's HTTP cache is switched off over the DevTools protocol, so every
-    resource is fetched in full, as on a phone's first visit.
-    """
-
-    def __init__(self, page: Any) -> None:
-        self.page = page
-        self.requests: list[Any] = []
-        self.done: list[Any] = []
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-
-    def _on_request(self, request: Any) -> None:
-        self.requests.append(request)
-
-    def _on_done(self, request: Any) -> None:
-        self.done.append(request)
-
-    def __enter__(self) -> Traffic:
-        self.page.on("request", self._on_request)
-        self.page.on("requestfinished", self._on_done)
-        self.page.on("requestfailed", self._on_done)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if exc[0] is None:
-            self.page.wait_for_load_state("load")
-            deadline = time.monotonic() + 5
-            while len(self.done) < len(self.requests):
-                assert time.monotonic() < deadline, "requests still in flight"
-                self.page.wait_for_timeout(50)
-        self.page.remove_listener("request", self._on_request)
-        self.page.remove_listener("requestfinished", self._on_done)
-        self.page.remove_listener("requestfailed", self._on_done)
-
-    def sizes(self) -> list[tuple[str, int, int]]:
-        return [
-            (
-                urlsplit(request.url).path,
-                request.response().status if request.response() else 0,
-                sum(request.sizes().values()),
-            )
-            for request in self.requests
-        ]
 
 
 # ---------------------------------------------------------------- the journey
@@ -314,9 +204,7 @@ def test_in_page_scanner_reads_a_badge_through_the_camera(
         ],
     )
     try:
-        context = browser.new_context(
-            **playwright_instance.devices["Pixel 7"], permissions=["camera"]
-        )
+        context = browser.new_context(**playwright_instance.devices[PHONE], permissions=["camera"])
         context.set_default_timeout(10_000)
         cleo_phone = context.new_page()
         fetched: list[str] = []
@@ -366,17 +254,10 @@ def test_a_phone_not_checked_in_checks_in_and_comes_back_to_the_card(
 
 
 def assert_small(traffic: Traffic, server: LiveServer, what: str) -> int:
-    """Check a page load against the phone budget; return the bytes it cost."""
-    sizes = traffic.sizes()
-    total = sum(size for _, _, size in sizes)
-    summary = f"{what}: {sizes}, total {total} bytes"
-    print(summary)
-    host = urlsplit(server.url).netloc
-    assert [status for _, status, _ in sizes] == [200] * len(sizes), summary
-    assert len(sizes) <= PAGE_BUDGET_REQUESTS, summary
-    assert all(urlsplit(request.url).netloc == host for request in traffic.requests), summary
-    assert not any(path.endswith("jsQR.js") for path, _, _ in sizes), summary
-    assert total <= PAGE_BUDGET_BYTES, summary
+    """Check a page load against the phone budget, with no scanner library; return its bytes."""
+    total = traffic.check(server, what, statuses=frozenset({200}))
+    paths = [urlsplit(request.url).path for request in traffic.requests]
+    assert not any(path.endswith("jsQR.js") for path in paths), f"{what}: {traffic.sizes}"
     return total
 
 

@@ -12,129 +12,44 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import pytest
 import sqlalchemy as sa
-from axe_playwright_python.sync_playwright import Axe
-from flask import Flask
 from playwright.sync_api import expect
 
 from domain.db import db
 from domain.models import Event, OutboxMessage
 from domain.outbox import ACTIVE
 from domain.suppression import is_suppressed
-from tests.conftest import PASSWORD, POSTAL_ADDRESS, LiveServer
+from tests.browser.support import (
+    ANA,
+    BEN,
+    EVENT_NAME,
+    LiveServer,
+    assert_no_axe_violations,
+    button,
+    check_in_at,
+    only_event,
+    sign_up_and_create_event,
+)
+from tests.conftest import POSTAL_ADDRESS
 from tests.fake_sendgrid import FakeSendGrid, Recorded
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FLASK = Path(sys.executable).with_name("flask")
 WORKER_TIMEOUT_SECONDS = 15
-EVENT_NAME = "Sunday brunch"
-SHARE = "Show my profile to the people I meet at this event"
-FOLLOW_UP = "Email me a follow-up about the people I connect with here"
 DIGEST_SUBJECT = f"The people you met at {EVENT_NAME}"
 CONFIRM_SUBJECT = "Confirm your email address for Rapport"
-
-ANA = {
-    "Name": "Ana Lima",
-    "Email": "ana@example.org",
-    "About me": "Backend developer, weekend baker",
-    "Interests": "marathons, sourdough",
-}
-BEN = {
-    "Name": "Ben Okafor",
-    "Email": "ben@example.org",
-    "About me": "Learning Vietnamese",
-    "Interests": "marathons, travel in Asia",
-}
 SHARED = "marathons"
-
-
-@pytest.fixture
-def fake_sendgrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
-    # The SendGrid client goes through urllib, which would send 127.0.0.1 to a proxy.
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    with FakeSendGrid() as fake:
-        yield fake
-
-
-@pytest.fixture
-def live_server(
-    app_factory: Callable[..., Flask], fake_sendgrid: FakeSendGrid
-) -> Iterator[LiveServer]:
-    """A live server with CSRF protection on and SendGrid pointed at the fake."""
-    app = app_factory(
-        WTF_CSRF_ENABLED=True,
-        SENDGRID_API_KEY=fake_sendgrid.api_key,
-        SENDGRID_API_HOST=fake_sendgrid.url,
-        MAIL_POSTAL_ADDRESS=POSTAL_ADDRESS,
-    )
-    with LiveServer(app) as server:
-        yield server
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def label(page: Any, text: str) -> Any:
-    return page.get_by_label(text, exact=True)
-
-
-def button(page: Any, name: str) -> Any:
-    return page.get_by_role("button", name=name, exact=True)
-
-
-def assert_no_axe_violations(page: Any, what: str) -> None:
-    results = Axe().run(page)
-    assert results.violations_count == 0, f"{what}:\n{results.generate_report()}"
-
-
-def sign_up_and_create_event(laptop: Any, server: LiveServer) -> None:
-    """Sign up as an organiser and create an event happening now, digests at its end."""
-    laptop.goto(f"{server.url}/signup")
-    label(laptop, "Your name").fill("Maya Organiser")
-    label(laptop, "Email").fill("maya@example.org")
-    label(laptop, "Password").fill(PASSWORD)
-    button(laptop, "Create account").click()
-    expect(laptop).to_have_url(f"{server.url}/organiser/events/new")
-
-    zone = "Europe/London"
-    start = datetime.now(ZoneInfo(zone)).replace(second=0, microsecond=0) - timedelta(minutes=30)
-    label(laptop, "Event name").fill(EVENT_NAME)
-    label(laptop, "Starts").fill(start.strftime("%Y-%m-%dT%H:%M"))
-    label(laptop, "Ends").fill((start + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"))
-    label(laptop, "Time zone").fill(zone)
-    label(laptop, "Venue").fill("The corner café")
-    label(laptop, "Send the follow-up email").select_option(label="As soon as the event ends")
-    button(laptop, "Create event").click()
-    expect(laptop.get_by_role("heading", level=1)).to_have_text(EVENT_NAME)
-
-
-def only_event(server: LiveServer) -> Event:
-    with server.app.app_context():
-        event = db.session.scalars(sa.select(Event)).one()
-        db.session.expunge(event)
-    return event
-
-
 def check_in(page: Any, server: LiveServer, event: Event, profile: dict[str, str]) -> str:
     """Check in from the poster link, sharing the profile and asking for follow-ups."""
-    page.goto(f"{server.url}/e/{event.checkin_token}")
-    for field_label, value in profile.items():
-        label(page, field_label).fill(value)
-    label(page, SHARE).check()
-    label(page, FOLLOW_UP).check()
-    button(page, "Check in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(profile["Name"])
-    match = re.fullmatch(re.escape(server.url) + r"/b/[A-Za-z0-9_-]{43,}", page.url)
-    assert match, f"not a badge page: {page.url}"
-    return page.url
+    return f"{server.url}/b/{check_in_at(page, server, event, profile, followups=True)}"
 
 
 def run_worker(server: LiveServer, fake: FakeSendGrid) -> str:
@@ -212,12 +127,12 @@ def counts_shown(laptop: Any) -> dict[str, int]:
 
 
 def test_follow_up_digest_from_check_in_to_unsubscribe(
-    live_server, fake_sendgrid, laptop, new_phone
+    mailing_live_server, fake_sendgrid, laptop, new_phone
 ):
-    fake = fake_sendgrid
+    live_server, fake = mailing_live_server, fake_sendgrid
 
     # 1. The organiser signs up and creates an event whose digests go out when it ends.
-    sign_up_and_create_event(laptop, live_server)
+    sign_up_and_create_event(laptop, live_server, followups="As soon as the event ends")
     event = only_event(live_server)
     assert event.followup_timing == "at_end"
     emails_url = f"{live_server.url}/organiser/events/{event.id}/emails"
