@@ -49,7 +49,7 @@ from domain.limits import LIVE_REFRESH_SECONDS, SEARCH_MAX
 from domain.models import Event, OutboxMessage
 from domain.outbox import OutboxError, cancel_message, retry_message
 from domain.qr import qr_svg
-from domain.sending import sending_blocked_until
+from domain.sending import sending_hold
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
 
@@ -225,7 +225,7 @@ def emails(event_id: int) -> str:
         attendances=list_attendees(event),
         due=local_time(event, followup_time(event)),
         now=utcnow(),
-        paused_until=sending_blocked_until(utcnow()),
+        hold=sending_hold(utcnow()),
     )
 
 

@@ -30,6 +30,9 @@ NOT_SENT_BECAUSE = {
     "cadence_off": "reminders are turned off",
     "in_touch": "they have been in touch",
     "connection_gone": "the connection was removed",
+    "connection_removed": "the connection was removed",
+    "blocked": "one of them blocked the other",
+    "unknown_kind": "not a kind of email Rapport sends",
     "nothing_to_send": "no connections to tell about",
     "cancelled by the organiser": "cancelled by you",
 }
@@ -94,8 +97,11 @@ def outlook(status: str, reason: str | None, kind: str, confirmed: bool) -> Outl
     if status == MessageStatus.CANCELLED:
         if reason == HELD_UNCONFIRMED:
             return Outlook("waiting for confirmation", "waiting for the person to confirm")
-        because = NOT_SENT_BECAUSE.get(reason or "", reason or "cancelled")
-        return Outlook("will not be sent", f"will not be sent: {because}")
+        because = NOT_SENT_BECAUSE.get(reason or "")
+        # A reason without words is never shown as its code: the organiser reads sentences.
+        return Outlook(
+            "will not be sent", f"will not be sent: {because}" if because else "will not be sent"
+        )
     if status == MessageStatus.SENDING:
         return Outlook("sending", "sending now")
     if status == MessageStatus.UNCERTAIN:

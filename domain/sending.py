@@ -7,6 +7,7 @@ machine, because the state is one database row that the claim reads.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -31,13 +32,26 @@ def sender_state() -> SenderState:
     return state
 
 
-def sending_blocked_until(now: datetime) -> datetime | None:
-    """Return until when all sending waits (a pause or a rate limit), or None."""
+@dataclass(frozen=True)
+class SendingHold:
+    """All sending waits until `until`: the service refused our key, or asked us to slow down."""
+
+    until: datetime
+    refused: bool
+
+
+def sending_hold(now: datetime) -> SendingHold | None:
+    """Return until when all sending waits and why (a pause or a rate limit), or None."""
     state = db.session.get(SenderState, SENDER_STATE_ID)
     if state is None:
         return None
-    later = [t for t in (state.paused_until, state.throttled_until) if t is not None and t > now]
-    return max(later) if later else None
+    paused = state.paused_until if state.paused_until and state.paused_until > now else None
+    throttled = (
+        state.throttled_until if state.throttled_until and state.throttled_until > now else None
+    )
+    if paused is None and throttled is None:
+        return None
+    return SendingHold(until=max(t for t in (paused, throttled) if t), refused=paused is not None)
 
 
 def sending_held(now: sa.ColumnElement[datetime]) -> sa.ColumnElement[bool]:
