@@ -17,7 +17,7 @@ from domain.digest import content_of, preview_cards
 from domain.mailer import Email, FileMailer, Mailer, SendGridMailer
 from domain.models import Attendance, OutboxMessage
 from domain.outbox import set_link_token
-from domain.signin import record_link
+from domain.signin import lifetime_in_words, record_link
 from domain.tokens import new_token
 from domain.worker import Rendered
 
@@ -69,6 +69,7 @@ def compose(message: OutboxMessage) -> Rendered:
     headers: dict[str, str] = {}
     if content.people is None:  # a confirm or sign-in link
         context["link"] = absolute(f"/m/{token}")
+        context["lifetime"] = lifetime_in_words(message.kind)
         save = partial(record_link, message.person_id, message.event_id, message.kind, token)
     else:
         save = partial(set_link_token, message.id, token)

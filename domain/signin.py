@@ -15,6 +15,15 @@ from domain.tokens import hash_token
 LINK_LIFETIME = {"confirm": timedelta(hours=48), "signin": timedelta(minutes=30)}
 
 
+def lifetime_in_words(purpose: str) -> str:
+    """Say how long a link of this purpose works, as its email tells the reader."""
+    minutes = int(LINK_LIFETIME[purpose].total_seconds() // 60)
+    if minutes % 60:
+        return f"{minutes} minutes"
+    hours = minutes // 60
+    return f"{hours} hour{'' if hours == 1 else 's'}"
+
+
 class LinkError(DomainError):
     """The link cannot be used; `code` is stable ("unknown", "used", "expired")."""
 

@@ -65,3 +65,11 @@ def test_the_emails_page_says_why_sending_waits(app, make_organiser, make_event)
     with writing():
         resume_sending()
         db.session.commit()
+
+
+def test_link_emails_say_the_lifetime_the_link_really_has():
+    from domain.signin import LINK_LIFETIME, lifetime_in_words
+
+    assert lifetime_in_words("confirm") == "48 hours"
+    assert lifetime_in_words("signin") == "30 minutes"
+    assert set(LINK_LIFETIME) == {"confirm", "signin"}

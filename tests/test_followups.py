@@ -56,6 +56,7 @@ def test_checking_in_with_followups_ticked_sends_one_confirmation(app, make_even
     assert link_in(sent, "/m/").startswith("/m/")
     # Until the address is confirmed, nothing anyone typed goes to it: a stranger's address
     # typed with a "name" or an event name that is an advert gets no advert.
+    assert "works once, for 48 hours" in sent.text
     for typed in ("Ana", "Sunday brunch"):
         assert typed not in sent.subject + sent.text + sent.html
     assert states() == [("sent", None)]
