@@ -162,8 +162,17 @@ def _claim_statement(dialect: str) -> sa.Update:
     )
 
 
-def finish(message_id: int, owner: str, outcome: Outcome, now: datetime | None = None) -> bool:
-    """Record a send's outcome, only if this worker still holds the lease; tell if it did."""
+def finish(
+    message_id: int,
+    owner: str,
+    outcome: Outcome,
+    now: datetime | None = None,
+    settle_after: timedelta = RECONCILE_AFTER,
+) -> bool:
+    """Record a send's outcome, only if this worker still holds the lease; tell if it did.
+
+    An uncertain send is settled `settle_after` later, as a reaped one is.
+    """
     now = now or utcnow()
     if outcome.kind == OutcomeKind.SENT:
         parameters = {
@@ -186,7 +195,7 @@ def finish(message_id: int, owner: str, outcome: Outcome, now: datetime | None =
     if outcome.kind == OutcomeKind.FAILED:
         values.update(status=MessageStatus.FAILED.value)
     elif outcome.kind == OutcomeKind.UNCERTAIN:
-        values.update(status=MessageStatus.UNCERTAIN.value, next_attempt_at=now + RECONCILE_AFTER)
+        values.update(status=MessageStatus.UNCERTAIN.value, next_attempt_at=now + settle_after)
     elif outcome.kind == OutcomeKind.CANCELLED:
         values.update(
             status=MessageStatus.CANCELLED.value,

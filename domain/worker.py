@@ -221,7 +221,11 @@ class Worker:
         """
         rendered: Rendered | Outcome | None = None
         with writing():
-            kept = finish(done.message_id, self.owner, done.outcome) if done else None
+            kept = (
+                finish(done.message_id, self.owner, done.outcome, settle_after=self.settle_after)
+                if done
+                else None
+            )
             claimed = claim_due_messages(self.owner, 1, utcnow(), self.lease)
             if claimed:
                 rendered = self._render(claimed[0])
@@ -245,7 +249,9 @@ class Worker:
         """Record one send's outcome in a transaction of its own."""
         try:
             with writing():
-                kept = finish(done.message_id, self.owner, done.outcome)
+                kept = finish(
+                    done.message_id, self.owner, done.outcome, settle_after=self.settle_after
+                )
                 db.session.commit()
         except Exception:
             log.exception(

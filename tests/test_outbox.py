@@ -393,6 +393,19 @@ def test_auth_error_pauses_all_sending_and_keeps_the_message(
     assert row(refused).status == MessageStatus.SENT
 
 
+def test_an_uncertain_send_is_settled_when_the_worker_says(
+    sendgrid_app: Flask, fake_sendgrid: FakeSendGrid, mailer: SendGridMailer, due_message: Any
+) -> None:
+    message_id = due_message()
+    mailer.client.client.timeout = 1
+    fake_sendgrid.script(Script("stall", seconds=10))
+    settle = timedelta(minutes=2)
+    assert process_one(sendgrid_app, new_worker(sendgrid_app, mailer, settle_after=settle))
+    message = row(message_id)
+    assert message.status == MessageStatus.UNCERTAIN
+    assert near(message.next_attempt_at, utcnow() + settle)
+
+
 def test_stall_past_the_client_timeout_is_uncertain(
     sendgrid_app: Flask, fake_sendgrid: FakeSendGrid, mailer: SendGridMailer, due_message: Any
 ) -> None:
