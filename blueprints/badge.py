@@ -24,7 +24,6 @@ from domain.attendees import popular_interests
 from domain.badges import edit_badge_profile, live_badge
 from domain.checkin import find_attendance_by_badge
 from domain.connections import (
-    REQUESTS_PER_HOUR,
     ConnectError,
     accept_connection,
     block,
@@ -36,7 +35,7 @@ from domain.connections import (
     set_note,
 )
 from domain.db import db
-from domain.limits import LIVE_REFRESH_SECONDS, NOTE_MAX
+from domain.limits import CONNECTION_REQUESTS_PER_HOUR, LIVE_REFRESH_SECONDS, NOTE_MAX
 from domain.models import Attendance, Connection
 from domain.profile import ProfileError
 from domain.qr import qr_svg
@@ -48,7 +47,7 @@ bp = Blueprint("badge", __name__, url_prefix="/b")
 CONNECT_MESSAGES = {
     "self": "That's your own badge: show it to someone else so they can scan it.",
     "rate_limited": (
-        f"You've sent {REQUESTS_PER_HOUR} requests in the last hour. "
+        f"You've sent {CONNECTION_REQUESTS_PER_HOUR} requests in the last hour. "
         "Take a breather and try again a little later."
     ),
     "note_too_long": f"Keep the note short: {NOTE_MAX} characters at most.",

@@ -23,8 +23,6 @@ from domain.models import (
 )
 from domain.profile import has_control_characters
 
-REQUESTS_PER_HOUR = CONNECTION_REQUESTS_PER_HOUR
-
 
 class ConnectError(DomainError):
     """A connection change was refused; `code` is stable."""
@@ -88,7 +86,7 @@ def request_connection(requester: Attendance, target: Attendance, note: str = ""
         raise ConnectError("blocked")
     existing = find_connection(requester, target, lock=True)
     if existing is None:
-        if requests_in_last_hour(requester) >= REQUESTS_PER_HOUR:
+        if requests_in_last_hour(requester) >= CONNECTION_REQUESTS_PER_HOUR:
             raise ConnectError("rate_limited")
         low, high = ordered(requester, target)
         insert_ignoring_conflict(

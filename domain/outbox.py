@@ -28,15 +28,10 @@ from domain.tokens import hash_token
 
 log = logging.getLogger(__name__)
 
-LEASE = limits.LEASE
-RECONCILE_AFTER = limits.RECONCILE_AFTER
-BACKOFF_BASE_SECONDS = limits.BACKOFF_BASE_SECONDS
-BACKOFF_CAP_SECONDS = limits.BACKOFF_CAP_SECONDS
 ACTIVE = (MessageStatus.PENDING.value, MessageStatus.UNCERTAIN.value)
 # The cancel reason of a follow-up held until its person confirms their address: it still
 # waits, and confirming puts it back as it was.
 HELD_UNCONFIRMED = "unconfirmed"
-RATE_LIMIT_JITTER_SECONDS = limits.RATE_LIMIT_JITTER_SECONDS
 WEBHOOK_RETRY_WINDOW = timedelta(hours=24)  # how long SendGrid keeps retrying a webhook post
 
 
@@ -121,7 +116,7 @@ def _link_token_statement() -> sa.Update:
 
 
 def claim_due_messages(
-    owner: str, limit: int, now: datetime | None = None, lease: timedelta = LEASE
+    owner: str, limit: int, now: datetime | None = None, lease: timedelta = limits.LEASE
 ) -> list[int]:
     """Claim up to `limit` due messages for this worker; call inside a write transaction."""
     now = now or utcnow()
@@ -167,7 +162,7 @@ def finish(
     owner: str,
     outcome: Outcome,
     now: datetime | None = None,
-    settle_after: timedelta = RECONCILE_AFTER,
+    settle_after: timedelta = limits.RECONCILE_AFTER,
 ) -> bool:
     """Record a send's outcome, only if this worker still holds the lease; tell if it did.
 
@@ -235,7 +230,7 @@ def _try_again(message: OutboxMessage, outcome: Outcome, now: datetime) -> dict[
         values.update(status=MessageStatus.FAILED.value)
     elif outcome.retry_at:
         # After a rate limit, workers wake spread over a moment, not all at once.
-        spread = timedelta(seconds=random.uniform(0, RATE_LIMIT_JITTER_SECONDS))  # noqa: S311
+        spread = timedelta(seconds=random.uniform(0, limits.RATE_LIMIT_JITTER_SECONDS))  # noqa: S311
         values.update(status=MessageStatus.PENDING.value, next_attempt_at=outcome.retry_at + spread)
     else:
         values.update(status=MessageStatus.PENDING.value, next_attempt_at=now + backoff(attempts))
@@ -271,12 +266,12 @@ def _sent_statement() -> sa.Update:
 
 def backoff(attempts: int) -> timedelta:
     """Return a retry delay: exponential with full jitter."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(attempts, 0))
+    ceiling = min(limits.BACKOFF_CAP_SECONDS, limits.BACKOFF_BASE_SECONDS * 2 ** max(attempts, 0))
     return timedelta(seconds=random.uniform(1, ceiling))  # noqa: S311 - jitter, not a secret
 
 
 def reap_expired_leases(
-    now: datetime | None = None, settle_after: timedelta = RECONCILE_AFTER
+    now: datetime | None = None, settle_after: timedelta = limits.RECONCILE_AFTER
 ) -> int:
     """Mark messages whose worker vanished mid-send as uncertain; return how many.
 
@@ -303,7 +298,7 @@ def reconcile_uncertain(
     now: datetime | None = None,
     *,
     webhook_expected: bool = False,
-    settle_after: timedelta = RECONCILE_AFTER,
+    settle_after: timedelta = limits.RECONCILE_AFTER,
 ) -> tuple[int, int]:
     """Settle uncertain messages that are due: (confirmed sent, put back to send again).
 

@@ -18,8 +18,6 @@ from domain.mailer import PAUSING_CODES
 from domain.models import MessageStatus, OutboxMessage, SenderState
 
 SENDER_STATE_ID = 1
-PAUSE_AFTER_AUTH_ERROR = limits.PAUSE_AFTER_AUTH_ERROR
-DEFAULT_THROTTLE = limits.DEFAULT_THROTTLE
 PAUSE_REASON_MAX = 200  # SenderState.pause_reason is a String(200)
 
 
@@ -65,14 +63,14 @@ def sending_held(now: sa.ColumnElement[datetime]) -> sa.ColumnElement[bool]:
 def pause_sending(now: datetime, reason: str | None) -> datetime:
     """Stop all sending for a while after a configuration error; return until when."""
     state = sender_state()
-    state.paused_until = now + PAUSE_AFTER_AUTH_ERROR
+    state.paused_until = now + limits.PAUSE_AFTER_AUTH_ERROR
     state.pause_reason = reason[:PAUSE_REASON_MAX] if reason else None
     return state.paused_until
 
 
 def throttle_sending(now: datetime, until: datetime | None) -> None:
     """Make every worker wait until a rate limit resets (for a while, if it does not say)."""
-    sender_state().throttled_until = until or now + DEFAULT_THROTTLE
+    sender_state().throttled_until = until or now + limits.DEFAULT_THROTTLE
 
 
 def last_webhook_at() -> datetime | None:

@@ -24,11 +24,10 @@ from sqlalchemy.orm import joinedload
 
 from domain.db import db, utcnow, writing
 from domain.errors import DomainError
+from domain.limits import LEASE, RECONCILE_AFTER
 from domain.mailer import Email, Mailer, Outcome, OutcomeKind
 from domain.models import OutboxMessage
 from domain.outbox import (
-    LEASE,
-    RECONCILE_AFTER,
     claim_due_messages,
     finish,
     reap_expired_leases,

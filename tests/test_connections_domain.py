@@ -7,7 +7,6 @@ import sqlalchemy as sa
 
 from domain.badges import PersonShown, live_badge
 from domain.connections import (
-    REQUESTS_PER_HOUR,
     ConnectError,
     accept_connection,
     block,
@@ -21,6 +20,7 @@ from domain.connections import (
     set_note,
 )
 from domain.db import db, writing
+from domain.limits import CONNECTION_REQUESTS_PER_HOUR
 from domain.models import Block, Connection
 from domain.suggestions import suggestions
 from domain.vcard import Card, escape, fold, vcard
@@ -155,8 +155,8 @@ def test_notes_are_per_side(people):
 def test_hourly_cap(make_event, make_attendee):
     event = make_event()
     me = make_attendee(event, "Me").attendance
-    others = [make_attendee(event).attendance for _ in range(REQUESTS_PER_HOUR + 1)]
-    for other in others[:REQUESTS_PER_HOUR]:
+    others = [make_attendee(event).attendance for _ in range(CONNECTION_REQUESTS_PER_HOUR + 1)]
+    for other in others[:CONNECTION_REQUESTS_PER_HOUR]:
         commit(request_connection, me, other)
     with pytest.raises(ConnectError) as raised:
         request_connection(me, others[-1])

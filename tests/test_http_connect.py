@@ -240,7 +240,7 @@ def test_cannot_connect_to_myself(party):
 
 
 def test_hourly_cap_shows_a_friendly_message(app, make_event, make_attendee):
-    from domain.connections import REQUESTS_PER_HOUR
+    from domain.limits import CONNECTION_REQUESTS_PER_HOUR as REQUESTS_PER_HOUR
 
     event = make_event()
     me = Phone(app, make_attendee(event, "Me"))

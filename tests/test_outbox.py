@@ -26,19 +26,22 @@ from domain.checkin import CheckInResult
 from domain.connections import request_connection
 from domain.db import db, utcnow, writing
 from domain.delivery import record_events
+from domain.limits import (
+    LEASE,
+    PAUSE_AFTER_AUTH_ERROR,
+    RATE_LIMIT_JITTER_SECONDS,
+    RECONCILE_AFTER,
+)
 from domain.mailer import Email, FileMailer, Outcome, OutcomeKind, SendGridMailer
 from domain.models import Event, MessageStatus, OutboxMessage, Person, SenderState
 from domain.outbox import (
-    LEASE,
-    RATE_LIMIT_JITTER_SECONDS,
-    RECONCILE_AFTER,
     claim_due_messages,
     enqueue,
     finish,
     reap_expired_leases,
     reconcile_uncertain,
 )
-from domain.sending import PAUSE_AFTER_AUTH_ERROR, SENDER_STATE_ID, resume_sending, sender_state
+from domain.sending import SENDER_STATE_ID, resume_sending, sender_state
 from domain.worker import STAT_OF_KIND, Worker, WorkerStats
 from tests.conftest import POSTAL_ADDRESS, PUBLIC_URL, wait_until
 from tests.fake_sendgrid import FakeSendGrid, Recorded, WebhookSigner, event
