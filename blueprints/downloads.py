@@ -13,7 +13,7 @@ from domain.vcard import Card, vcard
 # What may not appear in a saved file's name on any common system.
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\/:*?<>|\u2028\u2029\u202a-\u202e\u2066-\u2069]')
 _ASCII_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-NAME_MAX = 100
+FILENAME_MAX = 100
 
 
 def content_disposition(filename: str, fallback: str = "download") -> str:
@@ -26,9 +26,9 @@ def content_disposition(filename: str, fallback: str = "download") -> str:
     if not dot:
         stem, extension = filename, ""
     suffix = f".{_ASCII_UNSAFE.sub('', extension)}" if extension else ""
-    name = _UNSAFE.sub("", stem).strip(" .")[:NAME_MAX] or fallback
+    name = _UNSAFE.sub("", stem).strip(" .")[:FILENAME_MAX] or fallback
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    ascii_name = _ASCII_UNSAFE.sub("", folded.replace(" ", "-")).strip(".-")[:NAME_MAX]
+    ascii_name = _ASCII_UNSAFE.sub("", folded.replace(" ", "-")).strip(".-")[:FILENAME_MAX]
     header = f'attachment; filename="{ascii_name or fallback}{suffix}"'
     if ascii_name != name:
         header += f"; filename*=UTF-8''{quote(name + suffix, safe='')}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from domain.db import db, insert_ignoring_conflict, utcnow
 from domain.errors import DomainError
 from domain.followups import cancel_about_connection, queue_followups
-from domain.limits import CONNECTION_REQUESTS_PER_HOUR, NOTE_MAX
+from domain.limits import CONNECTION_REQUESTS_PER_HOUR, CONNECTION_REQUESTS_WINDOW, NOTE_MAX
 from domain.models import (
     Attendance,
     Block,
@@ -193,7 +192,7 @@ def clean_note(note: str) -> str:
 
 def requests_in_last_hour(requester: Attendance) -> int:
     """Count the new requests this person made in the last hour, at any event."""
-    since = utcnow() - timedelta(hours=1)
+    since = utcnow() - CONNECTION_REQUESTS_WINDOW
     return (
         db.session.scalar(
             sa.select(sa.func.count())

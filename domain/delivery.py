@@ -76,7 +76,7 @@ def record_events(events: list[dict[str, Any]]) -> int:
 
 
 def _apply(event: dict[str, Any], kind: str, message: OutboxMessage | None, now: datetime) -> None:
-    email = _text(event.get("email"), 254)
+    email = _text(event.get("email"), limits.EMAIL_MAX)
     hard = kind in SUPPRESSING_EVENTS or (kind == "bounce" and event.get("type") != "blocked")
     if hard and email:
         suppress(email, kind if kind != "bounce" else "bounced")

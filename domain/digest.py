@@ -19,11 +19,10 @@ from domain.connections import accepted_connections
 from domain.db import db, utcnow
 from domain.followups import FOLLOWUP_KINDS, attendance_of
 from domain.models import Attendance, Connection, OutboxMessage
-from domain.outbox import HELD_UNCONFIRMED
+from domain.outbox import HELD_UNCONFIRMED, Skip
 from domain.suppression import is_suppressed
 from domain.tokens import hash_token
 from domain.visibility import Relation, shared_interest_names, visible_fields
-from domain.worker import Skip
 
 # Kinds that carry a one-time link to confirm an address or sign in.
 LINK_KINDS = ("confirm", "signin")

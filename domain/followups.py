@@ -29,7 +29,6 @@ from domain.outbox import HELD_UNCONFIRMED, cancel_waiting, enqueue
 FOLLOWUP_TIMINGS = ("next_morning", "at_end")
 NUDGE_CHOICES = (0, 7, 14, 30)
 MORNING = time(9, 0)
-SIGN_IN_CAP_WINDOW = timedelta(hours=24)
 # Kinds that follow up a relationship: only for confirmed, consenting, unsuppressed people.
 FOLLOWUP_KINDS = ("digest", "connection", "nudge")
 
@@ -94,7 +93,7 @@ def request_sign_in(person: Person, event: Event | None) -> OutboxMessage | None
         if db.session.scalar(links) >= limits.SIGN_IN_LINKS_UNCONFIRMED:
             return None
     elif (
-        db.session.scalar(links.where(OutboxMessage.created_at > now - SIGN_IN_CAP_WINDOW))
+        db.session.scalar(links.where(OutboxMessage.created_at > now - limits.SIGN_IN_CAP_WINDOW))
         >= limits.SIGN_IN_LINKS_PER_DAY
     ):
         return None

@@ -91,8 +91,13 @@ SIGN_IN_LINKS_PER_DAY = 5
 SIGN_IN_LINKS_UNCONFIRMED = 1
 # "The morning after" an event is the first 09:00 at least this long after it ends.
 MORNING_AFTER_REST = timedelta(hours=4)
+# Sign-in links are counted over this window for SIGN_IN_LINKS_PER_DAY.
+SIGN_IN_CAP_WINDOW = timedelta(hours=24)
+# How long the one-time links in emails work.
+LINK_LIFETIME = {"confirm": timedelta(hours=48), "signin": timedelta(minutes=30)}
 # Connection requests a person sends in an hour.
 CONNECTION_REQUESTS_PER_HOUR = 30
+CONNECTION_REQUESTS_WINDOW = timedelta(hours=1)
 
 # ---------------------------------------------------------------- SendGrid's event webhook
 # Every other request is capped by MAX_CONTENT_LENGTH (64 KiB). SendGrid batches events for up
@@ -149,6 +154,10 @@ RECONCILE_AFTER = timedelta(minutes=15)
 # BACKOFF_CAP_SECONDS.
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
+# Tries a message gets before it fails for good.
+MAX_ATTEMPTS = 8
+# How long SendGrid keeps retrying a webhook post: an uncertain send waits no longer for news.
+WEBHOOK_RETRY_WINDOW = timedelta(hours=24)
 # How long sending pauses when the email service refuses our key or sender.
 PAUSE_AFTER_AUTH_ERROR = timedelta(minutes=5)
 # How long to wait after the email service says "too many" when it doesn't say how long.

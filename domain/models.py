@@ -16,6 +16,7 @@ from domain.limits import (
     EMAIL_MAX,
     INTEREST_MAX,
     LINE_MAX,
+    MAX_ATTEMPTS,
     NAME_MAX,
     NOTE_MAX,
     TIMEZONE_MAX,
@@ -269,7 +270,7 @@ class OutboxMessage(db.Model):
     send_after: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
-    max_attempts: Mapped[int] = mapped_column(default=8)
+    max_attempts: Mapped[int] = mapped_column(default=MAX_ATTEMPTS)
     lease_owner: Mapped[str | None] = mapped_column(sa.String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status_code: Mapped[int | None]

@@ -32,10 +32,13 @@ ACTIVE = (MessageStatus.PENDING.value, MessageStatus.UNCERTAIN.value)
 # The cancel reason of a follow-up held until its person confirms their address: it still
 # waits, and confirming puts it back as it was.
 HELD_UNCONFIRMED = "unconfirmed"
-WEBHOOK_RETRY_WINDOW = timedelta(hours=24)  # how long SendGrid keeps retrying a webhook post
 
 
 # ---------------------------------------------------------------- writing rows
+
+
+class Skip(DomainError):
+    """Raised by a composer: this message must not be sent; its `code` says why."""
 
 
 def enqueue(
@@ -62,7 +65,7 @@ def enqueue(
             "send_after": send_after,
             "next_attempt_at": send_after,
             "attempts": 0,
-            "max_attempts": 8,
+            "max_attempts": limits.MAX_ATTEMPTS,
             "created_at": now,
             "updated_at": now,
         },
@@ -330,7 +333,9 @@ def reconcile_uncertain(
             message.status = MessageStatus.SENT.value
             message.sent_at = message.sent_at or now
             confirmed += 1
-        elif webhook_expected and unheard and now - message.updated_at < WEBHOOK_RETRY_WINDOW:
+        elif (
+            webhook_expected and unheard and now - message.updated_at < limits.WEBHOOK_RETRY_WINDOW
+        ):
             message.next_attempt_at = now + settle_after
             log.warning("outbox: message %s stays uncertain: no webhook events lately", message.id)
             continue

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import sqlalchemy as sa
 
 from domain.db import db, utcnow
 from domain.errors import DomainError
 from domain.followups import revive_after_confirmation
+from domain.limits import LINK_LIFETIME
 from domain.models import EmailLink
 from domain.tokens import hash_token
-
-LINK_LIFETIME = {"confirm": timedelta(hours=48), "signin": timedelta(minutes=30)}
 
 
 def lifetime_in_words(purpose: str) -> str:

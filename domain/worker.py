@@ -23,11 +23,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from domain.db import db, utcnow, writing
-from domain.errors import DomainError
 from domain.limits import LEASE, RECONCILE_AFTER
 from domain.mailer import Email, Mailer, Outcome, OutcomeKind
 from domain.models import OutboxMessage
 from domain.outbox import (
+    Skip,
     claim_due_messages,
     finish,
     reap_expired_leases,
@@ -35,14 +35,6 @@ from domain.outbox import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class Skip(DomainError):
-    """Raised by a composer: this message must not be sent; `code` (or `reason`) says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -266,7 +258,7 @@ class Worker:
         try:
             rendered = self.compose(message)
         except Skip as skip:
-            return Outcome(OutcomeKind.CANCELLED, error=skip.reason)
+            return Outcome(OutcomeKind.CANCELLED, error=skip.code)
         except Exception as error:  # a rendering bug must not stall the queue
             log.exception("outbox: could not render message %s", message_id)
             return Outcome(OutcomeKind.FAILED, error=f"could not render: {type(error).__name__}")

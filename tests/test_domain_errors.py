@@ -10,8 +10,8 @@ import pytest
 
 import domain
 from domain.errors import DomainError
+from domain.outbox import Skip
 from domain.profile import ProfileError, normalise_interests
-from domain.worker import Skip
 
 
 def domain_exceptions() -> list[type[BaseException]]:
@@ -42,4 +42,4 @@ def test_a_profile_error_has_a_stable_code_and_a_message_for_people():
 def test_a_skipped_message_says_why_by_its_code():
     skip = Skip("suppressed")
     assert isinstance(skip, DomainError)
-    assert (skip.code, skip.reason, str(skip)) == ("suppressed", "suppressed", "suppressed")
+    assert (skip.code, str(skip)) == ("suppressed", "suppressed")
