@@ -217,12 +217,17 @@ class Traffic:
         self.requests.append(request)
 
     def _on_finished(self, request: Any) -> None:
-        self.finished.append(request)
+        # A request the previous page started (its stylesheet, say) may finish after
+        # recording began: only what this page asked for is counted.
+        if request in self.requests:
+            self.finished.append(request)
 
     def _on_failed(self, request: Any) -> None:
-        self.failed.append(request)
+        if request in self.requests:
+            self.failed.append(request)
 
     def __enter__(self) -> Traffic:
+        self.page.wait_for_load_state("networkidle")  # the previous page's requests are done
         self.page.on("request", self._on_request)
         self.page.on("requestfinished", self._on_finished)
         self.page.on("requestfailed", self._on_failed)
