@@ -33,16 +33,18 @@ MORNING = time(9, 0)
 FOLLOWUP_KINDS = ("digest", "connection", "nudge")
 
 
-def followup_time(event: Event) -> datetime:
+def followup_time(event: Event, ends_at: datetime | None = None) -> datetime:
     """Return when an event's digest falls due, as an aware UTC time.
 
     "The morning after" is the first 09:00, in the event's time zone, that comes a night's
     rest after the end: the same day for a party that ends at 02:00, the next for a dinner.
+    `ends_at` asks what it would be if the event ended then instead.
     """
+    ends_at = ends_at or event.ends_at
     if event.followup_timing == "at_end":
-        return event.ends_at
+        return ends_at
     zone = ZoneInfo(event.timezone)
-    ended = event.ends_at.astimezone(zone)
+    ended = ends_at.astimezone(zone)
     morning = datetime.combine(ended.date(), MORNING, tzinfo=zone)
     if morning - ended < limits.MORNING_AFTER_REST:
         morning = datetime.combine(ended.date() + timedelta(days=1), MORNING, tzinfo=zone)
