@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import sqlalchemy as sa
 
+from domain.checkin import checkin_window
 from domain.db import db, utcnow
 from domain.errors import DomainError
 from domain.event_state import EventState, event_state, purge_due_at
@@ -154,6 +155,44 @@ def listed_events(organiser: Organiser, now: datetime) -> list[ListedEvent]:
         )
         for event, people, pairs in rows
     ]
+
+
+@dataclass(frozen=True)
+class EventOverview:
+    """What the event page says of an event: its state, times in its zone, and retention."""
+
+    state: EventState
+    starts: datetime
+    ends: datetime
+    checkin_opens: datetime
+    checkin_closes: datetime
+    purge_on: datetime
+    purged_at: datetime | None
+
+
+def event_overview(event: Event, now: datetime) -> EventOverview:
+    """Return where an event stands at `now`, with its times in its own time zone."""
+    window = checkin_window(event)
+    return EventOverview(
+        state=event_state(event, now),
+        starts=local_time(event, event.starts_at),
+        ends=local_time(event, event.ends_at),
+        checkin_opens=local_time(event, window.opens_at),
+        checkin_closes=local_time(event, window.closes_at),
+        purge_on=local_time(event, purge_due_at(event)),
+        purged_at=local_time(event, event.purged_at) if event.purged_at else None,
+    )
+
+
+def default_timezone(organiser: Organiser) -> str:
+    """Return the time zone a new event starts with: that of the organiser's latest event."""
+    latest = db.session.scalar(
+        sa.select(Event.timezone)
+        .where(Event.organiser_id == organiser.id)
+        .order_by(Event.created_at.desc(), Event.id.desc())
+        .limit(1)
+    )
+    return latest if latest and is_timezone(latest) else "UTC"
 
 
 def events_of(organiser: Organiser) -> list[Event]:

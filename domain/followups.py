@@ -226,8 +226,13 @@ def set_followup_consent(mine: Attendance, wanted: bool) -> None:
 
 
 def end_event(event: Event) -> None:
-    """End an event now: its follow-ups fall due by its settings, counted from now."""
+    """End an event now: its follow-ups fall due by its settings, counted from now.
+
+    An event that has already ended keeps its end.
+    """
     now = utcnow()
+    if event.ends_at <= now:
+        return
     if event.starts_at > now:
         event.starts_at = now
     event.ends_at = now

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from domain.health import Health, connection_health
 from domain.limits import ARRIVALS_BIN, ARRIVALS_MAX_BINS, NETWORK_CLUSTERS
-from domain.room import Room
+from domain.models import Event
+from domain.room import Room, room_of
 
 GOLDEN_ANGLE = math.pi * (3 - math.sqrt(5))
 # Arrival bins widen by these factors of ARRIVALS_BIN when an event is too long to draw.
@@ -195,3 +197,25 @@ def _places(members: dict[int, list[int]], degree: Counter[int]) -> dict[int, tu
         guest_id: (round((x - left) / span, 4), round((y - top) / span, 4))
         for guest_id, (x, y) in raw.items()
     }
+
+
+@dataclass(frozen=True)
+class RoomPictures:
+    """Everything the pictures of an event's room show."""
+
+    arrivals: list[ArrivalBin]
+    most_arrivals: int
+    network: Network
+    health: Health
+
+
+def room_pictures(event: Event) -> RoomPictures:
+    """Read an event's room once and return its pictures and health figures."""
+    room = room_of(event)
+    bins = arrivals(room, event.timezone)
+    return RoomPictures(
+        arrivals=bins,
+        most_arrivals=max((b.count for b in bins), default=0),
+        network=network(room),
+        health=connection_health(room),
+    )
