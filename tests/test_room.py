@@ -639,5 +639,8 @@ def test_the_worker_purges_and_the_organiser_sees_the_date(app, client, old_nigh
     mailbox.deliver()  # the worker's housekeeping purges what is due
     db.session.expire_all()
     assert db.session.get_one(Event, event.id).purged_at is not None
-    page = client.get(f"/organiser/events/{event.id}").text
+    owner = app.test_client()
+    login(owner, db.session.get_one(Event, event.id).organiser)
+    page = owner.get(f"/organiser/events/{event.id}").text
     assert "attendee data deleted on" in page
+    assert "only people who confirmed their email kept theirs" in page
