@@ -42,6 +42,10 @@ def connection_health(room: Room) -> Health:
     attendees = len(room.guests)
     connected = sum(1 for guest in room.guests if degree[guest.id])
     alone = [guest for guest in room.guests if not degree[guest.id]]
+    showing: dict[str, list[Guest]] = {}
+    for guest in room.guests:
+        for interest in guest.interests:
+            showing.setdefault(interest, []).append(guest)
     return Health(
         attendees=attendees,
         connected=connected,
@@ -53,7 +57,7 @@ def connection_health(room: Room) -> Health:
         ),
         connections=len(room.pairs),
         unconnected=len(alone),
-        introductions=[_introduction(guest, room) for guest in alone[:UNCONNECTED_LISTED]],
+        introductions=[_introduction(guest, room, showing) for guest in alone[:UNCONNECTED_LISTED]],
         top_shared=top_shared_interests(room),
     )
 
@@ -67,19 +71,20 @@ def top_shared_interests(room: Room) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_SHARED_INTERESTS]
 
 
-def _introduction(guest: Guest, room: Room) -> Introduction:
+def _introduction(guest: Guest, room: Room, showing: dict[str, list[Guest]]) -> Introduction:
     """Suggest people to introduce a guest to: those who show an interest they show too."""
-    mine = set(guest.interests)
-    candidates = [
-        (len(mine & set(other.interests)), other.name)
-        for other in room.guests
-        if other.id != guest.id
-        and mine & set(other.interests)
-        and frozenset((guest.person_id, other.person_id)) not in room.blocked
-    ]
-    candidates.sort(key=lambda item: (-item[0], item[1]))
+    shared = Counter[int]()
+    names: dict[int, str] = {}
+    for interest in guest.interests:
+        for other in showing[interest]:
+            if other.id != guest.id and frozenset((guest.person_id, other.person_id)) not in (
+                room.blocked
+            ):
+                shared[other.id] += 1
+                names[other.id] = other.name
+    best = sorted(shared, key=lambda other: (-shared[other], names[other], other))
     return Introduction(
         name=guest.name,
         interests=guest.interests,
-        could_meet=tuple(name for _shared, name in candidates[:INTRODUCTIONS_EACH]),
+        could_meet=tuple(names[other] for other in best[:INTRODUCTIONS_EACH]),
     )

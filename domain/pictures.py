@@ -1,7 +1,8 @@
 """Pictures of the room, as numbers and places: arrivals over time and the network of the night.
 
 What is drawn, and where, is decided here; the SVG markup is the templates' business
-(templates/organiser/_pictures.html). Places are in a unit square, (0, 0) top left.
+(templates/organiser/_pictures.html). Places are in a square NETWORK_SIZE wide, (0, 0) top
+left, rounded to a tenth, so the template writes them as they are.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from domain.room import Room, room_of
 GOLDEN_ANGLE = math.pi * (3 - math.sqrt(5))
 # Arrival bins widen by these factors of ARRIVALS_BIN when an event is too long to draw.
 BIN_FACTORS = (1, 2, 3, 6, 12, 24, 48, 96, 288)
+NETWORK_SIZE = 600
 NO_CLUSTER = "no interest shown"
 OTHER_CLUSTER = "other interests"
 
@@ -76,6 +78,16 @@ class Node:
 
 
 @dataclass(frozen=True)
+class Edge:
+    """One accepted connection, drawn from one person's place to the other's."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+@dataclass(frozen=True)
 class Cluster:
     """A group of people drawn together: those whose most common shown interest is `name`."""
 
@@ -91,7 +103,7 @@ class Network:
     """The network of the night: people as nodes, accepted connections as edges."""
 
     nodes: list[Node]
-    edges: list[tuple[int, int]]  # indexes into nodes
+    edges: list[Edge]
     clusters: list[Cluster]
 
     @property
@@ -113,7 +125,6 @@ def network(room: Room) -> Network:
     places = _places(members, degree)
     by_id = {guest.id: guest for guest in room.guests}
     order = [guest.id for guest in room.guests]
-    position = {guest_id: n for n, guest_id in enumerate(order)}
     nodes = [
         Node(
             id=guest_id,
@@ -138,7 +149,8 @@ def network(room: Room) -> Network:
         for index, name in enumerate(names)
         if members[index]
     ]
-    return Network(nodes, [(position[low], position[high]) for low, high in room.pairs], clusters)
+    edges = [Edge(*places[low], *places[high]) for low, high in room.pairs]
+    return Network(nodes, edges, clusters)
 
 
 def _clusters(room: Room) -> tuple[dict[int, int], list[str]]:
@@ -170,7 +182,7 @@ def _places(members: dict[int, list[int]], degree: Counter[int]) -> dict[int, tu
     """Place each cluster's people in a sunflower disc (busiest in the middle), the discs
     round a circle, and scale the whole into the unit square."""
     discs = [(index, ids) for index, ids in members.items() if ids]
-    radius = {index: math.sqrt(len(ids)) + 1 for index, ids in discs}
+    radius = {index: math.sqrt(len(ids)) + 2 for index, ids in discs}  # a gap between discs
     around = sum(2 * radius[index] for index, _ids in discs)
     ring = around / (2 * math.pi) if len(discs) > 1 else 0.0
     raw: dict[int, tuple[float, float]] = {}
@@ -194,7 +206,10 @@ def _places(members: dict[int, list[int]], degree: Counter[int]) -> dict[int, tu
     left = (min(xs) + max(xs)) / 2 - span / 2
     top = (min(ys) + max(ys)) / 2 - span / 2
     return {
-        guest_id: (round((x - left) / span, 4), round((y - top) / span, 4))
+        guest_id: (
+            round((x - left) / span * NETWORK_SIZE, 1),
+            round((y - top) / span * NETWORK_SIZE, 1),
+        )
         for guest_id, (x, y) in raw.items()
     }
 
