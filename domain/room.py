@@ -6,6 +6,7 @@ a few queries however many people came.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -61,8 +62,10 @@ def room_of(event: Event) -> Room:
         .order_by(Attendance.checked_in_at, Attendance.id)
     ).all()
     shown: dict[int, list[str]] = {}
-    for attendance_id, name in db.session.execute(
-        sa.select(attendance_interest.c.attendance_id, Interest.name)
+    # Interests match on their key ("Marathons" and "marathon" are one): each key is named
+    # as most people here typed it.
+    typed = db.session.execute(
+        sa.select(attendance_interest.c.attendance_id, Interest.key, Interest.name)
         .join(Interest, Interest.id == attendance_interest.c.interest_id)
         .join(Attendance, Attendance.id == attendance_interest.c.attendance_id)
         .where(
@@ -70,9 +73,15 @@ def room_of(event: Event) -> Room:
             # The organiser sees only what a person shows everyone at the event.
             Attendance.interests_visibility == Visibility.EVERYONE.value,
         )
-        .order_by(Interest.name)
-    ):
-        shown.setdefault(attendance_id, []).append(name)
+    ).all()
+    spellings = Counter((key, name) for _attendance, key, name in typed)
+    named_as: dict[str, str] = {}
+    for (key, name), _uses in sorted(spellings.items(), key=lambda i: (-i[1], i[0][1])):
+        named_as.setdefault(key, name)
+    for attendance_id, key, _name in sorted(typed, key=lambda row: named_as[row[1]]):
+        names = shown.setdefault(attendance_id, [])
+        if named_as[key] not in names:
+            names.append(named_as[key])
     guests = [
         Guest(id, person_id, name, arrived, bool(named), tuple(shown.get(id, ())))
         for id, person_id, name, arrived, named in rows

@@ -644,3 +644,15 @@ def test_the_worker_purges_and_the_organiser_sees_the_date(app, client, old_nigh
     page = owner.get(f"/organiser/events/{event.id}").text
     assert "attendee data deleted on" in page
     assert "only people who confirmed their email kept theirs" in page
+
+
+def test_interests_typed_differently_count_as_one(app, make_event, make_attendee):
+    event = make_event()
+    ana = make_attendee(event, "Ana", interests=["Marathons"])
+    ben = make_attendee(event, "Ben", interests=["marathon"])
+    make_attendee(event, "Cleo", interests=["marathons"])
+    connect(ana, ben)
+    health = connection_health(room_of(event))
+    assert len(health.top_shared) == 1 and health.top_shared[0][1] == 1
+    (cleo,) = health.introductions
+    assert cleo.could_meet == ("Ana", "Ben")
