@@ -133,11 +133,6 @@ def outlook_of(message: OutboxMessage) -> Outlook:
     return outlook(message.status, message.cancel_reason, message.kind, confirmed)
 
 
-def outlooks_of(messages: list[OutboxMessage]) -> list[tuple[OutboxMessage, Outlook]]:
-    """Pair each email with what will happen to it."""
-    return [(message, outlook_of(message)) for message in messages]
-
-
 def outlook_counts(event_id: int) -> dict[str, int]:
     """Return how many of an event's emails are headed each way."""
     counts = dict.fromkeys(OUTLOOK_GROUPS, 0)
