@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import sqlalchemy as sa
 
-from domain.checkin import checkin_window
+from domain.checkin import WindowState, checkin_window
 from domain.db import db, utcnow
 from domain.errors import DomainError
 from domain.event_state import EventState, event_state, purge_due_at
@@ -162,6 +162,7 @@ class EventOverview:
     """What the event page says of an event: its state, times in its zone, and retention."""
 
     state: EventState
+    checkin: WindowState
     starts: datetime
     ends: datetime
     checkin_opens: datetime
@@ -175,6 +176,7 @@ def event_overview(event: Event, now: datetime) -> EventOverview:
     window = checkin_window(event)
     return EventOverview(
         state=event_state(event, now),
+        checkin=window.state(now),
         starts=local_time(event, event.starts_at),
         ends=local_time(event, event.ends_at),
         checkin_opens=local_time(event, window.opens_at),

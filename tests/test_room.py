@@ -656,3 +656,23 @@ def test_interests_typed_differently_count_as_one(app, make_event, make_attendee
     assert len(health.top_shared) == 1 and health.top_shared[0][1] == 1
     (cleo,) = health.introductions
     assert cleo.could_meet == ("Ana", "Ben")
+
+
+def test_event_page_says_when_where_and_whether_check_in_is_open(
+    client, make_organiser, make_event
+):
+    organiser = make_organiser()
+    event = make_event(
+        organiser,
+        timezone="America/Los_Angeles",
+        venue="Dolores Park",
+        starts_at=datetime(2030, 7, 4, 18, 0),
+        ends_at=datetime(2030, 7, 4, 22, 0),
+        checkin_opens_minutes=60,
+    )
+    login(client, organiser)
+    page = client.get(f"/organiser/events/{event.id}").text
+    assert "Thu 04 Jul 2030, 18:00–22:00" in page and "(America/Los_Angeles)" in page
+    assert "Dolores Park" in page and ">Upcoming</span>" in page
+    assert "Check-in opens Thu 04 Jul, 17:00" in page
+    assert "attendee data will be deleted on 02 Oct 2030" in page
