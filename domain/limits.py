@@ -141,6 +141,14 @@ LIVE_REFRESH_SECONDS = 5
 SUGGESTIONS = 8
 # Interests offered as one-tap choices on a profile form: the event's most popular.
 SUGGESTED_INTERESTS = 12
+# Seconds a server process reuses what it looked up for a poster (the event, the interests
+# its form offers) before asking the database again; a change shows in other processes
+# within this time, in the process that made it at once.
+LOOKUP_CACHE_SECONDS = 5
+# Lookups one process keeps at most (it forgets them all when full).
+LOOKUP_CACHE_SIZE = 10_000
+# Attendees the organiser's page shows at a time, latest arrival first.
+ATTENDEES_PAGE = 50
 # Badges (one per event) one phone remembers in its session cookie; the oldest is forgotten first.
 MAX_REMEMBERED_BADGES = 20
 
