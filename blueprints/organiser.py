@@ -167,7 +167,7 @@ def attendees_live(event_id: int) -> Response:
         return _not_modified(_etag(held))
     listing = (
         attendee_changes(event, held, _search())
-        if held is not None
+        if held is not None and "whole" not in request.args
         else attendee_listing(event, _search(), request.args.get("page", 1, type=int) or 1)
     )
     response = make_response(

@@ -30,8 +30,9 @@ only an outcome (a failed lookup, a new check-in) costs one more when it counts:
 POST makes four round trips (five when it checks a new person in), opening a token page two
 (four when the token opens nothing), a sign-in link request three, a log-in two, and pages
 without limits none. A phone opening its own badge (or refreshing it) makes none: the
-badge token it names is one its signed cookie holds, so it is no guess. Rate-limit headers are off: they would cost one more on every limited
-response (a 429 still says Retry-After, read from the limit itself).
+badge token it names is one its signed cookie holds, so it is no guess. Rate-limit headers
+are off: they would cost one more on every limited response (a 429 still says Retry-After,
+read from the limit itself).
 """
 
 from __future__ import annotations

@@ -46,8 +46,10 @@
     // A new search starts from the whole first page, not from what changed.
     if (query !== searched) { version = ""; searched = query; }
     var page = new URLSearchParams(window.location.search).get("page") || "1";
+    // With no table shown yet (no one here, or no one matching), a change brings it whole.
+    var whole = box.querySelector("table.attendees") ? "" : "&whole=1";
     var url = box.getAttribute("data-live-url") + "?q=" + encodeURIComponent(query) +
-      "&page=" + encodeURIComponent(page);
+      "&page=" + encodeURIComponent(page) + whole;
     var headers = { Accept: "text/html" };
     if (version) headers["If-None-Match"] = version;
     fetch(url, { credentials: "same-origin", headers: headers })

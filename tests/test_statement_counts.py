@@ -138,3 +138,21 @@ def test_the_organiser_page_and_its_refresh(crowd):
     arrived.post(f"/e/{_poster}", data={"name": "Ben", "email": "ben@example.org"})
     # Changed: the counts and the lines changed since, with their interests.
     assert count(lambda: laptop.get(f"{page}/live", headers={"If-None-Match": etag})) == 6
+
+
+def test_the_attendee_page_of_a_conference_stays_small(app, make_organiser, make_event):
+    organiser = make_organiser()
+    event = make_event(organiser)
+    add_crowd(event.id, 5000)
+    laptop = app.test_client()
+    login(laptop, organiser)
+    page = laptop.get(f"/organiser/events/{event.id}")
+    assert page.status_code == 200
+    assert "<strong>5000</strong> checked in" in page.text
+    assert "Page 1 of 100" in page.text
+    # The budget is for the page as sent, even to a browser that takes no compression.
+    assert len(page.data) <= 60 * 1024
+    last = laptop.get(f"/organiser/events/{event.id}?page=100")
+    assert "Crowd 0<" in last.text and "Earlier arrivals" not in last.text
+    searched = laptop.get(f"/organiser/events/{event.id}?q=chess")
+    assert "2000 matching" in searched.text and len(searched.data) <= 60 * 1024
