@@ -14,6 +14,7 @@ from domain import caching
 from domain.connections import connection_counts
 from domain.db import db
 from domain.events import local_time
+from domain.interest_keys import key_pattern
 from domain.limits import ATTENDEES_PAGE, SEARCH_MAX, SUGGESTED_INTERESTS
 from domain.models import (
     Attendance,
@@ -94,14 +95,21 @@ def list_attendees(event: Event, search: str = "") -> list[Attendance]:
 
 def _matching(search: str) -> sa.ColumnElement[bool]:
     """The condition of a search by name, or by an interest the organiser may see."""
-    term = normalise_interest(search)
+    term = normalise_interest(search).casefold()
     if not term:
         return sa.true()
     pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    # An interest matches on its key ("Marathons" finds "marathon"), or on part of
+    # its name as typed ("marat").
     with_interest = (
         sa.select(attendance_interest.c.attendance_id)
         .join(Interest, Interest.id == attendance_interest.c.interest_id)
-        .where(Interest.name.like(pattern, escape="\\"))
+        .where(
+            sa.or_(
+                Interest.key.like(key_pattern(search) or pattern, escape="\\"),
+                sa.func.lower(Interest.name).like(pattern, escape="\\"),
+            )
+        )
     )
     shown_interest = sa.and_(
         _organiser_may_see_column("interests"), Attendance.id.in_(with_interest)
@@ -252,6 +260,7 @@ def _card_at(event: Event, attendance: Attendance, person: Person) -> OrganiserC
 def popular_interests(event: Event) -> list[str]:
     """Return the interests most used at an event by people who show them to everyone.
 
+    Spellings of one interest count together, and it is offered in one of them.
     Remembered for a few seconds (domain/caching.py): every phone at the door asks.
     """
     return caching.remembered(
@@ -264,15 +273,15 @@ def _popular_interests(event_id: int, limit: int) -> list[str]:
     uses = sa.func.count(attendance_interest.c.attendance_id)
     return list(
         db.session.scalars(
-            sa.select(Interest.name)
+            sa.select(sa.func.min(Interest.name))
             .join(attendance_interest, attendance_interest.c.interest_id == Interest.id)
             .join(Attendance, Attendance.id == attendance_interest.c.attendance_id)
             .where(
                 Attendance.event_id == event_id,
                 Attendance.interests_visibility == "everyone",
             )
-            .group_by(Interest.name)
-            .order_by(uses.desc(), Interest.name)
+            .group_by(Interest.key)
+            .order_by(uses.desc(), Interest.key)
             .limit(limit)
         )
     )

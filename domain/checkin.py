@@ -12,6 +12,7 @@ from domain import caching
 from domain.db import db, insert_ignoring_conflict, utcnow
 from domain.errors import DomainError
 from domain.followups import confirm_new_address, request_confirmation
+from domain.interest_keys import interest_key
 from domain.models import (
     PROFILE_FIELDS,
     Attendance,
@@ -219,7 +220,7 @@ def _add_attendance(
         )
         if profile.share_profile:
             # Their interests show to everyone: suggestions sharing them may change.
-            interests_changed(event.id, interest_ids)
+            interests_changed(event.id, [interest_key(name) for name in interests])
     attendees_changed(event.id, attendance_id)
     return attendance_id
 

@@ -9,7 +9,7 @@ shows (in the caller's transaction, so a version moves exactly when its change i
 
 - a person's badge page at an event: `badge_changed(attendance_id, ...)` for a change to
   that person's own list (a request, an answer, a note, a block, a connection's profile),
-  and `interests_changed(event_id, interest_ids)` when someone showing those interests
+  and `interests_changed(event_id, keys)` when someone showing those interests
   arrives or changes what they show: the suggestions of everyone sharing one of them may
   change, and their version (`badge_tag`) includes these counts, so no one's row is
   touched and no one else's page is re-rendered;
@@ -37,6 +37,7 @@ from domain.models import (
     Connection,
     Event,
     EventInterest,
+    Interest,
     Visibility,
     attendance_interest,
 )
@@ -72,19 +73,19 @@ def connections_changed(attendance_ids: Iterable[int]) -> None:
     )
 
 
-def interests_changed(event_id: int, interest_ids: Iterable[int]) -> None:
-    """Count that someone showing these interests arrived at an event, or changed them."""
-    ids = sorted(set(interest_ids))
-    if not ids:
+def interests_changed(event_id: int, keys: Iterable[str]) -> None:
+    """Count that someone showing interests (by key) arrived at an event, or changed them."""
+    distinct = sorted(set(keys))
+    if not distinct:
         return
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(EventInterest).values(
-        [{"event_id": event_id, "interest_id": i, "arrivals": 1} for i in ids]
+        [{"event_id": event_id, "key": key, "arrivals": 1} for key in distinct]
     )
     db.session.execute(
         statement.on_conflict_do_update(
-            index_elements=["event_id", "interest_id"],
+            index_elements=["event_id", "key"],
             set_={"arrivals": EventInterest.arrivals + 1},
         )
     )
@@ -93,14 +94,7 @@ def interests_changed(event_id: int, interest_ids: Iterable[int]) -> None:
 def shown_interests_changed(attendance: Attendance) -> None:
     """Count a change to what an attendee shows as suggestions show it (name, interests)."""
     if attendance.interests_visibility == Visibility.EVERYONE.value:
-        interests_changed(
-            attendance.event_id,
-            db.session.scalars(
-                sa.select(attendance_interest.c.interest_id).where(
-                    attendance_interest.c.attendance_id == attendance.id
-                )
-            ),
-        )
+        interests_changed(attendance.event_id, _keys_of(attendance.id))
 
 
 def person_shown_changed(person_id: int) -> None:
@@ -113,15 +107,18 @@ def person_shown_changed(person_id: int) -> None:
     connections_changed(row.id for row in attendances)
     for row in attendances:
         if row.interests_visibility == Visibility.EVERYONE.value:
-            interests_changed(
-                row.event_id,
-                db.session.scalars(
-                    sa.select(attendance_interest.c.interest_id).where(
-                        attendance_interest.c.attendance_id == row.id
-                    )
-                ),
-            )
+            interests_changed(row.event_id, _keys_of(row.id))
         attendees_changed(row.event_id, row.id)
+
+
+def _keys_of(attendance_id: int) -> list[str]:
+    return list(
+        db.session.scalars(
+            sa.select(Interest.key)
+            .join(attendance_interest, attendance_interest.c.interest_id == Interest.id)
+            .where(attendance_interest.c.attendance_id == attendance_id)
+        )
+    )
 
 
 def attendees_changed(event_id: int, *attendance_ids: int) -> None:
@@ -178,17 +175,19 @@ def attendees_version(event_id: int) -> int:
 
 
 def _arrivals_sharing() -> sa.ScalarSelect[int]:
-    """The arrivals counted for an attendance's own interests at its event."""
+    """The arrivals counted for the keys of an attendance's own interests at its event."""
     return (
         sa.select(sa.func.coalesce(sa.func.sum(EventInterest.arrivals), 0))
+        .select_from(attendance_interest)
+        .join(Interest, Interest.id == attendance_interest.c.interest_id)
         .join(
-            attendance_interest,
-            attendance_interest.c.interest_id == EventInterest.interest_id,
+            EventInterest,
+            sa.and_(
+                EventInterest.key == Interest.key,
+                EventInterest.event_id == Attendance.event_id,
+            ),
         )
-        .where(
-            attendance_interest.c.attendance_id == Attendance.id,
-            EventInterest.event_id == Attendance.event_id,
-        )
+        .where(attendance_interest.c.attendance_id == Attendance.id)
         .correlate(Attendance)
         .scalar_subquery()
     )

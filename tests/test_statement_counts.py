@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain.db import db, utcnow, writing
+from domain.interest_keys import interest_key
 from domain.models import Attendance, Interest, Person, attendance_interest
 from domain.tokens import hash_token, new_token
 from tests.conftest import login
@@ -25,7 +26,10 @@ def add_crowd(event_id: int, size: int) -> None:
     """Check `size` people in at an event directly, each showing two interests."""
     now = utcnow()
     with writing():
-        db.session.execute(sa.insert(Interest).values([{"name": name} for name in INTERESTS]))
+        db.session.execute(
+            sa.insert(Interest.__table__),
+            [{"name": name, "key": interest_key(name)} for name in INTERESTS],
+        )
         interest_ids = list(db.session.scalars(sa.select(Interest.id).order_by(Interest.id)))
         person_ids = db.session.scalars(
             sa.insert(Person).returning(Person.id, sort_by_parameter_order=True),

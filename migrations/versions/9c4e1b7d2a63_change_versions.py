@@ -1,7 +1,7 @@
 """change versions for the live pages
 
 Revision ID: 9c4e1b7d2a63
-Revises: 8d2f6a1c4e90
+Revises: 4b8e2d7f1a63
 Create Date: 2026-11-30 22:40:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '9c4e1b7d2a63'
-down_revision = '8d2f6a1c4e90'
+down_revision = '4b8e2d7f1a63'
 branch_labels = None
 depends_on = None
 
@@ -20,11 +20,10 @@ def upgrade():
     op.create_table(
         'event_interest',
         sa.Column('event_id', sa.Integer(), nullable=False),
-        sa.Column('interest_id', sa.Integer(), nullable=False),
+        sa.Column('key', sa.String(length=40), nullable=False),
         sa.Column('arrivals', sa.Integer(), server_default='0', nullable=False),
         sa.ForeignKeyConstraint(['event_id'], ['event.id'], name=op.f('fk_event_interest_event_id_event'), ondelete='CASCADE'),
-        sa.ForeignKeyConstraint(['interest_id'], ['interest.id'], name=op.f('fk_event_interest_interest_id_interest'), ondelete='CASCADE'),
-        sa.PrimaryKeyConstraint('event_id', 'interest_id', name=op.f('pk_event_interest')),
+        sa.PrimaryKeyConstraint('event_id', 'key', name=op.f('pk_event_interest')),
     )
     with op.batch_alter_table('event', schema=None) as batch_op:
         batch_op.add_column(sa.Column('attendees_version', sa.Integer(), server_default='0', nullable=False))
