@@ -27,6 +27,7 @@ from domain.models import (
     Person,
     attendance_interest,
 )
+from domain.versions import attendees_changed
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def purge_event(event: Event, now: datetime) -> PurgeCounts:
         )
     )
     event.purged_at = now
+    attendees_changed(event.id)  # the attendee page's counts move on
     db.session.flush()
     return PurgeCounts(
         events=1,

@@ -1,7 +1,7 @@
 """an event's thank-you note and retention, and when sending paused
 
 Revision ID: b7e4d2a9c316
-Revises: 4b8e2d7f1a63
+Revises: 9c4e1b7d2a63
 Create Date: 2026-11-30 22:40:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b7e4d2a9c316'
-down_revision = '4b8e2d7f1a63'
+down_revision = '9c4e1b7d2a63'
 branch_labels = None
 depends_on = None
 
