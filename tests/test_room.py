@@ -468,7 +468,9 @@ def test_a_refused_key_pauses_sending_and_the_organiser_resumes_it(
 
     page = organiser_client.get(f"/organiser/events/{met.event.id}/emails").text
     assert "Sending is paused" in page
-    assert "The email service refused Rapport's key at " + hold.since.strftime("%H:%M UTC") in page
+    assert (
+        "The email service refused our key or sender at " + hold.since.strftime("%H:%M UTC") in page
+    )
     assert f'action="/organiser/events/{met.event.id}/emails/resume"' in page
     assert "Resume sending" in page
 
