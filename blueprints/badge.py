@@ -35,6 +35,7 @@ from domain.connections import (
     set_note,
 )
 from domain.db import db
+from domain.followups import pending_confirmation, resend_confirmation
 from domain.limits import CONNECTION_REQUESTS_PER_HOUR, LIVE_REFRESH_SECONDS, NOTE_MAX
 from domain.models import Attendance, Connection
 from domain.profile import ProfileError
@@ -116,9 +117,13 @@ def view(token: str) -> str:
             token=token,
             qr=qr_svg(badge_url(token), f"Badge QR code for {owner.person.name}"),
             refresh_seconds=LIVE_REFRESH_SECONDS,
+            confirming=pending_confirmation(owner),
             **_live_context(owner),
         )
-    viewer = _viewer_or_404(owner)
+    return _card_page(owner, _viewer_or_404(owner), token, NoteForm())
+
+
+def _card_page(owner: Attendance, viewer: Attendance | None, token: str, form: NoteForm) -> str:
     card = card_for(owner, viewer)
     return render_template(
         "badge/card.html",
@@ -130,7 +135,7 @@ def view(token: str) -> str:
         shared=card.shared,
         connection=card.connection,
         my_token=device.badge_token(owner.event_id) if viewer else None,
-        form=NoteForm(),
+        form=form,
         note_max=NOTE_MAX,
     )
 
@@ -163,6 +168,24 @@ def edit(token: str) -> Response | str:
     return render_template("badge/edit.html", attendance=attendance, form=form, token=token)
 
 
+@bp.post("/<token:token>/confirmation")
+@lookup_limited
+def resend_confirmation_mail(token: str) -> Response:
+    """Send the mail that confirms my address again, within its limits."""
+    mine = _mine_or_404(token)
+    sent = resend_confirmation(mine)
+    db.session.commit()
+    if sent:
+        flash("We sent the confirmation again. It can take a minute to arrive.", "success")
+    else:
+        flash(
+            "We sent one recently, so we won't send another yet: look for an email from "
+            "Rapport, in your spam folder too.",
+            "info",
+        )
+    return redirect(url_for("badge.view", token=token), 303)
+
+
 @bp.post("/<token:token>/forget")
 @lookup_limited
 def forget(token: str) -> Response:
@@ -192,8 +215,8 @@ def connect(token: str) -> Response:
         )
     form = NoteForm()
     if not form.validate():
-        flash(" ".join(form.note.errors), "error")
-        return redirect(url_for("badge.view", token=token), 303)
+        # The card again, with what was typed and why it can't go: nothing is lost.
+        return _card_page(owner, viewer, token, form), 400
     return _connection_change(
         token,
         lambda: request_connection(viewer, owner, form.note.data or ""),

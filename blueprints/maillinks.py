@@ -71,6 +71,10 @@ def sign_in(token: str) -> Response | str:
         "Thanks: your email is confirmed." if signed.purpose == "confirm" else "You're signed in.",
         "success",
     )
+    # Back to the badge the confirmation was about, when this phone holds it.
+    badge = device.badge_token(signed.event_id) if signed.event_id is not None else None
+    if signed.purpose == "confirm" and badge is not None:
+        return redirect(url_for("badge.view", token=badge), 303)
     return redirect(url_for("me.home"), 303)
 
 

@@ -122,7 +122,12 @@ def _closed(event: Event, window: WindowState) -> tuple[str, int]:
     return _landing_page(event, window), 403 if request.method == "POST" else 200
 
 
-def _landing_page(event: Event, window: WindowState, **context: object) -> str:
+def _landing_page(
+    event: Event,
+    window: WindowState,
+    signin_form: SignInRequestForm | None = None,
+    **context: object,
+) -> str:
     opening = checkin_window(event)
     return render_template(
         "public/landing.html",
@@ -132,7 +137,10 @@ def _landing_page(event: Event, window: WindowState, **context: object) -> str:
         today=local_time(event, utcnow()).date(),
         starts=local_time(event, event.starts_at),
         ends=local_time(event, event.ends_at),
-        refused=request.method == "POST" and window is not WindowState.OPEN,
+        refused=request.endpoint == "public.landing"
+        and request.method == "POST"
+        and window is not WindowState.OPEN,
+        signin_form=signin_form or SignInRequestForm(formdata=None),
         **context,
     )
 
@@ -145,7 +153,8 @@ def sign_in_link(token: str) -> str | tuple[str, int]:
     event = _event_or_404(token)
     form = SignInRequestForm()
     if not form.validate_on_submit():
-        abort(400)
+        window = checkin_window(event).state(utcnow())
+        return _landing_page(event, window, form=CheckInForm(formdata=None), signin_form=form), 400
     send_sign_in_link(form.email.data, event)
     db.session.commit()
     return render_template("me/link_sent.html", email=form.email.data)
@@ -172,6 +181,8 @@ def _to_badge(
 ) -> Response:
     if already:
         flash("You're already checked in. Here's your badge.", "info")
+    else:
+        flash("You're checked in.", "success")
     if to is not None:
         return redirect(to, 303)
     badge_token = token or device.badge_token(attendance.event_id)

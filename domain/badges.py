@@ -81,6 +81,7 @@ class SignIn:
     purpose: str
     badge: CheckInResult | None  # their badge at the link's event, now on this phone
     check_in_at: Event | None  # the link's event, where they have yet to check in
+    event_id: int | None = None  # the event the link was sent about, if any
 
 
 def sign_in_with_link(token: str, device_secret: str) -> SignIn:
@@ -89,9 +90,9 @@ def sign_in_with_link(token: str, device_secret: str) -> SignIn:
     link = use_link(token)
     person = link.person
     if link.purpose != "signin" or link.event_id is None:
-        return SignIn(person, link.purpose, None, None)
+        return SignIn(person, link.purpose, None, None, link.event_id)
     badge = give_badge_to_device(person, link.event_id, device_secret)
-    return SignIn(person, link.purpose, badge, link.event if badge is None else None)
+    return SignIn(person, link.purpose, badge, link.event if badge is None else None, link.event_id)
 
 
 @dataclass(frozen=True)

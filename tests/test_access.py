@@ -41,6 +41,7 @@ CSRF_EXEMPT = {"maillinks.unsubscribe", "webhooks.sendgrid_events"}
 # Routes about my own badge: only the phone holding it may use them; anyone else gets 404.
 BADGE_OWNER = {
     "badge.edit",
+    "badge.resend_confirmation_mail",
     "badge.forget",
     "badge.live",
     "badge.connect_suggestion",
