@@ -42,6 +42,9 @@ CSRF_EXEMPT = {"maillinks.unsubscribe", "webhooks.sendgrid_events"}
 BADGE_OWNER = {
     "badge.edit",
     "badge.resend_confirmation_mail",
+    "badge.preview",
+    "badge.share_my_email",
+    "badge.stop_sharing_my_email",
     "badge.forget",
     "badge.live",
     "badge.connect_suggestion",

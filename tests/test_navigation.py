@@ -112,6 +112,7 @@ def night(app, make_event, make_attendee):
             "public.landing": [f"/e/{event.checkin_token}"],
             "badge.view": [f"/b/{ana.badge_token}", f"/b/{cleo.badge_token}"],
             "badge.edit": [f"/b/{ana.badge_token}/edit"],
+            "badge.preview": [f"/b/{ana.badge_token}/preview"],
             "me.home": ["/me/"],
             "me.profile": ["/me/profile"],
             "me.delete": ["/me/delete"],
