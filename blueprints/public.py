@@ -26,6 +26,7 @@ from domain.checkin import (
     checkin_window,
     find_attendance_by_badge,
     find_event_by_checkin_token,
+    remembered_profile,
 )
 from domain.db import db, utcnow
 from domain.events import local_time
@@ -65,7 +66,9 @@ def home() -> str:
 def landing(token: str) -> Response | str | tuple[str, int]:
     """Show the event and its check-in form, or this phone's badge if it has one here."""
     event = _event_or_404(token)
-    form = CheckInForm()
+    # A phone that checked in before (anywhere) gets its person's last profile, filled in.
+    saved = None if request.args.get("new") else remembered_profile(device.person_id())
+    form = CheckInForm.filled(saved)
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     continuation = _continuation(event, form.next.data)
@@ -76,7 +79,9 @@ def landing(token: str) -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         return _check_in(event, form, continuation)
     device.device_secret()
-    return _landing_page(event, WindowState.OPEN, form=form, offer_sign_in=False)
+    return _landing_page(
+        event, WindowState.OPEN, form=form, offer_sign_in=False, returning=saved is not None
+    )
 
 
 def _badge_or_closed(event: Event, continuation: str | None) -> Response | tuple[str, int] | None:

@@ -7,11 +7,17 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from domain.checkin import CheckInResult, badge_token_for
+from domain.checkin import (
+    CheckInError,
+    CheckInResult,
+    badge_token_for,
+    check_in,
+    remembered_profile,
+)
 from domain.connections import connections_of
 from domain.db import db
 from domain.followups import set_followup_consent
-from domain.models import Attendance, Connection, ConnectionStatus, Event, Person
+from domain.models import Attendance, Connection, ConnectionStatus, EmailLink, Event, Person
 from domain.profile import update_profile
 from domain.signin import use_link
 from domain.suggestions import Suggestion, suggestions
@@ -88,8 +94,9 @@ class SignIn:
     person: Person
     purpose: str
     badge: CheckInResult | None  # their badge at the link's event, now on this phone
-    check_in_at: Event | None  # the link's event, where they have yet to check in
+    check_in_at: Event | None  # the link's event, where they could not be checked in now
     event_id: int | None = None  # the event the link was sent about, if any
+    checked_in_now: bool = False  # the link checked them in, with their saved profile
 
 
 def sign_in_with_link(token: str, device_secret: str) -> SignIn:
@@ -100,7 +107,32 @@ def sign_in_with_link(token: str, device_secret: str) -> SignIn:
     if link.purpose != "signin" or link.event_id is None:
         return SignIn(person, link.purpose, None, None, link.event_id)
     badge = give_badge_to_device(person, link.event_id, device_secret)
-    return SignIn(person, link.purpose, badge, link.event if badge is None else None, link.event_id)
+    if badge is not None:
+        return SignIn(person, link.purpose, badge, None, link.event_id)
+    # Not checked in there yet: the link completes the check-in with the saved profile.
+    saved = remembered_profile(person.id)
+    assert saved is not None  # the link's person exists
+    try:
+        # Refused before anything is written when the event's check-in is closed; the saved
+        # profile is the person's own, so nothing else in it can be refused.
+        badge = check_in(link.event, saved, device_secret=device_secret, person_id=person.id)
+    except CheckInError:
+        return SignIn(person, link.purpose, None, link.event, link.event_id)
+    return SignIn(person, link.purpose, badge, None, link.event_id, checked_in_now=True)
+
+
+def link_checks_in(link: EmailLink) -> bool:
+    """Tell whether using a sign-in link would check its person in at its event."""
+    if link.purpose != "signin" or link.event_id is None:
+        return False
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Attendance)
+            .where(Attendance.person_id == link.person_id, Attendance.event_id == link.event_id)
+        )
+        == 0
+    )
 
 
 @dataclass(frozen=True)
