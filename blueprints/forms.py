@@ -25,6 +25,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from domain import limits
 from domain.checkin import Profile
 from domain.events import is_timezone
+from domain.interest_keys import interest_key
 from domain.limits import (
     DESCRIPTION_MAX,
     EMAIL_MAX,
@@ -44,7 +45,6 @@ from domain.models import PROFILE_FIELDS, Attendance, Person
 from domain.profile import (
     ProfileError,
     has_control_characters,
-    normalise_interest,
     normalise_interests,
     normalise_links,
     split_interests,
@@ -226,6 +226,25 @@ class EventForm(Form):
         ],
         default=str(limits.CHECKIN_CLOSES_MINUTES_AFTER),
     )
+    thank_you_note = TextAreaField(
+        "Thank-you note",
+        filters=[_trim],
+        validators=[
+            Optional(),
+            _length(limits.THANK_YOU_MAX, "the thank-you note"),
+            multi_line,
+        ],
+        description="A few words from you, printed at the top of every follow-up digest.",
+    )
+    retention_days = SelectField(
+        "Delete attendee data",
+        choices=[
+            SelectChoice(str(days), f"{days} days after the event ends")
+            for days in limits.RETENTION_CHOICES
+        ],
+        default=str(limits.RETENTION_DAYS),
+        description="People who confirmed their email keep their own profile and connections.",
+    )
 
     def validate_timezone(self, field: Any) -> None:
         if not is_timezone(field.data):
@@ -295,15 +314,12 @@ class ProfileFields(Form):
         if self.is_submitted():
             return
         typed = split_interests(self.interests.data or "")
-        offered = {normalise_interest(tag) for tag in suggestions}
-        ticked = [
-            tag
-            for tag in suggestions
-            if normalise_interest(tag) in {normalise_interest(t) for t in typed}
-        ]
+        offered = {interest_key(tag) for tag in suggestions}
+        have = {interest_key(tag) for tag in typed}
+        ticked = [tag for tag in suggestions if interest_key(tag) in have]
         self.suggested.data = ticked
         self.interests.data = ", ".join(
-            tag.strip() for tag in typed if normalise_interest(tag) not in offered
+            tag.strip() for tag in typed if interest_key(tag) not in offered
         )
 
     def interest_list(self) -> list[str]:

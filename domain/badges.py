@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from domain.checkin import (
     CheckInError,
     CheckInResult,
+    PersonKey,
     badge_token_for,
     check_in,
     remembered_profile,
@@ -42,10 +43,17 @@ def give_badge_to_device(person: Person, event_id: int, device_secret: str) -> C
     ).one_or_none()
     if attendance is None:
         return None
-    token = badge_token_for(device_secret, attendance.event, person)
+    token = badge_token_for(device_secret, event_id, person.id)
     attendance.badge_token_hash = hash_token(token)
     db.session.flush()
-    return CheckInResult(attendance, token, created=False, device_secret=device_secret)
+    return CheckInResult(
+        attendance.id,
+        event_id,
+        PersonKey.of(person),
+        token,
+        created=False,
+        device_secret=device_secret,
+    )
 
 
 def retire_badges(badge_tokens: Iterable[str]) -> None:

@@ -10,6 +10,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from domain.db import UTCDateTime, db, utcnow
+from domain.interest_keys import interest_key
 from domain.limits import (
     CHECKIN_CLOSES_MINUTES_AFTER,
     CHECKIN_OPENS_MINUTES_BEFORE,
@@ -19,6 +20,8 @@ from domain.limits import (
     MAX_ATTEMPTS,
     NAME_MAX,
     NOTE_MAX,
+    RETENTION_DAYS,
+    THANK_YOU_MAX,
     TIMEZONE_MAX,
 )
 
@@ -83,7 +86,18 @@ class Event(db.Model):
     checkin_closes_minutes: Mapped[int] = mapped_column(
         default=CHECKIN_CLOSES_MINUTES_AFTER, server_default=str(CHECKIN_CLOSES_MINUTES_AFTER)
     )
+    # A few words from the organiser, printed inside every digest (no separate email).
+    thank_you_note: Mapped[str] = mapped_column(
+        sa.String(THANK_YOU_MAX), default="", server_default=""
+    )
+    # Attendee data is purged this many days after the end (domain/retention.py), once.
+    retention_days: Mapped[int] = mapped_column(
+        default=RETENTION_DAYS, server_default=str(RETENTION_DAYS)
+    )
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Moves on with every change the organiser's attendee page would show (domain/versions.py).
+    attendees_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     organiser: Mapped[Organiser] = relationship(back_populates="events")
     attendances: Mapped[list[Attendance]] = relationship(
@@ -128,6 +142,7 @@ class Attendance(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("event_id", "person_id"),
         sa.Index("ix_attendance_event_checked_in", "event_id", "checked_in_at"),
+        sa.Index("ix_attendance_event_listed_version", "event_id", "listed_version"),
         *(
             sa.CheckConstraint(f"{column} IN {VISIBILITY_VALUES!r}", name=f"{column}_valid")
             for column in (f"{field}_visibility" for field in PROFILE_FIELDS)
@@ -149,12 +164,32 @@ class Attendance(db.Model):
     talk_visibility: Mapped[str] = _visibility_column(Visibility.EVERYONE)
     links_visibility: Mapped[str] = _visibility_column(Visibility.CONNECTIONS)
     email_visibility: Mapped[str] = _visibility_column(Visibility.CONNECTIONS)
+    # Change versions (domain/versions.py): this person's badge page moves on with every
+    # change it would show; `listed_version` is the event's attendees_version when this
+    # row of the organiser's page last changed.
+    badge_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    listed_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     event: Mapped[Event] = relationship(back_populates="attendances")
     person: Mapped[Person] = relationship(back_populates="attendances")
     interests: Mapped[list[Interest]] = relationship(
-        secondary=attendance_interest, order_by="Interest.name"
+        secondary=attendance_interest, order_by=lambda: [Interest.key, Interest.name]
     )
+
+
+class EventInterest(db.Model):
+    """How often people showing an interest arrived at an event (or changed what they show).
+
+    Part of the badge page's version: my suggestions change when someone sharing one of my
+    interests arrives, and this counts exactly that, without touching anyone's row.
+    """
+
+    event_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="CASCADE"), primary_key=True
+    )
+    # An interest's key (domain/interest_keys.py): every spelling of it counts together.
+    key: Mapped[str] = mapped_column(sa.String(INTEREST_MAX), primary_key=True)
+    arrivals: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ConnectionStatus(enum.StrEnum):
@@ -236,8 +271,16 @@ class Block(db.Model):
 
 
 class Interest(db.Model):
+    """A tag as someone typed it ("Travel in Asia"), and the key it matches others on."""
+
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(INTEREST_MAX), unique=True)
+    # domain/interest_keys.py: "Marathons" and "marathon" share the key "marathon".
+    key: Mapped[str] = mapped_column(
+        sa.String(INTEREST_MAX),
+        index=True,
+        default=lambda context: interest_key(context.get_current_parameters()["name"]),
+    )
 
 
 class MessageStatus(enum.StrEnum):
@@ -342,6 +385,8 @@ class SenderState(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the service last refused our key or sender, as the emails page says.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pause_reason: Mapped[str | None] = mapped_column(sa.String(200))
     throttled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_webhook_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

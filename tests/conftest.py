@@ -120,6 +120,8 @@ def make_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "DATABASE_URL": database_url,
         "PUBLIC_URL": PUBLIC_URL,
         "WTF_CSRF_ENABLED": False,
+        # Tests change rows behind the app's back: every lookup reads the database.
+        "LOOKUP_CACHE_SECONDS": 0,
         **overrides,
     }
 
@@ -163,6 +165,22 @@ def app(app_factory: Callable[..., Flask]) -> Iterator[Flask]:
     with app.app_context():
         yield app
         db.session.remove()
+
+
+@pytest.fixture
+def sqlite_app(tmp_path: Path) -> Iterator[Flask]:
+    """An app on a fresh SQLite file of its own, whatever TEST_DATABASE_URL says.
+
+    SQLite is the embedded default: its settings and failure modes are tested on every run.
+    """
+    app = create_app(make_config(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'own.sqlite'}"))
+    with app.app_context():
+        assert db.engine.dialect.name == "sqlite"
+        db.create_all()
+        db.session.remove()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture

@@ -153,3 +153,15 @@ def test_only_my_phone_sees_my_preview(app, make_event, make_attendee):
     event = make_event()
     ana = make_attendee(event, "Ana", "ana@example.org")
     assert app.test_client().get(f"/b/{ana.badge_token}/preview").status_code == 404
+
+
+def test_sharing_moves_both_badges_on(quiet_ana):
+    from domain.versions import badge_tag
+
+    ana, ben = quiet_ana["ana"], quiet_ana["ben"]
+    ids = (ana.result.attendance_id, ben.result.attendance_id)
+    before = [badge_tag(i) for i in ids]
+    ana.post(f"/b/{ana.token}/connections/{quiet_ana['ben_connection']}/share-email")
+    db.session.rollback()
+    after = [badge_tag(i) for i in ids]
+    assert all(b != a for b, a in zip(before, after, strict=True))
