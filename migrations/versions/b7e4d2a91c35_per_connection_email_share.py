@@ -1,7 +1,7 @@
 """per-connection email share: each side may show its email to one connection
 
 Revision ID: b7e4d2a91c35
-Revises: 8d2f6a1c4e90
+Revises: b7e4d2a9c316
 Create Date: 2026-11-30 22:30:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b7e4d2a91c35'
-down_revision = '8d2f6a1c4e90'
+down_revision = 'b7e4d2a9c316'
 branch_labels = None
 depends_on = None
 
