@@ -5,7 +5,6 @@ still reaches it after the close."""
 from __future__ import annotations
 
 import re
-
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
