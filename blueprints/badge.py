@@ -36,6 +36,7 @@ from domain.connections import (
 )
 from domain.db import db
 from domain.limits import CONNECTION_REQUESTS_PER_HOUR, LIVE_REFRESH_SECONDS, NOTE_MAX
+from domain.met_before import met_before_here
 from domain.models import Attendance, Connection
 from domain.profile import ProfileError
 from domain.qr import qr_svg
@@ -120,6 +121,7 @@ def view(token: str) -> str:
         )
     viewer = _viewer_or_404(owner)
     card = card_for(owner, viewer)
+    met = met_before_here(viewer, only=owner.id) if viewer else []
     return render_template(
         "badge/card.html",
         attendance=owner,
@@ -129,6 +131,7 @@ def view(token: str) -> str:
         visible=card.visible,
         shared=card.shared,
         connection=card.connection,
+        met_before=met[0] if met else None,
         my_token=device.badge_token(owner.event_id) if viewer else None,
         form=NoteForm(),
         note_max=NOTE_MAX,

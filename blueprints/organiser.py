@@ -28,6 +28,7 @@ from domain.attendees import (
     attendees_csv,
     list_attendees,
 )
+from domain.communities import communities_of, standing
 from domain.connections import connection_counts
 from domain.db import db, utcnow
 from domain.email_outlook import message_of_event, messages_of, outlook_counts, outlooks_of
@@ -58,6 +59,7 @@ EVENT_ERRORS = {
     "ends_before_start": ("ends_at", "The event must end after it starts."),
     "followup_setting": ("followup_timing", "Pick one of the follow-up choices."),
     "checkin_window": ("checkin_opens_minutes", "Pick one of the check-in choices."),
+    "unknown_community": ("community", "Pick one of your communities."),
 }
 
 
@@ -84,7 +86,9 @@ def events() -> str:
 def new_event() -> Response | str:
     """Create an event."""
     form = EventForm()
+    form.offer_communities(communities_of(current_user))
     if request.method == "GET":
+        form.community.data = request.args.get("community", "")
         form.timezone.data = request.args.get("timezone", "Europe/London")
         if not is_timezone(form.timezone.data):
             form.timezone.data = "Europe/London"
@@ -111,6 +115,7 @@ def edit_event(event_id: int) -> Response | str:
     """Change an event's details."""
     event = _own_event(event_id)
     form = EventForm()
+    form.offer_communities(communities_of(current_user))
     if request.method == "GET":
         form.process(
             data={
@@ -124,6 +129,7 @@ def edit_event(event_id: int) -> Response | str:
                 "nudge_days": str(event.nudge_days),
                 "checkin_opens_minutes": str(event.checkin_opens_minutes),
                 "checkin_closes_minutes": str(event.checkin_closes_minutes),
+                "community": str(event.community_id or ""),
             }
         )
     if form.validate_on_submit():
@@ -280,6 +286,7 @@ def _attendee_listing(event: Event) -> dict[str, object]:
         "total_connections": sum(counts.values()) // 2,
         "search": search,
         "search_max": SEARCH_MAX,
+        "standing": standing(event),
     }
 
 
@@ -295,6 +302,7 @@ def _details(form: EventForm) -> EventDetails:
         nudge_days=int(form.nudge_days.data),
         checkin_opens_minutes=int(form.checkin_opens_minutes.data),
         checkin_closes_minutes=int(form.checkin_closes_minutes.data),
+        community_id=form.community_id(),
     )
 
 

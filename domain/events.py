@@ -18,7 +18,7 @@ from domain.limits import (
     CHECKIN_OPENS_CHOICES,
     CHECKIN_OPENS_MINUTES_BEFORE,
 )
-from domain.models import Event, Organiser
+from domain.models import Community, Event, Organiser
 from domain.tokens import new_token
 from domain.words import new_event_word
 
@@ -41,6 +41,7 @@ class EventDetails:
     nudge_days: int = 7
     checkin_opens_minutes: int = CHECKIN_OPENS_MINUTES_BEFORE
     checkin_closes_minutes: int = CHECKIN_CLOSES_MINUTES_AFTER
+    community_id: int | None = None  # one of the organiser's communities, or none
 
 
 def is_timezone(name: str) -> bool:
@@ -148,6 +149,11 @@ def _apply(event: Event, details: EventDetails) -> None:
         or details.checkin_closes_minutes not in CHECKIN_CLOSES_CHOICES
     ):
         raise EventError("checkin_window")
+    if details.community_id is not None and not _owns_community(
+        event.organiser, details.community_id
+    ):
+        raise EventError("unknown_community")
+    event.community_id = details.community_id
     event.name = details.name.strip()
     event.starts_at = starts_at
     event.ends_at = ends_at
@@ -156,3 +162,14 @@ def _apply(event: Event, details: EventDetails) -> None:
     event.description = details.description.strip()
     event.checkin_opens_minutes = details.checkin_opens_minutes
     event.checkin_closes_minutes = details.checkin_closes_minutes
+
+
+def _owns_community(organiser: Organiser, community_id: int) -> bool:
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Community)
+            .where(Community.id == community_id, Community.organiser_id == organiser.id)
+        )
+        == 1
+    )
