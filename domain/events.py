@@ -165,11 +165,11 @@ def _apply(event: Event, details: EventDetails) -> None:
 
 
 def _owns_community(organiser: Organiser, community_id: int) -> bool:
-    return (
-        db.session.scalar(
+    # Asked while a new event is being built, before it is in the session.
+    with db.session.no_autoflush:
+        owned = db.session.scalar(
             sa.select(sa.func.count())
             .select_from(Community)
             .where(Community.id == community_id, Community.organiser_id == organiser.id)
         )
-        == 1
-    )
+    return owned == 1

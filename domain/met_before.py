@@ -189,9 +189,10 @@ def _earlier_connections(*columns: Any) -> sa.Select[Any]:
 def _here_statement() -> sa.Select[Any]:
     mine = sa.bindparam("mine", type_=sa.Integer())
     only = sa.bindparam("only", type_=sa.Integer())
-    connected_tonight = sa.select(Connection.id).where(
-        Connection.status == ConnectionStatus.ACCEPTED.value,
-        either_way(Connection.low_attendance_id, Connection.high_attendance_id, mine, _THEM_NOW.id),
+    tonight = sa.orm.aliased(Connection, name="tonight")
+    connected_tonight = sa.select(tonight.id).where(
+        tonight.status == ConnectionStatus.ACCEPTED.value,
+        either_way(tonight.low_attendance_id, tonight.high_attendance_id, mine, _THEM_NOW.id),
     )
     return (
         _earlier_connections(Connection, _ME_THEN, _THEM_THEN, _THEN, Person, _THEM_NOW)
