@@ -29,8 +29,10 @@ costs one round trip to the counter storage (Redis in production), and a limit t
 only an outcome (a failed lookup, a new check-in) costs one more when it counts: a check-in
 POST makes four round trips (five when it checks a new person in), opening a token page two
 (four when the token opens nothing), a sign-in link request three, a log-in two, and pages
-without limits none. Rate-limit headers are off: they would cost one more on every limited
-response (a 429 still says Retry-After, read from the limit itself).
+without limits none. A phone opening its own badge (or refreshing it) makes none: the
+badge token it names is one its signed cookie holds, so it is no guess. Rate-limit headers
+are off: they would cost one more on every limited response (a 429 still says Retry-After,
+read from the limit itself).
 """
 
 from __future__ import annotations
@@ -141,6 +143,14 @@ LIVE_REFRESH_SECONDS = 5
 SUGGESTIONS = 8
 # Interests offered as one-tap choices on a profile form: the event's most popular.
 SUGGESTED_INTERESTS = 12
+# Seconds a server process reuses what it looked up for a poster (the event, the interests
+# its form offers) before asking the database again; a change shows in other processes
+# within this time, in the process that made it at once.
+LOOKUP_CACHE_SECONDS = 5
+# Lookups one process keeps at most (it forgets them all when full).
+LOOKUP_CACHE_SIZE = 10_000
+# Attendees the organiser's page shows at a time, latest arrival first.
+ATTENDEES_PAGE = 50
 # Badges (one per event) one phone remembers in its session cookie; the oldest is forgotten first.
 MAX_REMEMBERED_BADGES = 20
 
@@ -164,3 +174,30 @@ PAUSE_AFTER_AUTH_ERROR = timedelta(minutes=5)
 DEFAULT_THROTTLE = timedelta(seconds=30)
 # Random seconds added to that wait, so workers don't all come back at once.
 RATE_LIMIT_JITTER_SECONDS = 2.0
+
+# ---------------------------------------------------------------- an event's ending and after
+# An organiser's thank-you note, printed inside every digest of the event.
+THANK_YOU_MAX = 600
+# Days after an event ends before its attendee data is purged (what a person confirmed stays
+# theirs); the organiser picks one of the choices per event.
+RETENTION_DAYS = 90
+RETENTION_CHOICES = (30, 90, 180, 365)
+# Emails listed on one page of an event's emails page.
+EMAILS_PAGE_SIZE = 200
+
+# ---------------------------------------------------------------- pictures of the room
+# Arrivals are counted in bins this long, in the event's time zone.
+ARRIVALS_BIN = timedelta(minutes=5)
+# Seconds between refreshes of the pictures on the event page (not the attendee table's pace:
+# a picture of the room changes slowly and costs more to draw).
+PICTURES_REFRESH_SECONDS = 60
+# Interest clusters drawn in their own colour in the network; the rest share one grey.
+NETWORK_CLUSTERS = 8
+# Shared interests listed as having led to connections.
+TOP_SHARED_INTERESTS = 8
+# People suggested to introduce each person who met no one to.
+INTRODUCTIONS_EACH = 3
+# People without a connection listed by name (the count is always exact).
+UNCONNECTED_LISTED = 100
+# Arrival bins drawn at most; a longer event's bins widen (10, 15, 30 minutes, ...) to fit.
+ARRIVALS_MAX_BINS = 288

@@ -20,6 +20,8 @@ from domain.limits import (
     MAX_ATTEMPTS,
     NAME_MAX,
     NOTE_MAX,
+    RETENTION_DAYS,
+    THANK_YOU_MAX,
     TIMEZONE_MAX,
 )
 
@@ -98,11 +100,22 @@ class Event(db.Model):
     checkin_closes_minutes: Mapped[int] = mapped_column(
         default=CHECKIN_CLOSES_MINUTES_AFTER, server_default=str(CHECKIN_CLOSES_MINUTES_AFTER)
     )
+    # A few words from the organiser, printed inside every digest (no separate email).
+    thank_you_note: Mapped[str] = mapped_column(
+        sa.String(THANK_YOU_MAX), default="", server_default=""
+    )
+    # Attendee data is purged this many days after the end (domain/retention.py), once.
+    retention_days: Mapped[int] = mapped_column(
+        default=RETENTION_DAYS, server_default=str(RETENTION_DAYS)
+    )
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The community this event belongs to, if any: people are remembered across its events.
     community_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("community.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Moves on with every change the organiser's attendee page would show (domain/versions.py).
+    attendees_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     organiser: Mapped[Organiser] = relationship(back_populates="events")
     community: Mapped[Community | None] = relationship(back_populates="events")
@@ -148,6 +161,7 @@ class Attendance(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("event_id", "person_id"),
         sa.Index("ix_attendance_event_checked_in", "event_id", "checked_in_at"),
+        sa.Index("ix_attendance_event_listed_version", "event_id", "listed_version"),
         *(
             sa.CheckConstraint(f"{column} IN {VISIBILITY_VALUES!r}", name=f"{column}_valid")
             for column in (f"{field}_visibility" for field in PROFILE_FIELDS)
@@ -169,12 +183,32 @@ class Attendance(db.Model):
     talk_visibility: Mapped[str] = _visibility_column(Visibility.EVERYONE)
     links_visibility: Mapped[str] = _visibility_column(Visibility.CONNECTIONS)
     email_visibility: Mapped[str] = _visibility_column(Visibility.CONNECTIONS)
+    # Change versions (domain/versions.py): this person's badge page moves on with every
+    # change it would show; `listed_version` is the event's attendees_version when this
+    # row of the organiser's page last changed.
+    badge_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    listed_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     event: Mapped[Event] = relationship(back_populates="attendances")
     person: Mapped[Person] = relationship(back_populates="attendances")
     interests: Mapped[list[Interest]] = relationship(
         secondary=attendance_interest, order_by=lambda: [Interest.key, Interest.name]
     )
+
+
+class EventInterest(db.Model):
+    """How often people showing an interest arrived at an event (or changed what they show).
+
+    Part of the badge page's version: my suggestions change when someone sharing one of my
+    interests arrives, and this counts exactly that, without touching anyone's row.
+    """
+
+    event_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="CASCADE"), primary_key=True
+    )
+    # An interest's key (domain/interest_keys.py): every spelling of it counts together.
+    key: Mapped[str] = mapped_column(sa.String(INTEREST_MAX), primary_key=True)
+    arrivals: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ConnectionStatus(enum.StrEnum):
@@ -361,6 +395,8 @@ class SenderState(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the service last refused our key or sender, as the emails page says.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pause_reason: Mapped[str | None] = mapped_column(sa.String(200))
     throttled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_webhook_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -51,16 +51,39 @@ def enqueue(
     connection: Connection | None = None,
 ) -> OutboxMessage | None:
     """Add a message unless one with the same dedupe key exists; return it if new."""
+    message_id = enqueue_row(
+        kind=kind,
+        dedupe_key=dedupe_key,
+        person_id=person.id,
+        to_email=person.email,
+        send_after=send_after,
+        event_id=event.id if event else None,
+        connection_id=connection.id if connection else None,
+    )
+    return db.session.get(OutboxMessage, message_id) if message_id else None
+
+
+def enqueue_row(
+    *,
+    kind: str,
+    dedupe_key: str,
+    person_id: int,
+    to_email: str,
+    send_after: datetime,
+    event_id: int | None = None,
+    connection_id: int | None = None,
+) -> int | None:
+    """Add a message in one statement unless its dedupe key exists; return its id if new."""
     now = utcnow()
-    message_id = insert_ignoring_conflict(
+    message_id: int | None = insert_ignoring_conflict(
         OutboxMessage.__table__,
         {
             "dedupe_key": dedupe_key,
             "kind": kind,
-            "person_id": person.id,
-            "event_id": event.id if event else None,
-            "connection_id": connection.id if connection else None,
-            "to_email": person.email,
+            "person_id": person_id,
+            "event_id": event_id,
+            "connection_id": connection_id,
+            "to_email": to_email,
             "status": MessageStatus.PENDING.value,
             "send_after": send_after,
             "next_attempt_at": send_after,
@@ -71,7 +94,7 @@ def enqueue(
         },
         ["dedupe_key"],
     )
-    return db.session.get(OutboxMessage, message_id) if message_id else None
+    return message_id
 
 
 def cancel_waiting(condition: sa.ColumnElement[bool], reason: str) -> None:
@@ -355,9 +378,19 @@ class OutboxError(DomainError):
     """A change to a message was refused; `code` is stable."""
 
 
+def can_cancel(message: OutboxMessage) -> bool:
+    """Tell whether an organiser may still cancel a message: it has not gone out."""
+    return message.status == MessageStatus.PENDING
+
+
+def can_retry(message: OutboxMessage) -> bool:
+    """Tell whether an organiser may try a message again: it failed for good."""
+    return message.status == MessageStatus.FAILED
+
+
 def cancel_message(message: OutboxMessage) -> None:
     """Cancel a message that has not gone out."""
-    if message.status != MessageStatus.PENDING:
+    if not can_cancel(message):
         raise OutboxError("not_pending")
     now = utcnow()
     message.status = MessageStatus.CANCELLED.value
@@ -369,7 +402,7 @@ def cancel_message(message: OutboxMessage) -> None:
 
 def retry_message(message: OutboxMessage) -> None:
     """Try a failed message again, now, with a fresh set of attempts."""
-    if message.status != MessageStatus.FAILED:
+    if not can_retry(message):
         raise OutboxError("not_failed")
     now = utcnow()
     message.status = MessageStatus.PENDING.value

@@ -72,6 +72,9 @@ EVENT_SCOPED |= {
     "organiser.preview",
     "organiser.cancel",
     "organiser.retry",
+    "organiser.resume",
+    "organiser.pictures",
+    "organiser.pictures_live",
 }
 
 
