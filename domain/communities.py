@@ -19,6 +19,7 @@ from domain.events import local_time
 from domain.limits import DESCRIPTION_MAX, NAME_MAX
 from domain.models import Attendance, Community, Event, Organiser, Person
 from domain.profile import has_control_characters
+from domain.versions import attendees_changed, badge_changed
 
 
 class CommunityError(DomainError):
@@ -81,6 +82,7 @@ def attach_event(community: Community, event: Event) -> None:
         raise CommunityError("not_yours", "That event is not one of yours.")
     event.community_id = community.id
     db.session.flush()
+    _everyone_changed(event)
 
 
 def detach_event(community: Community, event: Event) -> None:
@@ -88,6 +90,14 @@ def detach_event(community: Community, event: Event) -> None:
     if event.community_id == community.id:
         event.community_id = None
         db.session.flush()
+        _everyone_changed(event)
+
+
+def _everyone_changed(event: Event) -> None:
+    """Move on every page of an event: its newcomers and regulars are counted afresh."""
+    ids = list(db.session.scalars(sa.select(Attendance.id).where(Attendance.event_id == event.id)))
+    badge_changed(*ids)
+    attendees_changed(event.id, *ids)
 
 
 def attachable_events(community: Community) -> list[Event]:

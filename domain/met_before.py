@@ -12,12 +12,12 @@ import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from domain.connections import either_way
 from domain.db import UTCDateTime, db
-from domain.events import local_time
 from domain.models import (
     Attendance,
     Block,
@@ -84,16 +84,21 @@ def met_before_here(mine: Attendance, only: int | None = None) -> list[MetBefore
     for connection, me_then, them_then, then, person, them_now in rows:
         seen = found.get(person.id)
         if seen is None:
-            first = FirstMeeting(then.name, local_time(then, then.starts_at))
+            first = FirstMeeting(then.name, _local(then, then.starts_at))
             seen = found[person.id] = _Found(person, them_now, them_then, first)
         # Their details as they last chose to share them with me, and my latest note.
         seen.then = them_then
         seen.note = connection.note_of(me_then) or seen.note
     if not found:
         return []
-    now = local_time(event, event.starts_at)
+    now = _local(event, event.starts_at)
     shared = shared_interest_names(mine, [seen.now for seen in found.values()])
     return [seen.shown(now, shared[seen.now.id]) for seen in found.values()]
+
+
+def _local(event: Event, moment: datetime) -> datetime:
+    # As events.local_time, which this module can't import: check-in imports this one.
+    return moment.astimezone(ZoneInfo(event.timezone))
 
 
 @dataclass
@@ -122,6 +127,17 @@ class _Found:
         )
 
 
+def met_here_before(event: Event, person_id: int) -> list[int]:
+    """Return the attendances at an event of the people a person connected with at an
+    earlier event: whose "met before" lists change when that person arrives."""
+    return list(
+        db.session.scalars(
+            _arrival_statement(),
+            {"me": person_id, "event": event.id, "starts": event.starts_at},
+        )
+    )
+
+
 def first_meetings(mine: Attendance, others: list[Attendance]) -> dict[int, FirstMeeting]:
     """Return, by person id, where I first connected with each of `others` before this event."""
     if not others:
@@ -138,8 +154,7 @@ def first_meetings(mine: Attendance, others: list[Attendance]) -> dict[int, Firs
     found: dict[int, FirstMeeting] = {}
     for person_id, name, starts_at, timezone in rows:
         if person_id not in found:
-            then = Event(name=name, starts_at=starts_at, timezone=timezone)
-            found[person_id] = FirstMeeting(name, local_time(then, starts_at))
+            found[person_id] = FirstMeeting(name, starts_at.astimezone(ZoneInfo(timezone)))
     return found
 
 
@@ -217,3 +232,19 @@ def _earlier_statement() -> sa.Select[Any]:
     return _earlier_connections(
         _THEM_THEN.person_id, _THEN.name, _THEN.starts_at, _THEN.timezone
     ).where(_THEM_THEN.person_id.in_(sa.bindparam("people", expanding=True)))
+
+
+@functools.cache
+def _arrival_statement() -> sa.Select[Any]:
+    return (
+        _earlier_connections(_THEM_NOW.id)
+        .join(
+            _THEM_NOW,
+            sa.and_(
+                _THEM_NOW.person_id == _THEM_THEN.person_id,
+                _THEM_NOW.event_id == sa.bindparam("event", type_=sa.Integer()),
+            ),
+        )
+        .order_by(None)
+        .distinct()
+    )

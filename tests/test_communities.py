@@ -3,6 +3,7 @@ pages, and the digest's memory of where people first met and of the next event."
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -12,7 +13,14 @@ import sqlalchemy as sa
 
 from blueprints.emails import compose, make_mailer
 from domain.badges import live_badge
-from domain.communities import attach_event, create_community, next_event, overview, standing
+from domain.communities import (
+    attach_event,
+    create_community,
+    detach_event,
+    next_event,
+    overview,
+    standing,
+)
 from domain.connections import block, remove_connection, request_connection
 from domain.db import db, writing
 from domain.events import local_time
@@ -436,3 +444,58 @@ def test_no_next_event_no_calendar(met, mailbox):
     digest = mailbox.one("ana@example.org", "digest")
     assert "Next:" not in digest.text and "next.ics" not in digest.text
     assert "You first met" not in digest.text
+
+
+def test_the_badge_refresh_shows_someone_met_before_as_they_arrive(
+    app, make_organiser, make_event, make_attendee
+):
+    organiser = make_organiser()
+    first = make_event(organiser, name="Sunday Brunch")
+    tonight = make_event(organiser, name="Sunday Brunch")
+    with writing():
+        community = create_community(organiser, "Sunday Brunch Club")
+        attach_event(community, db.session.get_one(Event, first.id))
+        attach_event(community, db.session.get_one(Event, tonight.id))
+        db.session.commit()
+    # Ana and Ben share no interest: only their meeting can bring Ben to Ana's page.
+    ana1 = make_attendee(first, "Ana", "ana@example.org", interests=["sourdough"])
+    ben1 = make_attendee(first, "Ben", "ben@example.org", interests=["chess"])
+    connect(ana1, ben1, "the Hanoi night market")
+    move_back(first, 30)
+    ana = make_attendee(
+        tonight,
+        "Ana",
+        "ana@example.org",
+        interests=["sourdough"],
+        person_id=ana1.attendance.person_id,
+    )
+    phone = Phone(app, ana)
+    page = phone.get(f"/b/{phone.token}")
+    etag = re.search(r'data-version="([^"]+)"', page.text).group(1).replace("&#34;", '"')
+
+    def refresh():
+        nonlocal etag
+        response = phone.get(f"/b/{phone.token}/live", headers={"If-None-Match": etag})
+        etag = response.headers["ETag"]
+        return response
+
+    assert refresh().status_code == 304
+    make_attendee(
+        tonight, "Ben", "ben@example.org", interests=["chess"], person_id=ben1.attendance.person_id
+    )
+    arrived = refresh()
+    assert arrived.status_code == 200
+    assert (
+        "People here you've met before" in arrived.text and "the Hanoi night market" in arrived.text
+    )
+    assert refresh().status_code == 304
+    # Cleo, new and sharing sourdough, is counted by the interests' arrivals.
+    make_attendee(tonight, "Cleo", "cleo@example.org", interests=["Sourdough"])
+    newcomer = refresh()
+    assert newcomer.status_code == 200 and "New here tonight" in newcomer.text
+    # Out of the community, no one is new here: the page moves on with it.
+    with writing():
+        detach_event(community, db.session.get_one(Event, tonight.id))
+        db.session.commit()
+    detached = refresh()
+    assert detached.status_code == 200 and "New here tonight" not in detached.text
