@@ -15,6 +15,7 @@ from blueprints import (
     badge,
     cli,
     communities,
+    device,
     errors,
     maillinks,
     me,
@@ -120,6 +121,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         hops = int(app.config["PROXY_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
+    app.context_processor(device.navigation_context)
     for blueprint in (
         security.bp,
         errors.bp,

@@ -116,7 +116,7 @@ def next_event_of(mine: Attendance) -> NextEvent | None:
 def _person_card(
     mine: Attendance, connection: Connection, other: Attendance, shared: list[str]
 ) -> dict[str, Any]:
-    shown = visible_fields(other, Relation.CONNECTION)
+    shown = visible_fields(other, Relation.CONNECTION, connection)
     email = other.person.email if "email" in shown else None
     mailto = None
     if email:

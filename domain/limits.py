@@ -96,7 +96,12 @@ MORNING_AFTER_REST = timedelta(hours=4)
 # Sign-in links are counted over this window for SIGN_IN_LINKS_PER_DAY.
 SIGN_IN_CAP_WINDOW = timedelta(hours=24)
 # How long the one-time links in emails work.
-LINK_LIFETIME = {"confirm": timedelta(hours=48), "signin": timedelta(minutes=30)}
+# "me": the link in every follow-up that opens the person's /me, once.
+LINK_LIFETIME = {
+    "confirm": timedelta(hours=48),
+    "signin": timedelta(minutes=30),
+    "me": timedelta(days=7),
+}
 # Connection requests a person sends in an hour.
 CONNECTION_REQUESTS_PER_HOUR = 30
 CONNECTION_REQUESTS_WINDOW = timedelta(hours=1)

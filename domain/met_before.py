@@ -85,9 +85,9 @@ def met_before_here(mine: Attendance, only: int | None = None) -> list[MetBefore
         seen = found.get(person.id)
         if seen is None:
             first = FirstMeeting(then.name, _local(then, then.starts_at))
-            seen = found[person.id] = _Found(person, them_now, them_then, first)
+            seen = found[person.id] = _Found(person, them_now, them_then, connection, first)
         # Their details as they last chose to share them with me, and my latest note.
-        seen.then = them_then
+        seen.then, seen.connection = them_then, connection
         seen.note = connection.note_of(me_then) or seen.note
     if not found:
         return []
@@ -108,11 +108,12 @@ class _Found:
     person: Person
     now: Attendance
     then: Attendance
+    connection: Connection
     first: FirstMeeting
     note: str = ""
 
     def shown(self, now: datetime, shared: list[str]) -> MetBefore:
-        details = visible_fields(self.then, Relation.CONNECTION)
+        details = visible_fields(self.then, Relation.CONNECTION, self.connection)
         interests_shown = "interests" in visible_fields(self.now, Relation.CONNECTION)
         return MetBefore(
             attendance_id=self.now.id,

@@ -1,7 +1,7 @@
 """communities: an organiser's recurring series of events
 
 Revision ID: 6c1d9e3b5a27
-Revises: b7e4d2a9c316
+Revises: b7e4d2a91c35
 Create Date: 2026-11-30 23:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '6c1d9e3b5a27'
-down_revision = 'b7e4d2a9c316'
+down_revision = 'b7e4d2a91c35'
 branch_labels = None
 depends_on = None
 
