@@ -2,12 +2,14 @@
 the second, and a newcomer is pointed out to the regulars.
 
 Phones are Pixel 7 emulations (one browser context each) against the app on 127.0.0.1 with
-CSRF protection on. Ana checks in at the second event through the poster's form.
+CSRF protection on. At the second event Ana's phone checks in with one tap and Ben, on a new
+phone, with his email and the sign-in link; screens and typed fields are counted.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,10 +27,13 @@ from tests.browser.support import (
     PHONE_PICTURE_WIDTH,
     Traffic,
     assert_no_axe_violations,
+    badge_token_of,
     button,
     check_in_at,
     label,
 )
+from tests.browser.test_returning import NEW_PHONE, REMEMBERED, Journey
+from tests.mail_support import Mailbox
 
 NOTE = "we talked about the Hanoi night market"
 CLEO = {"Name": "Cleo Park", "Email": "cleo@example.org", "Interests": "Sourdough, board games"}
@@ -58,32 +63,54 @@ def test_people_met_before_and_newcomers_at_the_next_event(
         attach_event(club, db.session.get_one(Event, march.id))
         attach_event(club, db.session.get_one(Event, tonight.id))
         db.session.commit()
-    ana_phone, ben_phone, cleo_phone = new_phone(), new_phone(), new_phone()
+    ana_phone, ben_first_phone, cleo_phone = new_phone(), new_phone(), new_phone()
 
     # 1. At the first brunch Ana scans Ben's badge, connects with a note, and Ben accepts.
     check_in_at(ana_phone, live_server, march, ANA)
-    ben_first = check_in_at(ben_phone, live_server, march, BEN)
+    ben_first = check_in_at(ben_first_phone, live_server, march, BEN)
     ana_phone.goto(f"{live_server.url}/b/{ben_first}")
     label(ana_phone, "Note (only you see it)").fill(NOTE)
     button(ana_phone, "Connect with Ben Okafor").click()
-    ben_phone.reload()
-    button(ben_phone, "Accept Ana Lima").click()
-    expect(ben_phone.locator(".flash")).to_have_text("You're now connected with Ana Lima.")
+    ben_first_phone.reload()
+    button(ben_first_phone, "Accept Ana Lima").click()
+    expect(ben_first_phone.locator(".flash")).to_have_text("You're now connected with Ana Lima.")
     move_back(march, 30)
     db.session.expire_all()
     month = db.session.get_one(Event, march.id).starts_at.astimezone(ZoneInfo("Europe/London"))
 
-    # 2. At the second, Ana checks in through the poster's form (the same phone).
-    ana_token = check_in_at(ana_phone, live_server, tonight, ANA)
+    # 2. At the second, Ana's phone checks in with one tap, her profile remembered.
+    ana = Journey(ana_phone)
+    ana_phone.goto(f"{live_server.url}/e/{tonight.checkin_token}")
+    button(ana_phone, f"Check in as {ANA['Name']}").click()
+    expect(ana_phone.get_by_role("heading", level=1)).to_have_text(ANA["Name"])
+    assert (ana.screens, ana.typed) == REMEMBERED, ana.pages
+    ana_token = badge_token_of(ana_phone, live_server)
     badge_url = ana_phone.url
     live = ana_phone.locator("#live")
     expect(live).not_to_contain_text("met before")
     navigations: list[str] = []
     ana_phone.on("framenavigated", lambda frame: navigations.append(frame.url))
 
-    # Cleo, new to the club, and then Ben arrive; Ana's open badge shows each by itself.
+    # Cleo, new to the club, arrives; then Ben, on a phone Rapport has never seen, checks
+    # in with his email alone. Ana's open badge shows each by itself.
     check_in_at(cleo_phone, live_server, tonight, CLEO)
-    check_in_at(ben_phone, live_server, tonight, BEN)
+    ben_phone = new_phone()
+    ben = Journey(ben_phone)
+    ben_phone.goto(f"{live_server.url}/e/{tonight.checkin_token}")
+    ben_phone.get_by_text("Checked in with Rapport before? Skip the form").click()
+    ben.type(label(ben_phone, "Your email"), BEN["Email"])
+    button(ben_phone, "Email me a sign-in link").click()
+    expect(ben_phone.get_by_role("heading", level=1)).to_have_text("Check your email")
+    with live_server.app.app_context():
+        mailbox = Mailbox(live_server.app)
+        mailbox.deliver()
+        (link,) = re.findall(
+            re.escape(live_server.url) + r"/m/[\w-]+", mailbox.one(BEN["Email"], "signin").text
+        )
+    ben_phone.goto(link)
+    button(ben_phone, f"Check in as {BEN['Name']}").click()
+    expect(ben_phone.get_by_role("heading", level=1)).to_have_text(BEN["Name"])
+    assert ben.screens <= NEW_PHONE[0] and ben.typed <= NEW_PHONE[1], ben.pages
     met = live.locator("section.met-before")
     expect(met).to_contain_text("People here you've met before", timeout=LIVE_UPDATE_TIMEOUT_MS)
     expect(met).to_contain_text("Ben Okafor")
