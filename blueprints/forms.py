@@ -473,6 +473,29 @@ class PersonForm(Form):
     validate_links = ProfileFields.validate_links
 
 
+class LinkConsentForm(Form):
+    """The consent choices beside a sign-in link's one tap that checks a person in."""
+
+    share_profile = BooleanField("Show my profile to people here")
+    want_followups = BooleanField("Email me follow-ups")
+
+    @classmethod
+    def filled(cls, saved: Profile | None) -> LinkConsentForm:
+        """Return the form, set as last time on the page that asks."""
+        if saved is None or request.method != "GET":
+            return cls()
+        return cls(
+            data={"share_profile": saved.share_profile, "want_followups": saved.want_followups}
+        )
+
+    def choices(self) -> dict[str, bool]:
+        """Return the choices sent, as sign_in_with_link takes them."""
+        return {
+            "share_profile": bool(self.share_profile.data),
+            "want_followups": bool(self.want_followups.data),
+        }
+
+
 class SignInRequestForm(Form):
     email = _attendee_email()
 
