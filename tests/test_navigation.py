@@ -26,6 +26,7 @@ NOT_PAGES = {
     "badge.live": "a fragment the badge page fetches into itself",
     "badge.contact": "a vCard download",
     "me.data": "a JSON download",
+    "me.contact": "a vCard download",
     "maillinks.contact": "a vCard download",
     "maillinks.next_event_calendar": "a calendar (.ics) download",
 }
