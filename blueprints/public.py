@@ -177,7 +177,6 @@ def sign_in_link(token: str) -> str | tuple[str, int]:
         "me/link_sent.html",
         email=form.email.data,
         lifetime=lifetime_in_words("signin"),
-        at_event=True,
     )
 
 
