@@ -28,6 +28,7 @@ from domain.attendees import (
     attendees_csv,
     clean_search,
 )
+from domain.communities import communities_of, standing
 from domain.db import db, utcnow
 from domain.email_outlook import digest_recipient, emails_page, message_of_event
 from domain.ending import ending_preview
@@ -62,6 +63,7 @@ EVENT_ERRORS = {
     "ends_before_start": ("ends_at", "The event must end after it starts."),
     "followup_setting": ("followup_timing", "Pick one of the follow-up choices."),
     "checkin_window": ("checkin_opens_minutes", "Pick one of the check-in choices."),
+    "unknown_community": ("community", "Pick one of your communities."),
     "retention": ("retention_days", "Pick one of the choices."),
 }
 
@@ -89,7 +91,9 @@ def events() -> str:
 def new_event() -> Response | str:
     """Create an event."""
     form = EventForm()
+    form.offer_communities(communities_of(current_user))
     if request.method == "GET":
+        form.community.data = request.args.get("community", "")
         form.timezone.data = request.args.get("timezone", "")
         if not is_timezone(form.timezone.data):
             form.timezone.data = default_timezone(current_user)
@@ -116,6 +120,7 @@ def edit_event(event_id: int) -> Response | str:
     """Change an event's details."""
     event = _own_event(event_id)
     form = EventForm()
+    form.offer_communities(communities_of(current_user))
     if request.method == "GET":
         form.process(
             data={
@@ -129,6 +134,7 @@ def edit_event(event_id: int) -> Response | str:
                 "nudge_days": str(event.nudge_days),
                 "checkin_opens_minutes": str(event.checkin_opens_minutes),
                 "checkin_closes_minutes": str(event.checkin_closes_minutes),
+                "community": str(event.community_id or ""),
                 "thank_you_note": event.thank_you_note,
                 "retention_days": str(event.retention_days),
             }
@@ -158,6 +164,7 @@ def attendees(event_id: int) -> str:
         event=event,
         overview=event_overview(event, utcnow()),
         listing=listing,
+        standing=standing(event),
         version=_etag(listing.version),
         refresh_seconds=LIVE_REFRESH_SECONDS,
         pictures_seconds=PICTURES_REFRESH_SECONDS,
@@ -179,7 +186,12 @@ def attendees_live(event_id: int) -> Response:
         else attendee_listing(event, _search(), request.args.get("page", 1, type=int) or 1)
     )
     response = make_response(
-        render_template("organiser/_attendee_table.html", event=event, listing=listing)
+        render_template(
+            "organiser/_attendee_table.html",
+            event=event,
+            listing=listing,
+            standing=standing(event),
+        )
     )
     response.headers["ETag"] = _etag(listing.version)
     return response
@@ -278,10 +290,18 @@ def pictures(event_id: int) -> str:
 
 
 @bp.get("/events/<id:event_id>/pictures/live")
-def pictures_live(event_id: int) -> str:
-    """Return the pictures alone, for the event page to load beside the attendee table."""
+def pictures_live(event_id: int) -> Response:
+    """Return the pictures alone, for the event page; 304 while no one came or connected."""
     event = _own_event(event_id)
-    return render_template("organiser/_pictures.html", event=event, pictures=room_pictures(event))
+    # The pictures show what the attendee page shows, so its version tells when they change.
+    tag = f'W/"p{event.attendees_version}"'
+    if request.if_none_match.contains_weak(tag.removeprefix("W/").strip('"')):
+        return _not_modified(tag)
+    response = make_response(
+        render_template("organiser/_pictures.html", event=event, pictures=room_pictures(event))
+    )
+    response.headers["ETag"] = tag
+    return response
 
 
 @bp.get("/events/<id:event_id>/emails")
@@ -356,6 +376,7 @@ def _details(form: EventForm) -> EventDetails:
         checkin_closes_minutes=int(form.checkin_closes_minutes.data),
         thank_you_note=form.thank_you_note.data or "",
         retention_days=int(form.retention_days.data),
+        community_id=form.community_id(),
     )
 
 
