@@ -35,6 +35,7 @@ from domain.events import local_time
 from domain.models import Event
 from domain.people import send_sign_in_link
 from domain.profile import mask_email
+from domain.signin import lifetime_in_words
 
 bp = Blueprint("public", __name__)
 
@@ -183,7 +184,11 @@ def sign_in_link(token: str) -> str | tuple[str, int]:
         return page, 400
     send_sign_in_link(form.email.data, event)
     db.session.commit()
-    return render_template("me/link_sent.html", email=form.email.data)
+    return render_template(
+        "me/link_sent.html",
+        email=form.email.data,
+        lifetime=lifetime_in_words("signin"),
+    )
 
 
 def _event_or_404(token: str) -> Event:
