@@ -389,12 +389,11 @@ def run_engine(url: str, args: argparse.Namespace) -> None:
                 return viewer.request("GET", owner.badge)[0] == 200
 
             # Each client's phones ask each other, each pair once.
-            pairs = {c: itertools.combinations(range(len(mine[c])), 2) for c in range(args.clients)}
+            pairs = {c: itertools.combinations(list(mine[c]), 2) for c in range(args.clients)}
 
             def connect(client: int) -> bool:
                 nonlocal connected
-                a, b = next(pairs[client])
-                asker, owner = mine[client][a], mine[client][b]
+                asker, owner = next(pairs[client])
                 _, _, page = asker.request("GET", owner.badge)
                 token = CSRF.search(page)
                 status = asker.request(
@@ -433,7 +432,7 @@ def run_engine(url: str, args: argparse.Namespace) -> None:
                             got = phone.request("GET", f"{phone.badge}/live")[1]
                             phone.etag = got.get("etag", "")
                 if step is connect:
-                    pairs.update({c: itertools.combinations(range(len(mine[c])), 2) for c in pairs})
+                    pairs.update({c: itertools.combinations(list(mine[c]), 2) for c in pairs})
                 tally = closed_loop(args.clients, args.seconds, step)
                 print(tally.line(name, args.seconds, bare_rate))
             tally = closed_loop(1, args.seconds, organiser_refresh)
