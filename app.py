@@ -14,6 +14,8 @@ from blueprints import (
     auth,
     badge,
     cli,
+    communities,
+    device,
     errors,
     maillinks,
     me,
@@ -119,11 +121,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         hops = int(app.config["PROXY_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
+    app.context_processor(device.navigation_context)
     for blueprint in (
         security.bp,
         errors.bp,
         auth.bp,
         organiser.bp,
+        communities.bp,
         public.bp,
         badge.bp,
         me.bp,

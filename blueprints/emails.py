@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, render_template
 
 from blueprints.urls import absolute
-from domain.digest import content_of, preview_cards
+from domain.digest import content_of, next_event_of, preview_cards
 from domain.mailer import Email, FileMailer, Mailer, SendGridMailer
 from domain.models import Attendance, OutboxMessage
 from domain.outbox import set_link_token
@@ -72,9 +72,14 @@ def compose(message: OutboxMessage) -> Rendered:
         context["lifetime"] = lifetime_in_words(message.kind)
         save = partial(record_link, message.person_id, message.event_id, message.kind, token)
     else:
-        save = partial(set_link_token, message.id, token)
+        # Every follow-up also opens the person's /me, through a one-time link of its own.
+        me_token = new_token()
+        save = partial(_save_followup_links, message, token, me_token)
+        context["me_link"] = absolute(f"/m/{me_token}")
+        context["me_lifetime"] = lifetime_in_words("me")
         unsubscribe = absolute(f"/u/{token}")
         context["people"] = content.people
+        context["next_event"] = content.next_event
         context["links"] = _links(token)
         context["unsubscribe"] = unsubscribe
         headers = {
@@ -95,10 +100,16 @@ def compose(message: OutboxMessage) -> Rendered:
     return Rendered(email, save)
 
 
+def _save_followup_links(message: OutboxMessage, token: str, me_token: str) -> None:
+    set_link_token(message.id, token)
+    record_link(message.person_id, message.event_id, "me", me_token)
+
+
 def _links(token: str) -> dict[str, str]:
     return {
         "contact": absolute(f"/f/{token}/contacts/"),
         "in_touch": absolute(f"/f/{token}/in-touch/"),
+        "calendar": absolute(f"/f/{token}/next.ics"),
     }
 
 
@@ -110,8 +121,11 @@ def preview_digest(mine: Attendance) -> Response:
         event=mine.event,
         mine=mine,
         people=preview_cards(mine),
-        links={"contact": "#", "in_touch": "#"},
+        next_event=next_event_of(mine),
+        links={"contact": "#", "in_touch": "#", "calendar": "#"},
         unsubscribe="#",
+        me_link="#",
+        me_lifetime=lifetime_in_words("me"),
         postal_address=current_app.config.get("MAIL_POSTAL_ADDRESS", ""),
         preview=True,
     )

@@ -23,7 +23,9 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Optio
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from domain import limits
+from domain.checkin import Profile
 from domain.events import is_timezone
+from domain.interest_keys import interest_key
 from domain.limits import (
     DESCRIPTION_MAX,
     EMAIL_MAX,
@@ -39,7 +41,7 @@ from domain.limits import (
     PASSWORD_MIN,
     TIMEZONE_MAX,
 )
-from domain.models import PROFILE_FIELDS, Attendance, Person
+from domain.models import PROFILE_FIELDS, Attendance, Community, Event, Person
 from domain.profile import (
     ProfileError,
     has_control_characters,
@@ -224,6 +226,42 @@ class EventForm(Form):
         ],
         default=str(limits.CHECKIN_CLOSES_MINUTES_AFTER),
     )
+    thank_you_note = TextAreaField(
+        "Thank-you note",
+        filters=[_trim],
+        validators=[
+            Optional(),
+            _length(limits.THANK_YOU_MAX, "the thank-you note"),
+            multi_line,
+        ],
+        description="A few words from you, printed at the top of every follow-up digest.",
+    )
+    retention_days = SelectField(
+        "Delete attendee data",
+        choices=[
+            SelectChoice(str(days), f"{days} days after the event ends")
+            for days in limits.RETENTION_CHOICES
+        ],
+        default=str(limits.RETENTION_DAYS),
+        description="People who confirmed their email keep their own profile and connections.",
+    )
+
+    community = SelectField(
+        "Community",
+        choices=[SelectChoice("", "None")],
+        default="",
+        description="A recurring series this event belongs to, such as a monthly brunch club.",
+    )
+
+    def offer_communities(self, communities: list[Community]) -> None:
+        """Offer the organiser's own communities (and none) for the event to belong to."""
+        self.community.choices = [SelectChoice("", "None")] + [
+            SelectChoice(str(community.id), community.name) for community in communities
+        ]
+
+    def community_id(self) -> int | None:
+        """Return the community picked, or None."""
+        return int(self.community.data) if self.community.data else None
 
     def validate_timezone(self, field: Any) -> None:
         if not is_timezone(field.data):
@@ -284,8 +322,22 @@ class ProfileFields(Form):
     )
 
     def offer(self, suggestions: list[str]) -> None:
-        """Offer interests already used at the event as tick boxes."""
+        """Offer interests already used at the event as tick boxes.
+
+        A form filled from a saved profile ticks the ones the person has, and keeps only
+        the others typed in the Interests field.
+        """
         self.suggested.choices = [SelectChoice(tag, tag) for tag in suggestions]
+        if self.is_submitted():
+            return
+        typed = split_interests(self.interests.data or "")
+        offered = {interest_key(tag) for tag in suggestions}
+        have = {interest_key(tag) for tag in typed}
+        ticked = [tag for tag in suggestions if interest_key(tag) in have]
+        self.suggested.data = ticked
+        self.interests.data = ", ".join(
+            tag.strip() for tag in typed if interest_key(tag) not in offered
+        )
 
     def interest_list(self) -> list[str]:
         """Return the tags typed plus the ticked suggestions, as raw strings."""
@@ -334,6 +386,24 @@ class CheckInForm(ProfileFields):
     share_profile = BooleanField("Show my profile to the people I meet at this event")
     want_followups = BooleanField("Email me a follow-up about the people I connect with here")
     next = HiddenField()
+
+    @classmethod
+    def filled(cls, saved: Profile | None) -> CheckInForm:
+        """Return the form, filled with a saved profile on a phone that checked in before."""
+        if saved is None or request.method != "GET":
+            return cls()
+        return cls(
+            data={
+                "name": saved.name,
+                "email": saved.email,
+                "about": saved.about,
+                "talk_about": saved.talk_about,
+                "interests": ", ".join(saved.interests),
+                "links": "\n".join(saved.links),
+                "share_profile": saved.share_profile,
+                "want_followups": saved.want_followups,
+            }
+        )
 
 
 VISIBILITY_CHOICES = [
@@ -415,3 +485,28 @@ class DeleteMeForm(Form):
         "Yes, delete my profile, my check-ins and my connections everywhere",
         validators=[InputRequired("Tick the box to confirm.")],
     )
+
+
+class CommunityForm(Form):
+    name = StringField(
+        "Community name",
+        filters=[_trim],
+        validators=[
+            DataRequired("Give the community a name."),
+            _length(NAME_MAX, "the name"),
+            single_line,
+        ],
+    )
+    description = TextAreaField(
+        "Description",
+        filters=[_trim],
+        validators=[Optional(), _length(DESCRIPTION_MAX, "the description"), multi_line],
+    )
+
+
+class AttachEventForm(Form):
+    event = SelectField("Add one of your events", choices=[])
+
+    def offer(self, events: list[Event]) -> None:
+        """Offer the organiser's events that are not in the community yet."""
+        self.event.choices = [SelectChoice(str(event.id), event.name) for event in events]

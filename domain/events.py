@@ -10,16 +10,20 @@ from zoneinfo import ZoneInfo, available_timezones
 import sqlalchemy as sa
 
 from domain import caching
+from domain.checkin import WindowState, checkin_window
 from domain.db import db, utcnow
 from domain.errors import DomainError
+from domain.event_state import EventState, event_state, purge_due_at
 from domain.followups import update_followup_settings
 from domain.limits import (
     CHECKIN_CLOSES_CHOICES,
     CHECKIN_CLOSES_MINUTES_AFTER,
     CHECKIN_OPENS_CHOICES,
     CHECKIN_OPENS_MINUTES_BEFORE,
+    RETENTION_CHOICES,
+    RETENTION_DAYS,
 )
-from domain.models import Event, Organiser
+from domain.models import Attendance, Community, Connection, ConnectionStatus, Event, Organiser
 from domain.tokens import new_token
 from domain.words import new_event_word
 
@@ -42,6 +46,9 @@ class EventDetails:
     nudge_days: int = 7
     checkin_opens_minutes: int = CHECKIN_OPENS_MINUTES_BEFORE
     checkin_closes_minutes: int = CHECKIN_CLOSES_MINUTES_AFTER
+    thank_you_note: str = ""
+    retention_days: int = RETENTION_DAYS
+    community_id: int | None = None  # one of the organiser's communities, or none
 
 
 def is_timezone(name: str) -> bool:
@@ -107,17 +114,91 @@ def local_time(event: Event, moment: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class ListedEvent:
-    """One event in an organiser's list, with its start in its own time zone."""
+    """One event in an organiser's list: its state, local start, counts and purge date."""
 
     event: Event
     starts: datetime
+    state: EventState
+    attendees: int
+    connections: int
+    purge_on: datetime  # when its attendee data is purged, in its own time zone
 
 
-def listed_events(organiser: Organiser) -> list[ListedEvent]:
-    """Return an organiser's events, the most recent first, with their local start times."""
+def listed_events(organiser: Organiser, now: datetime) -> list[ListedEvent]:
+    """Return an organiser's events, newest first, each with its counts, in one query."""
+    attendees = (
+        sa.select(Attendance.event_id, sa.func.count().label("number"))
+        .group_by(Attendance.event_id)
+        .subquery()
+    )
+    connections = (
+        sa.select(Connection.event_id, sa.func.count().label("number"))
+        .where(Connection.status == ConnectionStatus.ACCEPTED.value)
+        .group_by(Connection.event_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(
+            Event,
+            sa.func.coalesce(attendees.c.number, 0),
+            sa.func.coalesce(connections.c.number, 0),
+        )
+        .outerjoin(attendees, attendees.c.event_id == Event.id)
+        .outerjoin(connections, connections.c.event_id == Event.id)
+        .where(Event.organiser_id == organiser.id)
+        .order_by(Event.starts_at.desc(), Event.id.desc())
+    )
     return [
-        ListedEvent(event, local_time(event, event.starts_at)) for event in events_of(organiser)
+        ListedEvent(
+            event=event,
+            starts=local_time(event, event.starts_at),
+            state=event_state(event, now),
+            attendees=people,
+            connections=pairs,
+            purge_on=local_time(event, purge_due_at(event)),
+        )
+        for event, people, pairs in rows
     ]
+
+
+@dataclass(frozen=True)
+class EventOverview:
+    """What the event page says of an event: its state, times in its zone, and retention."""
+
+    state: EventState
+    checkin: WindowState
+    starts: datetime
+    ends: datetime
+    checkin_opens: datetime
+    checkin_closes: datetime
+    purge_on: datetime
+    purged_at: datetime | None
+
+
+def event_overview(event: Event, now: datetime) -> EventOverview:
+    """Return where an event stands at `now`, with its times in its own time zone."""
+    window = checkin_window(event)
+    return EventOverview(
+        state=event_state(event, now),
+        checkin=window.state(now),
+        starts=local_time(event, event.starts_at),
+        ends=local_time(event, event.ends_at),
+        checkin_opens=local_time(event, window.opens_at),
+        checkin_closes=local_time(event, window.closes_at),
+        purge_on=local_time(event, purge_due_at(event)),
+        purged_at=local_time(event, event.purged_at) if event.purged_at else None,
+    )
+
+
+def default_timezone(organiser: Organiser) -> str:
+    """Return the time zone a new event starts with: that of the organiser's latest event."""
+    latest = db.session.scalar(
+        sa.select(Event.timezone)
+        .where(Event.organiser_id == organiser.id)
+        .order_by(Event.created_at.desc(), Event.id.desc())
+        .limit(1)
+    )
+    return latest if latest and is_timezone(latest) else "UTC"
 
 
 def events_of(organiser: Organiser) -> list[Event]:
@@ -151,6 +232,13 @@ def _apply(event: Event, details: EventDetails) -> None:
         or details.checkin_closes_minutes not in CHECKIN_CLOSES_CHOICES
     ):
         raise EventError("checkin_window")
+    if details.retention_days not in RETENTION_CHOICES:
+        raise EventError("retention")
+    if details.community_id is not None and not _owns_community(
+        event.organiser, details.community_id
+    ):
+        raise EventError("unknown_community")
+    event.community_id = details.community_id
     event.name = details.name.strip()
     event.starts_at = starts_at
     event.ends_at = ends_at
@@ -159,3 +247,16 @@ def _apply(event: Event, details: EventDetails) -> None:
     event.description = details.description.strip()
     event.checkin_opens_minutes = details.checkin_opens_minutes
     event.checkin_closes_minutes = details.checkin_closes_minutes
+    event.thank_you_note = details.thank_you_note.strip()
+    event.retention_days = details.retention_days
+
+
+def _owns_community(organiser: Organiser, community_id: int) -> bool:
+    # Asked while a new event is being built, before it is in the session.
+    with db.session.no_autoflush:
+        owned = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Community)
+            .where(Community.id == community_id, Community.organiser_id == organiser.id)
+        )
+    return owned == 1

@@ -7,6 +7,7 @@ if and only if the change that caused it is committed.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from domain.models import (
     Person,
 )
 from domain.outbox import HELD_UNCONFIRMED, cancel_waiting, enqueue, enqueue_row
+from domain.profile import mask_email
 
 FOLLOWUP_TIMINGS = ("next_morning", "at_end")
 NUDGE_CHOICES = (0, 7, 14, 30)
@@ -33,16 +35,18 @@ MORNING = time(9, 0)
 FOLLOWUP_KINDS = ("digest", "connection", "nudge")
 
 
-def followup_time(event: Event) -> datetime:
+def followup_time(event: Event, ends_at: datetime | None = None) -> datetime:
     """Return when an event's digest falls due, as an aware UTC time.
 
     "The morning after" is the first 09:00, in the event's time zone, that comes a night's
     rest after the end: the same day for a party that ends at 02:00, the next for a dinner.
+    `ends_at` asks what it would be if the event ended then instead.
     """
+    ends_at = ends_at or event.ends_at
     if event.followup_timing == "at_end":
-        return event.ends_at
+        return ends_at
     zone = ZoneInfo(event.timezone)
-    ended = event.ends_at.astimezone(zone)
+    ended = ends_at.astimezone(zone)
     morning = datetime.combine(ended.date(), MORNING, tzinfo=zone)
     if morning - ended < limits.MORNING_AFTER_REST:
         morning = datetime.combine(ended.date() + timedelta(days=1), MORNING, tzinfo=zone)
@@ -74,6 +78,34 @@ def request_confirmation(person: Person, event: Event | None) -> OutboxMessage |
         event=event,
         send_after=now,
     )
+
+
+@dataclass(frozen=True)
+class PendingConfirmation:
+    """A person who asked for follow-ups but has not confirmed their address yet."""
+
+    masked_email: str  # "a…@example.org"
+    sent: bool  # whether a confirmation mail has been queued for them
+
+
+def pending_confirmation(mine: Attendance) -> PendingConfirmation | None:
+    """Return what a badge says about the confirmation its follow-ups wait for, if any."""
+    person = mine.person
+    if mine.followup_consent_at is None or person.email_confirmed_at is not None:
+        return None
+    sent = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.person_id == person.id, OutboxMessage.kind == "confirm")
+    )
+    return PendingConfirmation(mask_email(person.email), bool(sent))
+
+
+def resend_confirmation(mine: Attendance) -> bool:
+    """Queue the confirmation mail again, within its limits; tell whether it was queued."""
+    if pending_confirmation(mine) is None:
+        return False
+    return request_confirmation(mine.person, mine.event) is not None
 
 
 def confirm_new_address(person_id: int, email: str, event_id: int | None) -> None:
@@ -241,9 +273,14 @@ def set_followup_consent(mine: Attendance, wanted: bool) -> None:
 
 
 def end_event(event: Event) -> None:
-    """End an event now: its follow-ups fall due by its settings, counted from now."""
+    """End an event now: its follow-ups fall due by its settings, counted from now.
+
+    An event that has already ended keeps its end.
+    """
     caching.forget_event(event.id, event.checkin_token)
     now = utcnow()
+    if event.ends_at <= now:
+        return
     if event.starts_at > now:
         event.starts_at = now
     event.ends_at = now

@@ -20,6 +20,8 @@ from domain.limits import (
     MAX_ATTEMPTS,
     NAME_MAX,
     NOTE_MAX,
+    RETENTION_DAYS,
+    THANK_YOU_MAX,
     TIMEZONE_MAX,
 )
 
@@ -55,6 +57,20 @@ class Organiser(UserMixin, db.Model):
     )
 
 
+class Community(db.Model):
+    """A recurring series of one organiser's events: a brunch club, a run club, a meetup."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organiser_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organiser.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(NAME_MAX))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    events: Mapped[list[Event]] = relationship(back_populates="community")
+
+
 class Event(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     organiser_id: Mapped[int] = mapped_column(
@@ -84,11 +100,25 @@ class Event(db.Model):
     checkin_closes_minutes: Mapped[int] = mapped_column(
         default=CHECKIN_CLOSES_MINUTES_AFTER, server_default=str(CHECKIN_CLOSES_MINUTES_AFTER)
     )
+    # A few words from the organiser, printed inside every digest (no separate email).
+    thank_you_note: Mapped[str] = mapped_column(
+        sa.String(THANK_YOU_MAX), default="", server_default=""
+    )
+    # Attendee data is purged this many days after the end (domain/retention.py), once.
+    retention_days: Mapped[int] = mapped_column(
+        default=RETENTION_DAYS, server_default=str(RETENTION_DAYS)
+    )
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The community this event belongs to, if any: people are remembered across its events.
+    community_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("community.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Moves on with every change the organiser's attendee page would show (domain/versions.py).
     attendees_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     organiser: Mapped[Organiser] = relationship(back_populates="events")
+    community: Mapped[Community | None] = relationship(back_populates="events")
     attendances: Mapped[list[Attendance]] = relationship(
         back_populates="event", cascade="all, delete-orphan", passive_deletes=True
     )
@@ -220,6 +250,9 @@ class Connection(db.Model):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Either side said "we've been in touch": no more nudges for this pair.
     in_touch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Each side may show its email to this one connection, whatever its event-wide choice.
+    low_shares_email: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    high_shares_email: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     low: Mapped[Attendance] = relationship(foreign_keys=[low_attendance_id])
     high: Mapped[Attendance] = relationship(foreign_keys=[high_attendance_id])
@@ -232,6 +265,12 @@ class Connection(db.Model):
     def other(self, mine: Attendance) -> Attendance:
         """Return the attendance on the other side from `mine`."""
         return self.high if mine.id == self.low_attendance_id else self.low
+
+    def shares_email(self, side: Attendance) -> bool:
+        """Tell whether one side shows its email to the other through this connection."""
+        return (
+            self.low_shares_email if side.id == self.low_attendance_id else self.high_shares_email
+        )
 
     def note_of(self, mine: Attendance) -> str:
         """Return my private note about the other person."""
@@ -365,6 +404,8 @@ class SenderState(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the service last refused our key or sender, as the emails page says.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pause_reason: Mapped[str | None] = mapped_column(sa.String(200))
     throttled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_webhook_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

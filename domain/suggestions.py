@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from domain.communities import came_before
 from domain.connections import either_way
 from domain.db import db
 from domain.limits import SUGGESTION_CANDIDATES, SUGGESTIONS
@@ -29,14 +30,19 @@ class Suggestion:
 
 
 def suggestions(
-    mine: Attendance, limit: int = SUGGESTIONS, only: int | None = None
+    mine: Attendance,
+    limit: int = SUGGESTIONS,
+    only: int | None = None,
+    *,
+    newcomers: bool = False,
 ) -> list[Suggestion]:
     """Return people at my event who share my interests, most shared first.
 
     Only people who show their interests to everyone here, not connected or asked
     either way, and not blocked either way, among the latest SUGGESTION_CANDIDATES
     arrivals who show them: three queries whose cost does not grow with the crowd.
-    `only` narrows the answer to one attendance, to check that it is a suggestion.
+    `only` narrows the answer to one attendance, to check that it is a suggestion;
+    `newcomers` to first-timers at the event's community ("New here tonight").
     """
     mine_ai = sa.orm.aliased(attendance_interest)
     theirs = sa.orm.aliased(attendance_interest)
@@ -61,6 +67,8 @@ def suggestions(
         .where(
             Attendance.event_id == mine.event_id,
             Attendance.interests_visibility == Visibility.EVERYONE.value,
+            # One person asked about is looked at however long ago they came.
+            Attendance.id == only if only is not None else sa.true(),
         )
         .order_by(Attendance.checked_in_at.desc())
         .limit(SUGGESTION_CANDIDATES)
@@ -85,6 +93,7 @@ def suggestions(
             ~connected.exists(),
             ~blocked.exists(),
             Attendance.id == only if only is not None else sa.true(),
+            ~came_before(Attendance) if newcomers else sa.true(),
         )
         .group_by(Attendance.id)
         .order_by(shared.desc(), Attendance.id.desc())
@@ -109,3 +118,9 @@ def suggestions(
         )
         for i in ids
     ]
+
+
+def suggested(mine: Attendance, attendance_id: int) -> Attendance | None:
+    """Return the attendance if it is one of my suggestions right now, else None."""
+    found = suggestions(mine, only=attendance_id)
+    return next((s.attendance for s in found if s.attendance.id == attendance_id), None)

@@ -32,6 +32,7 @@ PUBLIC = {
     "maillinks.unsubscribe",
     "maillinks.contact",
     "maillinks.in_touch",
+    "maillinks.next_event_calendar",
     "webhooks.sendgrid_events",
 }
 # /me: only the person this device signed in as, through an email link.
@@ -41,6 +42,10 @@ CSRF_EXEMPT = {"maillinks.unsubscribe", "webhooks.sendgrid_events"}
 # Routes about my own badge: only the phone holding it may use them; anyone else gets 404.
 BADGE_OWNER = {
     "badge.edit",
+    "badge.resend_confirmation_mail",
+    "badge.preview",
+    "badge.share_my_email",
+    "badge.stop_sharing_my_email",
     "badge.forget",
     "badge.live",
     "badge.connect_suggestion",
@@ -61,14 +66,19 @@ EVENT_SCOPED = {
     "organiser.poster_svg",
     "organiser.rotate",
 }
+# Routes that are about one organiser's community: another organiser gets a 404.
+COMMUNITY_SCOPED = {"communities.show", "communities.attach", "communities.detach"}
 # Organiser routes that are not about one event: they show only the organiser's own.
-ORGANISER_ONLY = {"organiser.events", "organiser.new_event"}
+ORGANISER_ONLY = {"organiser.events", "organiser.new_event", "communities.index"}
 EVENT_SCOPED |= {
     "organiser.end",
     "organiser.emails",
     "organiser.preview",
     "organiser.cancel",
     "organiser.retry",
+    "organiser.resume",
+    "organiser.pictures",
+    "organiser.pictures_live",
 }
 
 
@@ -87,7 +97,7 @@ def row_counts():
 
 def test_every_route_is_classified(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
-    classified = PUBLIC | EVENT_SCOPED | ORGANISER_ONLY | BADGE_OWNER | ME
+    classified = PUBLIC | EVENT_SCOPED | COMMUNITY_SCOPED | ORGANISER_ONLY | BADGE_OWNER | ME
     assert endpoints == classified, endpoints ^ classified
 
 
@@ -112,6 +122,59 @@ def test_organiser_gets_404_on_every_route_of_another_organisers_event(
     assert (event.name, event.checkin_token) == ("Owner's secret party", token)
 
 
+def test_organiser_gets_404_on_every_route_of_another_organisers_community(
+    app, client, make_organiser, make_event
+):
+    from domain.communities import attach_event, create_community
+    from domain.db import writing
+
+    owner, intruder = make_organiser(), make_organiser()
+    event = make_event(owner, name="Owner's brunch")
+    own_event = make_event(intruder, name="Intruder's party")
+    with writing():
+        community = create_community(owner, "Owner's secret club")
+        attach_event(community, event)
+        db.session.commit()
+    login(client, intruder)
+    before = row_counts()
+    rules = [rule for rule in app.url_map.iter_rules() if rule.endpoint in COMMUNITY_SCOPED]
+    assert {rule.endpoint for rule in rules} == COMMUNITY_SCOPED
+    for rule in rules:
+        path = rule.build({"community_id": community.id, "event_id": event.id})[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(path, method=method, data={"event": str(own_event.id)})
+            assert response.status_code == 404, (method, path)
+            assert "secret club" not in response.text
+    assert row_counts() == before
+    db.session.expire_all()
+    assert (event.community_id, own_event.community_id) == (community.id, None)
+    # Nor can they put the owner's event into a community of their own.
+    with writing():
+        theirs = create_community(intruder, "Intruder's club")
+        db.session.commit()
+    response = client.post(f"/organiser/communities/{theirs.id}/events", data={"event": event.id})
+    assert response.status_code == 400
+    response = client.post(
+        "/organiser/events/new",
+        data={
+            "name": "Sneaky",
+            "starts_at": "2026-12-14T11:00",
+            "ends_at": "2026-12-14T13:00",
+            "timezone": "Europe/London",
+            "followup_timing": "next_morning",
+            "nudge_days": "7",
+            "checkin_opens_minutes": "120",
+            "checkin_closes_minutes": "360",
+            "community": str(community.id),
+        },
+    )
+    assert response.status_code == 200
+    assert "Not a valid choice" in response.text
+    db.session.expire_all()
+    assert event.community_id == community.id
+    assert db.session.scalar(sa.select(sa.func.count()).where(Event.name == "Sneaky")) == 0
+
+
 def test_organiser_lists_only_their_own_events(client, make_organiser, make_event):
     mine, theirs = make_organiser(), make_organiser()
     make_event(mine, name="My meetup")
@@ -124,9 +187,11 @@ def test_organiser_lists_only_their_own_events(client, make_organiser, make_even
 def test_anonymous_visitors_are_sent_to_log_in(app, client, make_event):
     event = make_event()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint not in EVENT_SCOPED | ORGANISER_ONLY:
+        if rule.endpoint not in EVENT_SCOPED | COMMUNITY_SCOPED | ORGANISER_ONLY:
             continue
-        path = rule.build({"event_id": event.id, "message_id": 1, "attendance_id": 1})[1]
+        path = rule.build(
+            {"event_id": event.id, "message_id": 1, "attendance_id": 1, "community_id": 1}
+        )[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             response = client.open(path, method=method)
             assert response.status_code == 302, (method, path)
@@ -156,8 +221,17 @@ def test_every_post_without_a_csrf_token_is_refused(app_factory, make_attendee):
 
         connection = request_connection(other.attendance, attendee.attendance)
         db.session.commit()
+        from domain.communities import attach_event, create_community
+
+        community = create_community(organiser, "Brunch club")
+        attach_event(community, event)
+        db.session.commit()
         badge, event_id, checkin = attendee.badge_token, event.id, event.checkin_token
-        ids = {"connection_id": connection.id, "attendance_id": other.attendance.id}
+        ids = {
+            "connection_id": connection.id,
+            "attendance_id": other.attendance.id,
+            "community_id": community.id,
+        }
 
     client = app.test_client()
     form = client.get("/login").text
