@@ -319,3 +319,5 @@ def test_suggestions_come_from_the_latest_arrivals(make_event, make_attendee, mo
     assert [s.attendance.id for s in suggestions(me)] == [early.id]
     later = [make_attendee(event, interests=["knitting"]).attendance for _ in range(2)]
     assert suggestions(me) == [] and later
+    # Asked about by name (a tap on a suggestion shown earlier), Early still counts.
+    assert [s.attendance.id for s in suggestions(me, only=early.id)] == [early.id]
