@@ -207,7 +207,7 @@ def test_a_request_is_said_once_with_the_note_just_written(app, make_event, make
     )
     page = text(card)
     assert page.count("Request sent. Ana Almeida will see it on their badge.") == 1
-    assert "Your note: ask about the Hanoi markets" in page
+    assert "Your note: <em>ask about the Hanoi markets</em>" in page
 
 
 def ended(event):
