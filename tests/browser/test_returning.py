@@ -137,7 +137,8 @@ def test_a_remembered_phone_and_a_new_phone_check_in_within_the_targets(live_ser
 
 def test_the_top_links_keep_to_two_rows_on_a_narrow_phone(live_server, new_phone):
     march, _ = two_events(live_server)
-    phone = new_phone(viewport={"width": 320, "height": 640})
+    phone = new_phone()
+    phone.set_viewport_size({"width": 320, "height": 640})
     check_in_at(phone, live_server, march, ANA)
     expect(phone.get_by_role("heading", level=1)).to_have_text(ANA["Name"])
     tops = phone.eval_on_selector_all(
