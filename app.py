@@ -14,12 +14,14 @@ from blueprints import (
     auth,
     badge,
     cli,
+    door,
     errors,
     maillinks,
     me,
     organiser,
     public,
     security,
+    team,
     webhooks,
 )
 from blueprints.converters import CONVERTERS
@@ -119,6 +121,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         errors.bp,
         auth.bp,
         organiser.bp,
+        team.bp,
+        door.bp,
         public.bp,
         badge.bp,
         me.bp,

@@ -17,6 +17,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
+from blueprints.access import allowed_actions, event_or_404
 from blueprints.downloads import download
 from blueprints.emails import preview_digest
 from blueprints.forms import EventForm
@@ -35,7 +36,6 @@ from domain.events import (
     EventDetails,
     EventError,
     create_event,
-    event_of,
     is_timezone,
     known_timezones,
     listed_events,
@@ -50,6 +50,7 @@ from domain.models import Event, OutboxMessage
 from domain.outbox import OutboxError, cancel_message, retry_message
 from domain.qr import qr_svg
 from domain.sending import sending_hold
+from domain.team import Action
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
 
@@ -65,13 +66,6 @@ EVENT_ERRORS = {
 @login_required
 def require_login() -> None:
     """Every organiser page needs a signed-in organiser."""
-
-
-def _own_event(event_id: int) -> Event:
-    event = event_of(current_user, event_id)
-    if event is None:
-        abort(404)
-    return event
 
 
 @bp.get("/")
@@ -109,7 +103,7 @@ def new_event() -> Response | str:
 @bp.route("/events/<id:event_id>/edit", methods=["GET", "POST"])
 def edit_event(event_id: int) -> Response | str:
     """Change an event's details."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.SETTINGS)
     form = EventForm()
     if request.method == "GET":
         form.process(
@@ -144,7 +138,7 @@ def edit_event(event_id: int) -> Response | str:
 @bp.get("/events/<id:event_id>")
 def attendees(event_id: int) -> str:
     """Show who is here, refreshing by itself."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.ATTENDEES)
     return render_template(
         "organiser/attendees.html",
         event=event,
@@ -156,7 +150,7 @@ def attendees(event_id: int) -> str:
 @bp.get("/events/<id:event_id>/live")
 def attendees_live(event_id: int) -> str:
     """Return the attendee table alone, for the page's refresh script."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.ATTENDEES)
     return render_template(
         "organiser/_attendee_table.html", event=event, **_attendee_listing(event)
     )
@@ -165,14 +159,14 @@ def attendees_live(event_id: int) -> str:
 @bp.get("/events/<id:event_id>/attendees.csv", endpoint="attendees_csv")
 def attendees_csv_download(event_id: int) -> Response:
     """Download the attendee list as CSV, safe to open in a spreadsheet."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.CSV)
     return download(attendees_csv(event), "text/csv", f"attendees-{event.id}.csv")
 
 
 @bp.get("/events/<id:event_id>/poster")
 def poster(event_id: int) -> str:
     """Show the print-ready poster."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.POSTER)
     url = poster_url(event)
     return render_template(
         "organiser/poster.html",
@@ -185,7 +179,7 @@ def poster(event_id: int) -> str:
 @bp.get("/events/<id:event_id>/poster.svg")
 def poster_svg(event_id: int) -> Response:
     """Download the poster QR code as an SVG file."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.POSTER)
     svg = '<?xml version="1.0" encoding="UTF-8"?>\n' + qr_svg(poster_url(event))
     return download(svg, "image/svg+xml", f"rapport-poster-{event.id}.svg")
 
@@ -193,7 +187,7 @@ def poster_svg(event_id: int) -> Response:
 @bp.post("/events/<id:event_id>/poster/rotate")
 def rotate(event_id: int) -> Response:
     """Replace the poster code; printed posters stop working."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.POSTER)
     rotate_poster(event)
     db.session.commit()
     flash("New poster code made. Old posters no longer work: print this one.", "success")
@@ -203,7 +197,7 @@ def rotate(event_id: int) -> Response:
 @bp.post("/events/<id:event_id>/end")
 def end(event_id: int) -> Response:
     """End the event now, so its follow-ups fall due by its settings."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.END)
     end_event(event)
     db.session.commit()
     flash("The event has ended. Follow-ups go out as set in the event's settings.", "success")
@@ -213,7 +207,7 @@ def end(event_id: int) -> Response:
 @bp.get("/events/<id:event_id>/emails")
 def emails(event_id: int) -> str:
     """Show the event's emails: counts by state and each message."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.EMAILS)
     return render_template(
         "organiser/emails.html",
         event=event,
@@ -232,7 +226,7 @@ def emails(event_id: int) -> str:
 @bp.get("/events/<id:event_id>/emails/preview/<id:attendance_id>")
 def preview(event_id: int, attendance_id: int) -> Response:
     """Show the digest an attendee would get, with their private notes hidden."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.EMAILS)
     attendance = attendance_of_event(event, attendance_id)
     if attendance is None:
         abort(404)
@@ -254,7 +248,7 @@ def retry(event_id: int, message_id: int) -> Response:
 def _change_message(
     event_id: int, message_id: int, change: Callable[[OutboxMessage], None], done: str
 ) -> Response:
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.EMAILS)
     message = message_of_event(event.id, message_id)
     if message is None:
         abort(404)
@@ -274,6 +268,7 @@ def _attendee_listing(event: Event) -> dict[str, object]:
     search = "".join(c for c in request.args.get("q", "")[:SEARCH_MAX] if c.isprintable())
     counts = connection_counts(event.id)
     return {
+        "can": allowed_actions(event),
         "cards": attendee_cards(event, search),
         "total": attendee_count(event),
         "connection_counts": counts,

@@ -21,6 +21,7 @@ from domain.followups import FOLLOWUP_KINDS, attendance_of
 from domain.models import Attendance, Connection, OutboxMessage
 from domain.outbox import HELD_UNCONFIRMED, Skip
 from domain.suppression import is_suppressed
+from domain.team import invitation_to_send
 from domain.tokens import hash_token
 from domain.visibility import Relation, shared_interest_names, visible_fields
 
@@ -52,6 +53,9 @@ def content_of(message: OutboxMessage) -> Content:
         return Content(mine, person_cards(mine, _followup_connections(message, mine)))
     if message.kind in LINK_KINDS:
         return Content(mine)
+    if message.kind == "invite":
+        invitation_to_send(message)
+        return Content(None)
     raise Skip("unknown_kind")
 
 

@@ -19,6 +19,7 @@ from domain.limits import (
     CHECKIN_OPENS_MINUTES_BEFORE,
 )
 from domain.models import Event, Organiser
+from domain.team import PERMISSIONS, ROLE_NAMES, Role, reachable_events, roles_of
 from domain.tokens import new_token
 from domain.words import new_event_word
 
@@ -104,17 +105,29 @@ def local_time(event: Event, moment: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class ListedEvent:
-    """One event in an organiser's list, with its start in its own time zone."""
+    """One event in an organiser's list, with its start in its own time zone, the
+    organiser's role there (in words) and what they may do there (action names)."""
 
     event: Event
     starts: datetime
+    role: str = ROLE_NAMES[Role.OWNER]
+    can: frozenset[str] = frozenset(action.value for action in PERMISSIONS[Role.OWNER])
 
 
 def listed_events(organiser: Organiser) -> list[ListedEvent]:
-    """Return an organiser's events, the most recent first, with their local start times."""
-    return [
-        ListedEvent(event, local_time(event, event.starts_at)) for event in events_of(organiser)
-    ]
+    """Return the events an organiser owns or helps run, the most recent first."""
+    roles = roles_of(organiser)
+    events = db.session.scalars(
+        sa.select(Event)
+        .where(reachable_events(organiser))
+        .order_by(Event.starts_at.desc(), Event.id.desc())
+    )
+    listed = []
+    for event in events:
+        role = Role.OWNER if event.organiser_id == organiser.id else roles[event.id]
+        can = frozenset(action.value for action in PERMISSIONS[role])
+        listed.append(ListedEvent(event, local_time(event, event.starts_at), ROLE_NAMES[role], can))
+    return listed
 
 
 def events_of(organiser: Organiser) -> list[Event]:
@@ -126,13 +139,6 @@ def events_of(organiser: Organiser) -> list[Event]:
             .order_by(Event.starts_at.desc(), Event.id.desc())
         )
     )
-
-
-def event_of(organiser: Organiser, event_id: int) -> Event | None:
-    """Return one of the organiser's own events, or None for any other id."""
-    return db.session.scalars(
-        sa.select(Event).where(Event.id == event_id, Event.organiser_id == organiser.id)
-    ).one_or_none()
 
 
 def _apply(event: Event, details: EventDetails) -> None:

@@ -95,6 +95,11 @@ MORNING_AFTER_REST = timedelta(hours=4)
 SIGN_IN_CAP_WINDOW = timedelta(hours=24)
 # How long the one-time links in emails work.
 LINK_LIFETIME = {"confirm": timedelta(hours=48), "signin": timedelta(minutes=30)}
+# How long an invitation to join an event's team works, and how many an event's owner may
+# send in a day (each is an email to an address nobody confirmed).
+INVITATION_LIFETIME = timedelta(days=7)
+INVITATIONS_PER_DAY = 20
+INVITATIONS_WINDOW = timedelta(hours=24)
 # Connection requests a person sends in an hour.
 CONNECTION_REQUESTS_PER_HOUR = 30
 CONNECTION_REQUESTS_WINDOW = timedelta(hours=1)
@@ -141,6 +146,12 @@ LIVE_REFRESH_SECONDS = 5
 SUGGESTIONS = 8
 # Interests offered as one-tap choices on a profile form: the event's most popular.
 SUGGESTED_INTERESTS = 12
+# The door desk's count of people who "just arrived".
+DOOR_RECENT = timedelta(minutes=10)
+# Name badges on one printed sheet (2 across, 4 down on A4 or US Letter), and the interests
+# each shows under the name.
+BADGES_PER_SHEET = 8
+BADGE_INTERESTS = 3
 # Badges (one per event) one phone remembers in its session cookie; the oldest is forgotten first.
 MAX_REMEMBERED_BADGES = 20
 

@@ -22,7 +22,15 @@ from domain import limits
 from domain.db import UTCDateTime, db, insert_ignoring_conflict, utcnow
 from domain.errors import DomainError
 from domain.mailer import Outcome, OutcomeKind
-from domain.models import Connection, Event, MessageStatus, OutboxMessage, Person, WebhookEvent
+from domain.models import (
+    Connection,
+    Event,
+    Invitation,
+    MessageStatus,
+    OutboxMessage,
+    Person,
+    WebhookEvent,
+)
 from domain.sending import last_webhook_at, pause_sending, sending_held, throttle_sending
 from domain.tokens import hash_token
 
@@ -45,22 +53,30 @@ def enqueue(
     *,
     kind: str,
     dedupe_key: str,
-    person: Person,
     send_after: datetime,
+    person: Person | None = None,
     event: Event | None = None,
     connection: Connection | None = None,
+    invitation: Invitation | None = None,
+    to_email: str | None = None,
 ) -> OutboxMessage | None:
-    """Add a message unless one with the same dedupe key exists; return it if new."""
+    """Add a message unless one with the same dedupe key exists; return it if new.
+
+    It goes to the person's address, or for an invitation (which has no person) to `to_email`.
+    """
     now = utcnow()
+    address = person.email if person is not None else to_email
+    assert address, "a message needs a person or an address"
     message_id = insert_ignoring_conflict(
         OutboxMessage.__table__,
         {
             "dedupe_key": dedupe_key,
             "kind": kind,
-            "person_id": person.id,
+            "person_id": person.id if person else None,
             "event_id": event.id if event else None,
             "connection_id": connection.id if connection else None,
-            "to_email": person.email,
+            "invitation_id": invitation.id if invitation else None,
+            "to_email": address,
             "status": MessageStatus.PENDING.value,
             "send_after": send_after,
             "next_attempt_at": send_after,
