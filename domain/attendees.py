@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from domain.connections import connection_counts
 from domain.db import db
 from domain.events import local_time
+from domain.interest_keys import key_pattern
 from domain.limits import SUGGESTED_INTERESTS
 from domain.models import Attendance, Event, Interest, Person, Visibility, attendance_interest
 from domain.profile import normalise_interest
@@ -79,13 +80,20 @@ def list_attendees(event: Event, search: str = "") -> list[Attendance]:
         .options(selectinload(Attendance.person), selectinload(Attendance.interests))
         .order_by(Attendance.checked_in_at.desc(), Attendance.id.desc())
     )
-    term = normalise_interest(search)
+    term = normalise_interest(search).casefold()
     if term:
         pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # An interest matches on its key ("Marathons" finds "marathon"), or on part of
+        # its name as typed ("marat").
         with_interest = (
             sa.select(attendance_interest.c.attendance_id)
             .join(Interest, Interest.id == attendance_interest.c.interest_id)
-            .where(Interest.name.like(pattern, escape="\\"))
+            .where(
+                sa.or_(
+                    Interest.key.like(key_pattern(search) or pattern, escape="\\"),
+                    sa.func.lower(Interest.name).like(pattern, escape="\\"),
+                )
+            )
         )
         shown_interest = sa.and_(
             _organiser_may_see_column("interests"), Attendance.id.in_(with_interest)
@@ -117,19 +125,22 @@ def attendee_count(event: Event) -> int:
 
 
 def popular_interests(event: Event, limit: int = SUGGESTED_INTERESTS) -> list[str]:
-    """Return the interests most used at an event by people who show them to everyone."""
+    """Return the interests most used at an event by people who show them to everyone.
+
+    Spellings of one interest count together, and it is offered in one of them.
+    """
     uses = sa.func.count(attendance_interest.c.attendance_id)
     return list(
         db.session.scalars(
-            sa.select(Interest.name)
+            sa.select(sa.func.min(Interest.name))
             .join(attendance_interest, attendance_interest.c.interest_id == Interest.id)
             .join(Attendance, Attendance.id == attendance_interest.c.attendance_id)
             .where(
                 Attendance.event_id == event.id,
                 Attendance.interests_visibility == "everyone",
             )
-            .group_by(Interest.name)
-            .order_by(uses.desc(), Interest.name)
+            .group_by(Interest.key)
+            .order_by(uses.desc(), Interest.key)
             .limit(limit)
         )
     )

@@ -18,6 +18,7 @@ from domain.attendees import organiser_card
 from domain.connections import accepted_connections
 from domain.db import db, utcnow
 from domain.followups import FOLLOWUP_KINDS, attendance_of
+from domain.interest_keys import interest_key
 from domain.models import Attendance, Connection, OutboxMessage
 from domain.outbox import HELD_UNCONFIRMED, Skip
 from domain.suppression import is_suppressed
@@ -110,7 +111,7 @@ def preview_cards(mine: Attendance) -> list[dict[str, Any]]:
     """Return the digest's cards as the organiser may preview them: no contacts, no notes."""
     # What attendees share with each other is theirs: the organiser sees the layout, and of
     # each person only what they show everyone at the event (as on the attendee page).
-    mine_seen = organiser_card(mine)
+    mine_keys = {interest_key(name) for name in organiser_card(mine).interests}
     people = []
     for card in person_cards(mine, accepted_connections(mine)):
         seen = organiser_card(card["connection"].other(mine))
@@ -120,7 +121,7 @@ def preview_cards(mine: Attendance) -> list[dict[str, Any]]:
                 **card,
                 **HIDDEN_FROM_ORGANISER,
                 "about": seen.about,
-                "shared": [name for name in shared if name in mine_seen.interests],
+                "shared": [name for name in shared if interest_key(name) in mine_keys],
                 "note_hidden": bool(card["note"]),
             }
         )

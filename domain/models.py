@@ -10,6 +10,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from domain.db import UTCDateTime, db, utcnow
+from domain.interest_keys import interest_key
 from domain.limits import (
     CHECKIN_CLOSES_MINUTES_AFTER,
     CHECKIN_OPENS_MINUTES_BEFORE,
@@ -156,7 +157,7 @@ class Attendance(db.Model):
     event: Mapped[Event] = relationship(back_populates="attendances")
     person: Mapped[Person] = relationship(back_populates="attendances")
     interests: Mapped[list[Interest]] = relationship(
-        secondary=attendance_interest, order_by="Interest.name"
+        secondary=attendance_interest, order_by=lambda: [Interest.key, Interest.name]
     )
 
 
@@ -230,8 +231,16 @@ class Block(db.Model):
 
 
 class Interest(db.Model):
+    """A tag as someone typed it ("Travel in Asia"), and the key it matches others on."""
+
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(INTEREST_MAX), unique=True)
+    # domain/interest_keys.py: "Marathons" and "marathon" share the key "marathon".
+    key: Mapped[str] = mapped_column(
+        sa.String(INTEREST_MAX),
+        index=True,
+        default=lambda context: interest_key(context.get_current_parameters()["name"]),
+    )
 
 
 class MessageStatus(enum.StrEnum):

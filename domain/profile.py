@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from domain.db import db, insert_ignoring_conflict, utcnow
 from domain.errors import DomainError
+from domain.interest_keys import interest_key
 from domain.limits import INTEREST_MAX, LINK_MAX, MAX_INTERESTS, MAX_LINKS
 from domain.models import (
     PROFILE_FIELDS,
@@ -49,13 +50,17 @@ def normalise_email(email: str) -> str:
 
 
 def normalise_interest(tag: str) -> str:
-    """Return an interest tag trimmed, lower-cased, with inner spaces collapsed."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", tag)).strip().casefold()
+    """Return an interest tag as it is shown: as typed, trimmed, inner spaces collapsed."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", tag)).strip()
 
 
 def normalise_interests(tags: list[str]) -> list[str]:
-    """Return distinct normalised tags in the order given; raise ProfileError past a limit."""
-    seen: dict[str, None] = {}
+    """Return the tags given, one per meaning (the first spelling wins), trimmed, in order.
+
+    Two tags with the same key ("Marathons", "marathon") are one interest. Raise
+    ProfileError past a limit.
+    """
+    seen: dict[str, str] = {}
     for raw in tags:
         if has_control_characters(_SPACES.sub(" ", raw)):
             raise ProfileError("interest_control", "Interests can't contain control characters.")
@@ -68,12 +73,12 @@ def normalise_interests(tags: list[str]) -> list[str]:
                 f"Keep each interest to {INTEREST_MAX} characters "
                 f"(\u201c{tag[:20]}\u2026\u201d is longer).",
             )
-        seen.setdefault(tag, None)
+        seen.setdefault(interest_key(tag), tag)
     if len(seen) > MAX_INTERESTS:
         raise ProfileError(
             "too_many_interests", f"Pick at most {MAX_INTERESTS} interests ({len(seen)} given)."
         )
-    return list(seen)
+    return list(seen.values())
 
 
 def split_interests(text: str) -> list[str]:
@@ -165,10 +170,12 @@ def update_person(
 
 
 def intern_interests(names: list[str]) -> list[Interest]:
-    """Return the Interest rows for normalised names, creating the missing ones."""
+    """Return the Interest rows for normalised names, creating the missing ones with their key."""
     if not names:
         return []
     # In one order for everyone, so two check-ins adding the same new tags never deadlock.
     for name in sorted(names):
-        insert_ignoring_conflict(Interest.__table__, {"name": name}, ["name"])
+        insert_ignoring_conflict(
+            Interest.__table__, {"name": name, "key": interest_key(name)}, ["name"]
+        )
     return list(db.session.scalars(sa.select(Interest).where(Interest.name.in_(names))))

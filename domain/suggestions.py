@@ -10,7 +10,14 @@ from sqlalchemy.orm import selectinload
 from domain.connections import either_way
 from domain.db import db
 from domain.limits import SUGGESTIONS
-from domain.models import Attendance, Block, Connection, Visibility, attendance_interest
+from domain.models import (
+    Attendance,
+    Block,
+    Connection,
+    Interest,
+    Visibility,
+    attendance_interest,
+)
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,10 @@ def suggestions(
     """
     mine_ai = sa.orm.aliased(attendance_interest)
     theirs = sa.orm.aliased(attendance_interest)
-    shared = sa.func.count(theirs.c.interest_id).label("shared")
+    my_interest = sa.orm.aliased(Interest)
+    their_interest = sa.orm.aliased(Interest)
+    # Interests match on their key: "Marathons" here meets "marathon" there.
+    shared = sa.func.count(sa.distinct(their_interest.key)).label("shared")
     connected = sa.select(Connection.id).where(
         either_way(
             Connection.low_attendance_id, Connection.high_attendance_id, mine.id, Attendance.id
@@ -46,11 +56,11 @@ def suggestions(
     ranked = db.session.execute(
         sa.select(Attendance.id, shared)
         .join(theirs, theirs.c.attendance_id == Attendance.id)
+        .join(their_interest, their_interest.id == theirs.c.interest_id)
+        .join(my_interest, my_interest.key == their_interest.key)
         .join(
             mine_ai,
-            sa.and_(
-                mine_ai.c.interest_id == theirs.c.interest_id, mine_ai.c.attendance_id == mine.id
-            ),
+            sa.and_(mine_ai.c.interest_id == my_interest.id, mine_ai.c.attendance_id == mine.id),
         )
         .where(
             Attendance.event_id == mine.event_id,
@@ -76,11 +86,11 @@ def suggestions(
             .options(selectinload(Attendance.person), selectinload(Attendance.interests))
         )
     }
-    my_tags = {interest.name for interest in mine.interests}
+    my_keys = {interest.key for interest in mine.interests}
     return [
         Suggestion(
             loaded[i],
-            [interest.name for interest in loaded[i].interests if interest.name in my_tags],
+            [interest.name for interest in loaded[i].interests if interest.key in my_keys],
         )
         for i in ids
     ]

@@ -47,18 +47,21 @@ def shared_interest_names(mine: Attendance, others: list[Attendance]) -> dict[in
 def _shared_statement() -> sa.Select[tuple[int, str]]:
     theirs = sa.orm.aliased(attendance_interest)
     ours = sa.orm.aliased(attendance_interest)
+    our_interest = sa.orm.aliased(Interest)
+    # Matched on the key; named as the other person typed it.
+    mine_has_key = (
+        sa.select(our_interest.key)
+        .join(ours, ours.c.interest_id == our_interest.id)
+        .where(ours.c.attendance_id == sa.bindparam("mine", type_=sa.Integer()))
+    )
     return (
         sa.select(theirs.c.attendance_id, Interest.name)
-        .join(
-            ours,
-            sa.and_(
-                ours.c.interest_id == theirs.c.interest_id,
-                ours.c.attendance_id == sa.bindparam("mine", type_=sa.Integer()),
-            ),
-        )
         .join(Interest, Interest.id == theirs.c.interest_id)
-        .where(theirs.c.attendance_id.in_(sa.bindparam("others", expanding=True)))
-        .order_by(Interest.name)
+        .where(
+            theirs.c.attendance_id.in_(sa.bindparam("others", expanding=True)),
+            Interest.key.in_(mine_has_key),
+        )
+        .order_by(Interest.key, Interest.name)
     )
 
 
@@ -116,8 +119,8 @@ def shared_interests(a: Attendance, b: Attendance, viewer: Relation) -> list[str
     """Return the interests two people share, as far as `b` lets the viewer see them."""
     if not can_see(b, "interests", viewer):
         return []
-    mine = {interest.name for interest in a.interests}
-    return [interest.name for interest in b.interests if interest.name in mine]
+    mine = {interest.key for interest in a.interests}
+    return [interest.name for interest in b.interests if interest.key in mine]
 
 
 def contact_card(mine: Attendance, connection: Connection) -> Card:

@@ -167,6 +167,22 @@ def app(app_factory: Callable[..., Flask]) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def sqlite_app(tmp_path: Path) -> Iterator[Flask]:
+    """An app on a fresh SQLite file of its own, whatever TEST_DATABASE_URL says.
+
+    SQLite is the embedded default: its settings and failure modes are tested on every run.
+    """
+    app = create_app(make_config(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'own.sqlite'}"))
+    with app.app_context():
+        assert db.engine.dialect.name == "sqlite"
+        db.create_all()
+        db.session.remove()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

@@ -37,7 +37,8 @@ def test_check_in_creates_person_attendance_and_interests(make_event, make_atten
     assert attendance.person.email == "ana@example.com"
     assert attendance.person.name == "Ana"
     assert attendance.person.links == ["https://example.org/ana"]
-    assert [i.name for i in attendance.interests] == ["marathons", "travel in asia"]
+    assert [i.name for i in attendance.interests] == ["Marathons", "travel in Asia"]
+    assert [i.key for i in attendance.interests] == ["marathon", "travel in asia"]
     assert attendance.badge_token_hash == hash_token(result.badge_token)
     assert len(result.badge_token) >= 43
     assert attendance.profile_consent_at is not None
@@ -123,12 +124,13 @@ def test_ticked_consent_gives_the_default_visibility(make_event, make_attendee):
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        (["  Marathons "], ["marathons"]),
-        (["Travel   in\tAsia"], ["travel in asia"]),
-        (["Sourdough", "sourdough", "SOURDOUGH "], ["sourdough"]),
+        (["  Marathons "], ["Marathons"]),
+        (["Travel   in\tAsia"], ["Travel in Asia"]),
+        (["Sourdough", "sourdough", "SOURDOUGH "], ["Sourdough"]),
         (["", "   ", "chess"], ["chess"]),
-        (["Ｃｈｅｓｓ"], ["chess"]),
-        (["Straße"], ["strasse"]),
+        (["Ｃｈｅｓｓ"], ["Chess"]),
+        (["Straße", "STRASSE"], ["Straße"]),
+        (["board games", "Board Game", "marathon", "Marathons"], ["board games", "marathon"]),
     ],
 )
 def test_interest_normalisation(given, expected):

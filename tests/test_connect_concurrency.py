@@ -13,6 +13,36 @@ from domain.models import Attendance, Block, Connection
 ROUNDS = 50
 
 
+def _at_once(app, move, pairs: list[tuple[int, int]]) -> list[BaseException]:
+    """Run move(first, second) for each pair of attendance ids, each in its own thread and
+    session, all released past one barrier at the same moment; return what they raised."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(pairs))
+
+    def run(first_id: int, second_id: int) -> None:
+        with app.app_context():
+            try:
+                barrier.wait(timeout=10)
+                with writing():
+                    move(
+                        db.session.get_one(Attendance, first_id),
+                        db.session.get_one(Attendance, second_id),
+                    )
+                    db.session.commit()
+            except BaseException as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in pairs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads)
+    return errors
+
+
 def test_simultaneous_mutual_requests_make_one_accepted_connection(app, make_event, make_attendee):
     event = make_event()
     pairs = [
@@ -23,31 +53,8 @@ def test_simultaneous_mutual_requests_make_one_accepted_connection(app, make_eve
         for n in range(ROUNDS)
     ]
     errors: list[BaseException] = []
-
-    def scan(requester_id: int, target_id: int, barrier: threading.Barrier) -> None:
-        with app.app_context():
-            try:
-                barrier.wait(timeout=10)
-                with writing():
-                    requester = db.session.get(Attendance, requester_id)
-                    target = db.session.get(Attendance, target_id)
-                    request_connection(requester, target)
-                    db.session.commit()
-            except BaseException as error:  # noqa: BLE001 - reported below
-                errors.append(error)
-            finally:
-                db.session.remove()
-
     for ana, ben in pairs:
-        barrier = threading.Barrier(2)
-        threads = [
-            threading.Thread(target=scan, args=(ana, ben, barrier)),
-            threading.Thread(target=scan, args=(ben, ana, barrier)),
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
+        errors += _at_once(app, request_connection, [(ana, ben), (ben, ana)])
     assert errors == []
     db.session.rollback()  # end this test's own read snapshot before looking
     rows = db.session.execute(
@@ -56,34 +63,6 @@ def test_simultaneous_mutual_requests_make_one_accepted_connection(app, make_eve
     assert len(rows) == ROUNDS
     assert {status for *_, status in rows} == {"accepted"}
     assert {(low, high) for low, high, _ in rows} == {tuple(sorted(pair)) for pair in pairs}
-
-
-def _block_at_once(app, moves: list[tuple[int, int]]) -> list[BaseException]:
-    """Run each (blocker, blocked) move in its own thread and session, all past one barrier."""
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(moves))
-
-    def run(blocker_id: int, blocked_id: int) -> None:
-        with app.app_context():
-            try:
-                barrier.wait(timeout=10)
-                with writing():
-                    blocker = db.session.get_one(Attendance, blocker_id)
-                    blocked = db.session.get_one(Attendance, blocked_id)
-                    block(blocker, blocked)
-                    db.session.commit()
-            except BaseException as error:  # noqa: BLE001 - reported below
-                errors.append(error)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run, args=move) for move in moves]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert not any(thread.is_alive() for thread in threads)
-    return errors
 
 
 BLOCK_ROUNDS = 20
@@ -107,7 +86,7 @@ def test_blocking_at_the_same_moment_never_fails(app, make_event, make_attendee)
         expected |= {(ana_person, ben_person), (ben_person, ana_person)}
         # Each blocks the other, and each phone sends its block twice (a double tap).
         moves = [(ana_id, ben_id), (ben_id, ana_id), (ana_id, ben_id), (ben_id, ana_id)]
-        errors += _block_at_once(app, moves)
+        errors += _at_once(app, block, moves)
     assert errors == []
     blocks = db.session.execute(sa.select(Block.blocker_person_id, Block.blocked_person_id)).all()
     assert set(blocks) == expected

@@ -181,26 +181,6 @@ def test_an_unreachable_database_answers_503(tmp_path: Path, app, make_event):
 # ---------------------------------------------------------------- SQLite: full and locked
 
 
-@pytest.fixture
-def sqlite_app(tmp_path: Path) -> Iterator[Flask]:
-    """An app on a fresh SQLite file, whatever TEST_DATABASE_URL says."""
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret-" + "x" * 32,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite'}",
-            "PUBLIC_URL": PUBLIC_URL,
-            "WTF_CSRF_ENABLED": False,
-        }
-    )
-    with app.app_context():
-        db.create_all()
-        db.session.remove()
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-
-
 def sqlite_event(app: Flask) -> str:
     now = utcnow().replace(tzinfo=None, microsecond=0)
     with writing():

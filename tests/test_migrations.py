@@ -128,3 +128,20 @@ def test_downgrade_to_base_then_upgrade_again(database: tuple[str, Flask]) -> No
     flask_db(url, "upgrade")
     assert table_names(app) == set(db.metadata.tables) | {"alembic_version"}
     assert schema_differences(app) == []
+
+
+def test_interest_keys_are_filled_for_existing_tags(database: tuple[str, Flask]) -> None:
+    url, app = database
+    flask_db(url, "upgrade", "8d2f6a1c4e90")  # the last revision before interest keys
+    with app.app_context():
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.text("INSERT INTO interest (name) VALUES ('marathons'), ('café'), ('running')")
+            )
+        db.engine.dispose()
+    flask_db(url, "upgrade")
+    with app.app_context():
+        with db.engine.connect() as connection:
+            keys = dict(connection.execute(sa.text("SELECT name, key FROM interest")).all())
+        db.engine.dispose()
+    assert keys == {"marathons": "marathon", "café": "cafe", "running": "run"}

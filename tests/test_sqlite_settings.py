@@ -8,40 +8,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from app import create_app
 from domain.db import SQLITE_BUSY_TIMEOUT_MS, db, writing
 from domain.models import Interest
 
 POOLED_CONNECTIONS = 5
 WAIT = 10  # seconds any thread may take before the test calls it stuck
-
-
-@pytest.fixture
-def sqlite_app(tmp_path: Path) -> Iterator[Flask]:
-    """An app on a fresh SQLite file, whatever TEST_DATABASE_URL says."""
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret-" + "x" * 32,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite'}",
-            "PUBLIC_URL": "http://rapport.test",
-        }
-    )
-    with app.app_context():
-        assert db.engine.dialect.name == "sqlite"
-        db.create_all()
-        db.session.remove()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 def test_every_pooled_connection_has_the_pragmas(sqlite_app: Flask) -> None:
@@ -93,9 +69,7 @@ def _interest_names(app: Flask) -> set[str]:
             db.session.remove()
 
 
-def test_write_transaction_begins_immediate_so_a_second_writer_waits(
-    sqlite_app: Flask, tmp_path: Path
-) -> None:
+def test_write_transaction_begins_immediate_so_a_second_writer_waits(sqlite_app: Flask) -> None:
     """A writing() transaction holds the write lock from its first statement, even a read.
 
     With a deferred BEGIN the first transaction would hold only a read snapshot: the
@@ -147,7 +121,11 @@ def test_write_transaction_begins_immediate_so_a_second_writer_waits(
 
         # The first transaction has only read, yet it already holds the write lock: a
         # plain connection asking for it with no busy timeout is refused at once.
-        probe = sqlite3.connect(tmp_path / "x.sqlite", timeout=0, isolation_level=None)
+        probe = sqlite3.connect(
+            sa.make_url(sqlite_app.config["DATABASE_URL"]).database,
+            timeout=0,
+            isolation_level=None,
+        )
         try:
             with pytest.raises(sqlite3.OperationalError, match="database is locked"):
                 probe.execute("BEGIN IMMEDIATE")
