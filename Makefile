@@ -48,7 +48,8 @@ test: $(VENV)/.installed-dev
 # Retake the README's pictures in docs/screenshots/ in headless Chromium (Debian's chromium).
 screenshots: $(VENV)/.installed-dev
 	UPDATE_SCREENSHOTS=1 REQUIRE_BROWSER=1 FAIL_ON_SKIP=1 \
-		$(BIN)/pytest -q tests/browser/test_checkin.py::test_documentation_screenshots
+		$(BIN)/pytest -q tests/browser/test_checkin.py::test_documentation_screenshots \
+		tests/browser/test_door.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

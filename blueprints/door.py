@@ -70,11 +70,8 @@ def check_in(event_id: int) -> Response | str:
             form.name.errors = [*form.name.errors, CHECKIN_MESSAGES.get(error.code, error.message)]
         else:
             db.session.commit()
-            name = done.attendance.person.name
-            flash(
-                f"{name} is checked in." if done.created else f"{name} was already checked in.",
-                "success",
-            )
+            if not done.created:  # the desk says who is in; only a repeat needs saying
+                flash(f"{done.attendance.person.name} was already checked in.", "info")
             return redirect(url_for("door.desk", event_id=event.id, person=done.attendance.id), 303)
     return _desk(event, form, BadgeLookupForm(formdata=None))
 
