@@ -9,7 +9,10 @@ FLASK := $(BIN)/flask --app app
 
 export PUBLIC_URL
 
-.PHONY: run test screenshots lint format lock clean
+# Web server processes `make run` starts (gunicorn): two per core serve a door on a laptop.
+WORKERS ?= 4
+
+.PHONY: run dev test screenshots lint format lock clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +34,23 @@ instance/config.py:
 	$(PYTHON) -c "import secrets; print(f'SECRET_KEY = {secrets.token_hex(32)!r}')" > $@
 	@echo "Wrote a new SECRET_KEY to $@"
 
+# A real deployment on one machine: gunicorn (WORKERS processes) and the email worker.
 run: $(VENV)/.installed instance/config.py
 	$(FLASK) db upgrade
 	$(FLASK) demo
 	@echo "Starting the email worker and the web server (Ctrl+C stops both)."
 	@$(FLASK) outbox worker & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
+
+# The same, with Flask's auto-reloading development server instead of gunicorn.
+dev: $(VENV)/.installed instance/config.py
+	$(FLASK) db upgrade
+	$(FLASK) demo
+	@echo "Starting the email worker and the development server (Ctrl+C stops both)."
+	@$(FLASK) outbox worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(FLASK) run --debug --host $(HOST) --port $(PORT)
 
 # Test files run side by side, one per CPU (PYTEST_WORKERS=0 runs them in one process).
 PYTEST_WORKERS ?= auto

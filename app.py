@@ -34,7 +34,9 @@ from blueprints.extensions import (
     login_manager,
     migrate,
 )
+from domain import caching
 from domain.db import db
+from domain.limits import LOOKUP_CACHE_SECONDS
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # falls back to instance/rapport.sqlite
@@ -71,6 +73,8 @@ DEFAULTS: dict[str, Any] = {
     "COMPRESS_ALGORITHM": ["br", "gzip"],
     "COMPRESS_ALGORITHM_STREAMING": ["br", "gzip"],
     "COMPRESS_MIN_SIZE": 1024,
+    # Seconds a process reuses a poster's event and its offered interests (0: never).
+    "LOOKUP_CACHE_SECONDS": LOOKUP_CACHE_SECONDS,
 }
 
 ENVIRONMENT_KEYS = (
@@ -102,6 +106,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _derive_settings(app)
     app.url_map.converters.update(CONVERTERS)
 
+    caching.configure(app.config["LOOKUP_CACHE_SECONDS"])
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"))
     csrf.init_app(app)

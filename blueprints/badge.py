@@ -11,8 +11,10 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
+    request,
     url_for,
 )
 
@@ -40,6 +42,7 @@ from domain.models import Attendance, Connection
 from domain.profile import ProfileError
 from domain.qr import qr_svg
 from domain.suggestions import suggestions
+from domain.versions import badge_tag, badge_version
 from domain.visibility import card_for, contact_card
 
 bp = Blueprint("badge", __name__, url_prefix="/b")
@@ -116,6 +119,7 @@ def view(token: str) -> str:
             token=token,
             qr=qr_svg(badge_url(token), f"Badge QR code for {owner.person.name}"),
             refresh_seconds=LIVE_REFRESH_SECONDS,
+            version=_etag(badge_tag(owner.id)),
             **_live_context(owner),
         )
     viewer = _viewer_or_404(owner)
@@ -137,10 +141,30 @@ def view(token: str) -> str:
 
 @bp.get("/<token:token>/live")
 @lookup_limited
-def live(token: str) -> str:
-    """Return the changing part of my badge page, for its refresh script."""
-    mine = _mine_or_404(token)
-    return render_template("badge/_live.html", attendance=mine, token=token, **_live_context(mine))
+def live(token: str) -> Response:
+    """Return the changing part of my badge page; 304 when nothing in it changed."""
+    version = badge_version(token)
+    if version is None or not device.holds(version.event_id, token):
+        abort(404)
+    if request.if_none_match.contains_weak(version.tag):
+        return _not_modified(version.tag)
+    mine = db.session.get_one(Attendance, version.attendance_id)
+    response = make_response(
+        render_template("badge/_live.html", attendance=mine, token=token, **_live_context(mine))
+    )
+    response.set_etag(version.tag, weak=True)
+    return response
+
+
+def _not_modified(tag: str) -> Response:
+    response = Response(status=304)
+    response.set_etag(tag, weak=True)
+    return response
+
+
+def _etag(tag: str) -> str:
+    """Return a version as the ETag header carries it."""
+    return f'W/"{tag}"'
 
 
 @bp.route("/<token:token>/edit", methods=["GET", "POST"])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
+
 from flask import current_app, g, session
 
 from domain.badges import retire_badges
-from domain.checkin import CheckInResult, find_attendance_by_badge
+from domain.checkin import CheckInResult, PersonKey, find_attendance_by_badge
 from domain.db import db
 from domain.limits import MAX_REMEMBERED_BADGES
 from domain.models import Attendance, Person
@@ -40,15 +42,18 @@ def _is_secret(value: object) -> bool:
     return isinstance(value, str) and len(value) >= 43
 
 
-def remember(attendance: Attendance, badge_token: str) -> None:
-    """Remember on this device that it holds a person's badge at an event."""
+def remember(badge: CheckInResult) -> None:
+    """Remember on this device that it holds a person's badge at an event.
+
+    From the plain values of the check-in: nothing here asks the database.
+    """
     badges = dict(session.get("badges") or {})
-    badges.pop(str(attendance.event_id), None)
-    badges[str(attendance.event_id)] = badge_token
+    badges.pop(str(badge.event_id), None)
+    badges[str(badge.event_id)] = badge.badge_token
     while len(badges) > MAX_REMEMBERED_BADGES:
         badges.pop(next(iter(badges)))
     session["badges"] = badges
-    session["person"] = _reference(attendance.person)
+    session["person"] = _reference(badge.person)
     session.permanent = True
 
 
@@ -71,6 +76,18 @@ def person_id() -> int | None:
     """Return the person this device belongs to, if it has checked in before."""
     person = _resolve(session.get("person"))
     return person.id if person is not None else None
+
+
+def holds_badge(token: str) -> bool:
+    """Tell whether this device holds a badge token, at any event."""
+    held = (session.get("badges") or {}).values()
+    return any(isinstance(mine, str) and hmac.compare_digest(mine, token) for mine in held)
+
+
+def holds(event_id: int, token: str) -> bool:
+    """Tell whether this device holds exactly this badge token for an event."""
+    held = badge_token(event_id)
+    return held is not None and hmac.compare_digest(held, token)
 
 
 def owns(attendance: Attendance) -> bool:
@@ -117,10 +134,10 @@ def hold(result: CheckInResult) -> None:
     # it starts over too, though the check-in kept its secret.
     named = _named(session.get("person"))
     if result.device_secret != session.get("device") or (
-        named is not None and named.id != result.attendance.person_id
+        named is not None and named.id != result.person.id
     ):
         start_over(result.device_secret)
-    remember(result.attendance, result.badge_token)
+    remember(result)
 
 
 def sign_in(person: Person) -> None:
@@ -134,7 +151,7 @@ def signed_in_person() -> Person | None:
     return _resolve(session.get("me"))
 
 
-def _reference(person: Person) -> list[int]:
+def _reference(person: Person | PersonKey) -> list[int]:
     # An id alone could come to name someone else once its person is deleted (SQLite
     # reuses the highest id), so a reference also carries when the person was created;
     # and the person's session epoch, so letting go of them on any phone ends it.

@@ -90,6 +90,25 @@ def counted_outcome(response: object) -> bool:
     return bool(request.environ.get(OUTCOME_KEY))
 
 
+def reads_before_writes(view: View) -> View:
+    """Mark a view that starts its write transaction itself, after its reads.
+
+    Other state-changing requests start theirs at their first query (blueprints/security.py).
+    """
+    view.reads_before_writes = True  # type: ignore[attr-defined]
+    return view
+
+
+def holds_named_badge() -> bool:
+    """Tell whether this phone holds the badge token the request names.
+
+    The server gave it to the phone (the cookie is signed), so it is no guess: a phone
+    opening and refreshing its own badge never asks the counters.
+    """
+    token = (request.view_args or {}).get("token")
+    return isinstance(token, str) and device.holds_badge(token)
+
+
 def lookup_limited(view: View) -> View:
     """Limit the failed token lookups of a view, per device and per address.
 
@@ -101,9 +120,13 @@ def lookup_limited(view: View) -> View:
         scope="token-lookups-by-device",
         key_func=device_key,
         deduct_when=failed_lookup,
+        exempt_when=holds_named_badge,
     )
     per_address = limiter.shared_limit(
-        limits.FAILED_LOOKUPS_PER_ADDRESS, scope="token-lookups", deduct_when=failed_lookup
+        limits.FAILED_LOOKUPS_PER_ADDRESS,
+        scope="token-lookups",
+        deduct_when=failed_lookup,
+        exempt_when=holds_named_badge,
     )
     return per_address(per_device(view))
 

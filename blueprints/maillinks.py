@@ -57,7 +57,7 @@ def sign_in(token: str) -> Response | str:
     device.start_over(secret, keeping=signed.person)
     device.sign_in(signed.person)
     if signed.badge is not None:
-        device.remember(signed.badge.attendance, signed.badge.badge_token)
+        device.remember(signed.badge)
     # The link's use and the letting go of whoever the phone held are one transaction.
     db.session.commit()
     if signed.badge is not None:

@@ -10,6 +10,7 @@ from flask import (
     Response,
     abort,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -24,12 +25,12 @@ from blueprints.forms import EventForm
 from blueprints.urls import poster_url
 from domain.attendees import (
     attendance_of_event,
-    attendee_cards,
-    attendee_count,
+    attendee_changes,
+    attendee_listing,
     attendees_csv,
+    clean_search,
     list_attendees,
 )
-from domain.connections import connection_counts
 from domain.db import db, utcnow
 from domain.email_outlook import message_of_event, messages_of, outlook_counts, outlooks_of
 from domain.events import (
@@ -45,8 +46,8 @@ from domain.events import (
     wall_clock_now,
 )
 from domain.followups import end_event, followup_time
-from domain.limits import LIVE_REFRESH_SECONDS, SEARCH_MAX
-from domain.models import Event, OutboxMessage
+from domain.limits import ATTENDEES_PAGE, LIVE_REFRESH_SECONDS, SEARCH_MAX
+from domain.models import OutboxMessage
 from domain.outbox import OutboxError, cancel_message, retry_message
 from domain.qr import qr_svg
 from domain.sending import sending_hold
@@ -137,23 +138,66 @@ def edit_event(event_id: int) -> Response | str:
 
 @bp.get("/events/<id:event_id>")
 def attendees(event_id: int) -> str:
-    """Show who is here, refreshing by itself."""
+    """Show who is here, a page at a time, refreshing by itself."""
     event = event_or_404(event_id, Action.ATTENDEES)
+    listing = attendee_listing(event, _search(), request.args.get("page", 1, type=int) or 1)
     return render_template(
         "organiser/attendees.html",
         event=event,
+        can=allowed_actions(event),
+        listing=listing,
+        version=_etag(listing.version),
         refresh_seconds=LIVE_REFRESH_SECONDS,
-        **_attendee_listing(event),
+        search_max=SEARCH_MAX,
+        page_size=ATTENDEES_PAGE,
     )
 
 
 @bp.get("/events/<id:event_id>/live")
-def attendees_live(event_id: int) -> str:
-    """Return the attendee table alone, for the page's refresh script."""
+def attendees_live(event_id: int) -> Response:
+    """Return what changed on the attendee page since the version it holds; 304 if nothing."""
     event = event_or_404(event_id, Action.ATTENDEES)
-    return render_template(
-        "organiser/_attendee_table.html", event=event, **_attendee_listing(event)
+    held = _version_held()
+    if held == event.attendees_version:
+        return _not_modified(_etag(held))
+    listing = (
+        attendee_changes(event, held, _search())
+        if held is not None and "whole" not in request.args
+        else attendee_listing(event, _search(), request.args.get("page", 1, type=int) or 1)
     )
+    response = make_response(
+        render_template(
+            "organiser/_attendee_table.html",
+            event=event,
+            can=allowed_actions(event),
+            listing=listing,
+        )
+    )
+    response.headers["ETag"] = _etag(listing.version)
+    return response
+
+
+def _search() -> str:
+    return clean_search(request.args.get("q", ""))
+
+
+def _etag(version: int) -> str:
+    """Return an attendee page version as its ETag (weak: compression keeps it as it is)."""
+    return f'W/"a{version}"'
+
+
+def _version_held() -> int | None:
+    """Return the page version the refresh says it holds, if it names one."""
+    for tag in request.if_none_match.as_set(include_weak=True):
+        if tag.startswith("a") and tag[1:].isdigit() and len(tag) < 20:
+            return int(tag[1:])
+    return None
+
+
+def _not_modified(etag: str) -> Response:
+    response = Response(status=304)
+    response.headers["ETag"] = etag
+    return response
 
 
 @bp.get("/events/<id:event_id>/attendees.csv", endpoint="attendees_csv")
@@ -261,21 +305,6 @@ def _change_message(
         db.session.commit()
         flash(done, "success")
     return redirect(url_for("organiser.emails", event_id=event.id), 303)
-
-
-def _attendee_listing(event: Event) -> dict[str, object]:
-    # What a person types in a search box never reaches the database as a control code.
-    search = "".join(c for c in request.args.get("q", "")[:SEARCH_MAX] if c.isprintable())
-    counts = connection_counts(event.id)
-    return {
-        "can": allowed_actions(event),
-        "cards": attendee_cards(event, search),
-        "total": attendee_count(event),
-        "connection_counts": counts,
-        "total_connections": sum(counts.values()) // 2,
-        "search": search,
-        "search_max": SEARCH_MAX,
-    }
 
 
 def _details(form: EventForm) -> EventDetails:

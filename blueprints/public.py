@@ -12,6 +12,7 @@ from blueprints.extensions import (
     device_key,
     limiter,
     lookup_limited,
+    reads_before_writes,
     sign_in_requests_limited,
 )
 from blueprints.forms import CheckInForm, SignInRequestForm
@@ -20,6 +21,7 @@ from domain import limits
 from domain.attendees import popular_interests
 from domain.checkin import (
     CheckInError,
+    CheckInWindow,
     Profile,
     WindowState,
     check_in,
@@ -27,9 +29,9 @@ from domain.checkin import (
     find_attendance_by_badge,
     find_event_by_checkin_token,
 )
-from domain.db import db, utcnow
+from domain.db import begin_writing, db, utcnow
 from domain.events import local_time
-from domain.models import Attendance, Event
+from domain.models import Event
 from domain.people import send_sign_in_link
 
 bp = Blueprint("public", __name__)
@@ -49,6 +51,7 @@ def home() -> str:
 
 
 @bp.route("/e/<token:token>", methods=["GET", "POST"])
+@reads_before_writes
 @lookup_limited
 @limiter.limit(limits.CHECKINS_PER_ADDRESS, methods=["POST"])
 # Counts new people only: form errors and a second tap don't use a phone's budget.
@@ -65,74 +68,78 @@ def home() -> str:
 def landing(token: str) -> Response | str | tuple[str, int]:
     """Show the event and its check-in form, or this phone's badge if it has one here."""
     event = _event_or_404(token)
+    window = checkin_window(event)
     form = CheckInForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     continuation = _continuation(event, form.next.data)
-    elsewhere = _badge_or_closed(event, continuation)
+    elsewhere = _badge_or_closed(event, window, continuation)
     if elsewhere is not None:
         return elsewhere
-    form.offer(popular_interests(event))
     if form.validate_on_submit():
-        return _check_in(event, form, continuation)
+        return _check_in(event, window, form, continuation)
     device.device_secret()
-    return _landing_page(event, WindowState.OPEN, form=form, offer_sign_in=False)
+    return _landing_page(event, window, WindowState.OPEN, form=form, offer_sign_in=False)
 
 
-def _badge_or_closed(event: Event, continuation: str | None) -> Response | tuple[str, int] | None:
+def _badge_or_closed(
+    event: Event, window: CheckInWindow, continuation: str | None
+) -> Response | tuple[str, int] | None:
     """Send a phone checked in here to its badge, or say check-in is closed; else None."""
     mine = device.attendance_at(event.id)
     if mine is not None:
-        return _to_badge(mine, already=continuation is None, to=continuation)
-    window = checkin_window(event).state(utcnow())
-    if window is not WindowState.OPEN:
-        return _closed(event, window)
+        return _to_badge(mine.event_id, already=continuation is None, to=continuation)
+    state = window.state(utcnow())
+    if state is not WindowState.OPEN:
+        return _closed(event, window, state)
     return None
 
 
 def _check_in(
-    event: Event, form: CheckInForm, continuation: str | None
+    event: Event, window: CheckInWindow, form: CheckInForm, continuation: str | None
 ) -> Response | str | tuple[str, int]:
     """Check this phone in from a valid form; go to the badge, or show why not."""
+    secret, person_id = device.device_secret(), device.person_id()
+    # What was read so far is read; the write lock is taken from here to the commit.
+    begin_writing()
     try:
-        result = check_in(
-            event,
-            _profile(form),
-            device_secret=device.device_secret(),
-            person_id=device.person_id(),
-        )
+        result = check_in(event, _profile(form), device_secret=secret, person_id=person_id)
     except CheckInError as error:
         db.session.rollback()
         if error.code in (WindowState.NOT_YET, WindowState.ENDED):
-            return _closed(event, WindowState(error.code))
+            return _closed(event, window, WindowState(error.code))
         form.email.errors.append(EMAIL_IN_USE)
-        return _landing_page(event, WindowState.OPEN, form=form, offer_sign_in=True)
+        return _landing_page(event, window, WindowState.OPEN, form=form, offer_sign_in=True)
     # Holding the badge may let go of the phone's last person: one transaction.
     device.hold(result)
     db.session.commit()
     if result.created:
         count_outcome()
     return _to_badge(
-        result.attendance, already=not result.created, token=result.badge_token, to=continuation
+        result.event_id, already=not result.created, token=result.badge_token, to=continuation
     )
 
 
-def _closed(event: Event, window: WindowState) -> tuple[str, int]:
+def _closed(event: Event, window: CheckInWindow, state: WindowState) -> tuple[str, int]:
     """Show when check-in opens, or that the event has ended; a refused POST says why."""
-    return _landing_page(event, window), 403 if request.method == "POST" else 200
+    return _landing_page(event, window, state), 403 if request.method == "POST" else 200
 
 
-def _landing_page(event: Event, window: WindowState, **context: object) -> str:
-    opening = checkin_window(event)
+def _landing_page(
+    event: Event, window: CheckInWindow, state: WindowState, **context: object
+) -> str:
+    form = context.get("form")
+    if isinstance(form, CheckInForm):
+        form.offer(popular_interests(event))
     return render_template(
         "public/landing.html",
         event=event,
-        window=window.value,
-        opens=local_time(event, opening.opens_at),
+        window=state.value,
+        opens=local_time(event, window.opens_at),
         today=local_time(event, utcnow()).date(),
         starts=local_time(event, event.starts_at),
         ends=local_time(event, event.ends_at),
-        refused=request.method == "POST" and window is not WindowState.OPEN,
+        refused=request.method == "POST" and state is not WindowState.OPEN,
         **context,
     )
 
@@ -168,13 +175,13 @@ def _continuation(event: Event, target: str | None) -> str | None:
 
 
 def _to_badge(
-    attendance: Attendance, *, already: bool, token: str | None = None, to: str | None = None
+    event_id: int, *, already: bool, token: str | None = None, to: str | None = None
 ) -> Response:
     if already:
         flash("You're already checked in. Here's your badge.", "info")
     if to is not None:
         return redirect(to, 303)
-    badge_token = token or device.badge_token(attendance.event_id)
+    badge_token = token or device.badge_token(event_id)
     return redirect(url_for("badge.view", token=badge_token), 303)
 
 

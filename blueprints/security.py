@@ -44,7 +44,9 @@ def csp_nonce() -> str:
 @bp.before_app_request
 def mark_write_transactions() -> None:
     """Start the transactions of state-changing requests as write transactions."""
-    g.write_intent_token = write_intent.set(request.method not in SAFE_METHODS)
+    view = current_app.view_functions.get(request.endpoint or "")
+    writes_first = not getattr(view, "reads_before_writes", False)
+    g.write_intent_token = write_intent.set(writes_first and request.method not in SAFE_METHODS)
 
 
 @bp.teardown_app_request

@@ -10,12 +10,22 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from domain import caching
 from domain.connections import connection_counts
 from domain.db import db
 from domain.events import local_time
 from domain.interest_keys import key_pattern
-from domain.limits import SUGGESTED_INTERESTS
-from domain.models import Attendance, Event, Interest, Person, Visibility, attendance_interest
+from domain.limits import ATTENDEES_PAGE, SEARCH_MAX, SUGGESTED_INTERESTS
+from domain.models import (
+    Attendance,
+    Connection,
+    ConnectionStatus,
+    Event,
+    Interest,
+    Person,
+    Visibility,
+    attendance_interest,
+)
 from domain.profile import normalise_interest
 
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -76,35 +86,35 @@ def list_attendees(event: Event, search: str = "") -> list[Attendance]:
     statement = (
         sa.select(Attendance)
         .join(Attendance.person)
-        .where(Attendance.event_id == event.id)
+        .where(Attendance.event_id == event.id, _matching(search))
         .options(selectinload(Attendance.person), selectinload(Attendance.interests))
         .order_by(Attendance.checked_in_at.desc(), Attendance.id.desc())
     )
-    term = normalise_interest(search).casefold()
-    if term:
-        pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        # An interest matches on its key ("Marathons" finds "marathon"), or on part of
-        # its name as typed ("marat").
-        with_interest = (
-            sa.select(attendance_interest.c.attendance_id)
-            .join(Interest, Interest.id == attendance_interest.c.interest_id)
-            .where(
-                sa.or_(
-                    Interest.key.like(key_pattern(search) or pattern, escape="\\"),
-                    sa.func.lower(Interest.name).like(pattern, escape="\\"),
-                )
-            )
-        )
-        shown_interest = sa.and_(
-            _organiser_may_see_column("interests"), Attendance.id.in_(with_interest)
-        )
-        statement = statement.where(
-            sa.or_(
-                sa.func.lower(Person.name).like(pattern, escape="\\"),
-                shown_interest,
-            )
-        )
     return list(db.session.scalars(statement))
+
+
+def _matching(search: str) -> sa.ColumnElement[bool]:
+    """The condition of a search by name, or by an interest the organiser may see."""
+    term = normalise_interest(search).casefold()
+    if not term:
+        return sa.true()
+    pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    # An interest matches on its key ("Marathons" finds "marathon"), or on part of
+    # its name as typed ("marat").
+    with_interest = (
+        sa.select(attendance_interest.c.attendance_id)
+        .join(Interest, Interest.id == attendance_interest.c.interest_id)
+        .where(
+            sa.or_(
+                Interest.key.like(key_pattern(search) or pattern, escape="\\"),
+                sa.func.lower(Interest.name).like(pattern, escape="\\"),
+            )
+        )
+    )
+    shown_interest = sa.and_(
+        _organiser_may_see_column("interests"), Attendance.id.in_(with_interest)
+    )
+    return sa.or_(sa.func.lower(Person.name).like(pattern, escape="\\"), shown_interest)
 
 
 def attendee_cards(event: Event, search: str = "") -> list[OrganiserCard]:
@@ -112,23 +122,154 @@ def attendee_cards(event: Event, search: str = "") -> list[OrganiserCard]:
     return [organiser_card(attendance) for attendance in list_attendees(event, search)]
 
 
-def attendee_count(event: Event) -> int:
-    """Return how many people have checked in at an event."""
+def clean_search(typed: str) -> str:
+    """Return a search as typed, cut to length and without control codes."""
+    # What a person types in a search box never reaches the database as a control code.
+    return "".join(c for c in typed[:SEARCH_MAX] if c.isprintable())
+
+
+@dataclass(frozen=True)
+class AttendeeRow:
+    """One line of the organiser's attendee page."""
+
+    card: OrganiserCard
+    connections: int  # accepted connections made here
+
+
+@dataclass(frozen=True)
+class AttendeeListing:
+    """One window of the organiser's attendee page, with the event's counts.
+
+    `version` is the event's attendees_version the listing was read at; `since` is set
+    when the rows are only those changed after that version.
+    """
+
+    rows: list[AttendeeRow]
+    total: int
+    total_connections: int
+    matching: int
+    version: int
+    search: str
+    page: int
+    pages: int
+    since: int | None = None
+
+
+def attendee_listing(event: Event, search: str = "", page: int = 1) -> AttendeeListing:
+    """Return one page of an event's attendees, latest arrival first, and its counts.
+
+    Its cost does not grow with the crowd: one aggregate query for the counts, one for
+    the page's rows and one for their interests (and one more count for a search).
+    """
+    total, total_connections, version = _counts(event.id)
+    matching = _matching_count(event.id, search) if search else total
+    pages = max(1, -(-matching // ATTENDEES_PAGE))
+    page = min(max(page, 1), pages)
+    rows = _rows(event, _matching(search), offset=(page - 1) * ATTENDEES_PAGE)
+    return AttendeeListing(rows, total, total_connections, matching, version, search, page, pages)
+
+
+def attendee_changes(event: Event, since: int, search: str = "") -> AttendeeListing:
+    """Return the attendees whose line changed after version `since`, and the counts."""
+    total, total_connections, version = _counts(event.id)
+    changed = sa.and_(Attendance.listed_version > since, _matching(search))
+    rows = _rows(event, changed, offset=0)
+    return AttendeeListing(
+        rows, total, total_connections, total, version, search, 1, 1, since=since
+    )
+
+
+def _counts(event_id: int) -> tuple[int, int, int]:
+    """Return the check-ins, the accepted connections and the page version, in one query."""
+    checked_in = (
+        sa.select(sa.func.count())
+        .select_from(Attendance)
+        .where(Attendance.event_id == event_id)
+        .scalar_subquery()
+    )
+    connected = (
+        sa.select(sa.func.count())
+        .select_from(Connection)
+        .where(
+            Connection.event_id == event_id,
+            Connection.status == ConnectionStatus.ACCEPTED.value,
+        )
+        .scalar_subquery()
+    )
+    row = db.session.execute(
+        sa.select(checked_in, connected, Event.attendees_version).where(Event.id == event_id)
+    ).one()
+    return row[0], row[1], row[2]
+
+
+def _matching_count(event_id: int, search: str) -> int:
     return (
         db.session.scalar(
             sa.select(sa.func.count())
             .select_from(Attendance)
-            .where(Attendance.event_id == event.id)
+            .join(Attendance.person)
+            .where(Attendance.event_id == event_id, _matching(search))
         )
         or 0
     )
 
 
-def popular_interests(event: Event, limit: int = SUGGESTED_INTERESTS) -> list[str]:
+def _rows(event: Event, condition: sa.ColumnElement[bool], *, offset: int) -> list[AttendeeRow]:
+    connections = (
+        sa.select(sa.func.count())
+        .select_from(Connection)
+        .where(
+            Connection.status == ConnectionStatus.ACCEPTED.value,
+            sa.or_(
+                Connection.low_attendance_id == Attendance.id,
+                Connection.high_attendance_id == Attendance.id,
+            ),
+        )
+        .correlate(Attendance)
+        .scalar_subquery()
+    )
+    found = db.session.execute(
+        sa.select(Attendance, Person, connections)
+        .join(Attendance.person)
+        .where(Attendance.event_id == event.id, condition)
+        .options(selectinload(Attendance.interests))
+        .order_by(Attendance.checked_in_at.desc(), Attendance.id.desc())
+        .offset(offset)
+        .limit(ATTENDEES_PAGE)
+    ).all()
+    return [
+        AttendeeRow(_card_at(event, attendance, person), count)
+        for attendance, person, count in found
+    ]
+
+
+def _card_at(event: Event, attendance: Attendance, person: Person) -> OrganiserCard:
+    """Return the organiser's card of an attendee whose event and person are loaded."""
+    return OrganiserCard(
+        attendance=attendance,
+        name=person.name,
+        about=person.about if organiser_may_see(attendance, "about") else "",
+        talk_about=person.talk_about if organiser_may_see(attendance, "talk") else "",
+        interests=[interest.name for interest in attendance.interests]
+        if organiser_may_see(attendance, "interests")
+        else [],
+        arrived=local_time(event, attendance.checked_in_at),
+    )
+
+
+def popular_interests(event: Event) -> list[str]:
     """Return the interests most used at an event by people who show them to everyone.
 
     Spellings of one interest count together, and it is offered in one of them.
+    Remembered for a few seconds (domain/caching.py): every phone at the door asks.
     """
+    return caching.remembered(
+        caching.popular_key(event.id, event.checkin_token),
+        lambda: _popular_interests(event.id, SUGGESTED_INTERESTS),
+    )
+
+
+def _popular_interests(event_id: int, limit: int) -> list[str]:
     uses = sa.func.count(attendance_interest.c.attendance_id)
     return list(
         db.session.scalars(
@@ -136,7 +277,7 @@ def popular_interests(event: Event, limit: int = SUGGESTED_INTERESTS) -> list[st
             .join(attendance_interest, attendance_interest.c.interest_id == Interest.id)
             .join(Attendance, Attendance.id == attendance_interest.c.attendance_id)
             .where(
-                Attendance.event_id == event.id,
+                Attendance.event_id == event_id,
                 Attendance.interests_visibility == "everyone",
             )
             .group_by(Interest.key)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from domain.checkin import CheckInResult, badge_token_for
+from domain.checkin import CheckInResult, PersonKey, badge_token_for
 from domain.connections import connections_of
 from domain.db import db
 from domain.followups import set_followup_consent
@@ -28,10 +28,17 @@ def give_badge_to_device(person: Person, event_id: int, device_secret: str) -> C
     ).one_or_none()
     if attendance is None:
         return None
-    token = badge_token_for(device_secret, attendance.event, person)
+    token = badge_token_for(device_secret, event_id, person.id)
     attendance.badge_token_hash = hash_token(token)
     db.session.flush()
-    return CheckInResult(attendance, token, created=False, device_secret=device_secret)
+    return CheckInResult(
+        attendance.id,
+        event_id,
+        PersonKey.of(person),
+        token,
+        created=False,
+        device_secret=device_secret,
+    )
 
 
 def retire_badges(badge_tokens: Iterable[str]) -> None:

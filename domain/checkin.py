@@ -8,12 +8,27 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from domain import caching
 from domain.db import db, insert_ignoring_conflict, utcnow
 from domain.errors import DomainError
-from domain.followups import request_confirmation
-from domain.models import PROFILE_FIELDS, Attendance, Event, Person, Visibility
-from domain.profile import intern_interests, normalise_email, normalise_interests, normalise_links
+from domain.followups import confirm_new_address, request_confirmation
+from domain.interest_keys import interest_key
+from domain.models import (
+    PROFILE_FIELDS,
+    Attendance,
+    Event,
+    Person,
+    Visibility,
+    attendance_interest,
+)
+from domain.profile import (
+    intern_interest_ids,
+    normalise_email,
+    normalise_interests,
+    normalise_links,
+)
 from domain.tokens import derive_token, hash_token, new_token, same_token
+from domain.versions import attendees_changed, connections_changed, interests_changed
 
 
 class CheckInError(DomainError):
@@ -67,24 +82,47 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class PersonKey:
+    """What names a person in a phone's cookie: their id, when they were created, and the
+    session epoch the reference was made in (see blueprints/device.py)."""
+
+    id: int
+    created_at: datetime
+    session_epoch: int
+
+    @classmethod
+    def of(cls, person: Person) -> PersonKey:
+        """Return the key of a loaded person."""
+        return cls(person.id, person.created_at, person.session_epoch)
+
+
+@dataclass(frozen=True)
 class CheckInResult:
-    """The attendance, the badge token the device now holds, and whether it is new.
+    """The check-in, the badge token the device now holds, and whether it is new.
 
     `device_secret` is the secret the badge token was derived from: a new one when the
-    phone passed to someone new, which the phone must keep from now on.
+    phone passed to someone new, which the phone must keep from now on. The values are
+    plain, so a phone can remember its badge without asking the database again.
     """
 
-    attendance: Attendance
+    attendance_id: int
+    event_id: int
+    person: PersonKey
     badge_token: str
     created: bool
     device_secret: str
 
+    @property
+    def attendance(self) -> Attendance:
+        """Return the attendance itself (loaded on first use)."""
+        return db.session.get_one(Attendance, self.attendance_id)
 
-def badge_token_for(device_secret: str, event: Event, person: Person) -> str:
+
+def badge_token_for(device_secret: str, event_id: int, person_id: int) -> str:
     """Return the badge token a device gets for a person's check-in at an event."""
     # The person is part of the derivation, so two people who use one phone at one event
     # can never be given the same badge token.
-    return derive_token(device_secret, f"badge:{event.id}:{person.id}")
+    return derive_token(device_secret, f"badge:{event_id}:{person_id}")
 
 
 def check_in(
@@ -98,6 +136,10 @@ def check_in(
     belonged to someone else, the new person gets a new device secret (in the result).
     Outside the event's check-in window nothing is written: it raises CheckInError("not_yet"
     or "ended").
+
+    Its first statement is its first write: a caller that read before may start its write
+    transaction just before calling (domain/db.py `begin_writing`). Someone new to Rapport
+    is checked in with inserts alone, a handful of statements on either engine.
     """
     state = checkin_window(event).state(utcnow())
     if state is not WindowState.OPEN:
@@ -112,34 +154,54 @@ def check_in(
         {
             "email": email,
             "name": profile.name.strip(),
-            "links": [],
+            "about": profile.about.strip(),
+            "talk_about": profile.talk_about.strip(),
+            "links": links,
+            "session_epoch": 0,
             "created_at": now,
             "updated_at": now,
         },
         ["email"],
     )
-    person = db.session.scalars(sa.select(Person).where(Person.email == email)).one()
-    owns_person = new_person_id is not None or person.id == person_id
-    if person_id is not None and person.id != person_id:
+    if new_person_id is None:
+        return _check_in_known_person(
+            event, profile, email, interests, links, device_secret, person_id
+        )
+    if person_id is not None:
         # A phone passed to someone new: nothing the last person's secret made is theirs.
         device_secret = new_token()
-    badge_token = badge_token_for(device_secret, event, person)
+    badge_token = badge_token_for(device_secret, event.id, new_person_id)
+    attendance_id = _add_attendance(event, new_person_id, badge_token, profile, interests, now)
+    assert attendance_id is not None  # someone new has no check-in anywhere yet
+    if profile.want_followups:
+        confirm_new_address(new_person_id, email, event.id)
+    return CheckInResult(
+        attendance_id,
+        event.id,
+        PersonKey(new_person_id, now, 0),
+        badge_token,
+        created=True,
+        device_secret=device_secret,
+    )
 
-    existing = _attendance_of(event, person)
-    if existing is not None:
-        return _again(existing, badge_token, device_secret, person_id)
-    if not owns_person:
-        raise CheckInError("email_in_use")
 
-    person.name = profile.name.strip()
-    person.about = profile.about.strip()
-    person.talk_about = profile.talk_about.strip()
-    person.links = links
-    new_attendance_id = insert_ignoring_conflict(
+def _add_attendance(
+    event: Event,
+    person_id: int,
+    badge_token: str,
+    profile: Profile,
+    interests: list[str],
+    now: datetime,
+) -> int | None:
+    """Insert a new check-in with its interests, or return None if there is one already.
+
+    Moves on the live pages it shows on.
+    """
+    attendance_id: int | None = insert_ignoring_conflict(
         Attendance.__table__,
         {
             "event_id": event.id,
-            "person_id": person.id,
+            "person_id": person_id,
             "badge_token_hash": hash_token(badge_token),
             "checked_in_at": now,
             "profile_consent_at": now if profile.share_profile else None,
@@ -148,15 +210,68 @@ def check_in(
         },
         ["event_id", "person_id"],
     )
-    attendance = _attendance_of(event, person)
-    assert attendance is not None
-    if new_attendance_id is None:
-        return _again(attendance, badge_token, device_secret, person_id)
-    attendance.interests = intern_interests(interests)
+    if attendance_id is None:  # the same person checked in a moment ago, from elsewhere
+        return None
+    interest_ids = intern_interest_ids(interests)
+    if interest_ids:
+        db.session.execute(
+            sa.insert(attendance_interest),
+            [{"attendance_id": attendance_id, "interest_id": i} for i in interest_ids],
+        )
+        if profile.share_profile:
+            # Their interests show to everyone: suggestions sharing them may change.
+            interests_changed(event.id, [interest_key(name) for name in interests])
+    attendees_changed(event.id, attendance_id)
+    return attendance_id
+
+
+def _check_in_known_person(
+    event: Event,
+    profile: Profile,
+    email: str,
+    interests: list[str],
+    links: list[str],
+    device_secret: str,
+    person_id: int | None,
+) -> CheckInResult:
+    """Check in someone already on Rapport: only from a phone that is theirs."""
+    person = db.session.scalars(sa.select(Person).where(Person.email == email)).one()
+    owns_person = person.id == person_id
+    if person_id is not None and person.id != person_id:
+        device_secret = new_token()
+    badge_token = badge_token_for(device_secret, event.id, person.id)
+
+    existing = _attendance_of(event, person)
+    if existing is not None:
+        return _again(existing, person, badge_token, device_secret, person_id)
+    if not owns_person:
+        raise CheckInError("email_in_use")
+
+    person.name = profile.name.strip()
+    person.about = profile.about.strip()
+    person.talk_about = profile.talk_about.strip()
+    person.links = links
+    db.session.flush()
+    # Their name and profile show on the badges of the people they met before.
+    connections_changed(
+        db.session.scalars(sa.select(Attendance.id).where(Attendance.person_id == person.id))
+    )
+    attendance_id = _add_attendance(event, person.id, badge_token, profile, interests, utcnow())
+    if attendance_id is None:
+        existing = _attendance_of(event, person)
+        assert existing is not None
+        return _again(existing, person, badge_token, device_secret, person_id)
     if profile.want_followups and person.email_confirmed_at is None:
         request_confirmation(person, event)
     db.session.flush()
-    return CheckInResult(attendance, badge_token, created=True, device_secret=device_secret)
+    return CheckInResult(
+        attendance_id,
+        event.id,
+        PersonKey.of(person),
+        badge_token,
+        created=True,
+        device_secret=device_secret,
+    )
 
 
 def find_attendance_by_badge(token: str) -> Attendance | None:
@@ -173,15 +288,39 @@ def find_attendance_by_badge(token: str) -> Attendance | None:
 
 
 def find_event_by_checkin_token(token: str) -> Event | None:
-    """Return the event a poster token opens, or None."""
-    return db.session.scalars(sa.select(Event).where(Event.checkin_token == token)).one_or_none()
+    """Return the event a poster token opens, or None.
+
+    Remembered for a few seconds (domain/caching.py), detached from the session: read
+    its columns, follow none of its relationships.
+    """
+
+    def load() -> Event | None:
+        event = db.session.scalars(
+            sa.select(Event).where(Event.checkin_token == token)
+        ).one_or_none()
+        if event is not None and caching.enabled():
+            db.session.expunge(event)
+        return event
+
+    return caching.remembered(caching.poster_key(token), load)
 
 
 def _again(
-    existing: Attendance, badge_token: str, device_secret: str, person_id: int | None
+    existing: Attendance,
+    person: Person,
+    badge_token: str,
+    device_secret: str,
+    person_id: int | None,
 ) -> CheckInResult:
     """Answer a second check-in of the same person: the same device gets its badge back."""
-    again = CheckInResult(existing, badge_token, created=False, device_secret=device_secret)
+    again = CheckInResult(
+        existing.id,
+        existing.event_id,
+        PersonKey.of(person),
+        badge_token,
+        created=False,
+        device_secret=device_secret,
+    )
     if same_token(badge_token, existing.badge_token_hash):
         return again
     if existing.person_id == person_id:

@@ -21,6 +21,7 @@ from domain.models import (
     Person,
 )
 from domain.profile import has_control_characters
+from domain.versions import attendees_changed, badge_changed
 
 
 class ConnectError(DomainError):
@@ -105,6 +106,7 @@ def request_connection(requester: Attendance, target: Attendance, note: str = ""
         existing = find_connection(requester, target, lock=True)
         assert existing is not None
         if existing.requested_by_id == requester.id and existing.status == "requested":
+            badge_changed(requester.id, target.id)
             return existing
     if note:
         _set_note(existing, requester, note)
@@ -113,6 +115,8 @@ def request_connection(requester: Attendance, target: Attendance, note: str = ""
     elif existing.status == ConnectionStatus.DECLINED and existing.requested_by_id != requester.id:
         # The person who said no has changed their mind: both now want it.
         _accept(existing)
+    elif note:
+        badge_changed(requester.id)
     db.session.flush()
     return existing
 
@@ -136,6 +140,8 @@ def decline_connection(mine: Attendance, connection: Connection) -> None:
     if connection.status != ConnectionStatus.REQUESTED or connection.requested_by_id == mine.id:
         raise ConnectError("not_pending")
     connection.status = ConnectionStatus.DECLINED.value
+    # The one who asked is not told: their page stays as it was.
+    badge_changed(mine.id)
     db.session.flush()
 
 
@@ -143,6 +149,7 @@ def remove_connection(mine: Attendance, connection: Connection) -> None:
     """Remove a connection or withdraw my request; either of us may ask again later."""
     _require_party(mine, connection)
     cancel_about_connection(connection, "connection_removed")
+    _gone(connection)
     db.session.delete(connection)
     db.session.flush()
 
@@ -158,7 +165,10 @@ def block(blocker: Attendance, blocked: Attendance) -> None:
     # As when removing one, the emails waiting about these connections are cancelled.
     for connection in db.session.scalars(sa.select(Connection).where(*between)).all():
         cancel_about_connection(connection, "blocked")
+        _gone(connection)
     db.session.execute(sa.delete(Connection).where(*between))
+    # Each leaves the other's suggestions.
+    badge_changed(blocker.id, blocked.id)
     # Insert-or-ignore: two taps (or two people) blocking at once must not clash on the key.
     insert_ignoring_conflict(
         Block.__table__,
@@ -177,6 +187,7 @@ def set_note(mine: Attendance, connection: Connection, note: str) -> None:
     """Change my private note about a connection."""
     _require_party(mine, connection)
     _set_note(connection, mine, clean_note(note))
+    badge_changed(mine.id)
     db.session.flush()
 
 
@@ -302,6 +313,17 @@ def _accept(connection: Connection) -> None:
     connection.accepted_at = utcnow()
     db.session.flush()
     queue_followups(connection)
+    pair = (connection.low_attendance_id, connection.high_attendance_id)
+    badge_changed(*pair)
+    attendees_changed(connection.event_id, *pair)
+
+
+def _gone(connection: Connection) -> None:
+    """Move on the pages that showed a connection (or request) about to be deleted."""
+    pair = (connection.low_attendance_id, connection.high_attendance_id)
+    badge_changed(*pair)
+    if connection.status == ConnectionStatus.ACCEPTED:
+        attendees_changed(connection.event_id, *pair)
 
 
 def _set_note(connection: Connection, mine: Attendance, note: str) -> None:

@@ -49,6 +49,17 @@ def writing() -> Iterator[None]:
         write_intent.reset(token)
 
 
+def begin_writing() -> None:
+    """End the read transaction this session holds, if any; the next one is a write.
+
+    For a request that reads first and writes last (a check-in): on SQLite the write lock
+    is then taken just before the first write and held only until the commit. Nothing has
+    been written yet, so ending the read transaction loses nothing.
+    """
+    db.session.commit()
+    write_intent.set(True)
+
+
 @sa.event.listens_for(sa.engine.Engine, "connect")
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     if not isinstance(dbapi_connection, sqlite3.Connection):

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import sqlalchemy as sa
 
+from domain import caching
 from domain.db import db, utcnow
 from domain.errors import DomainError
 from domain.followups import update_followup_settings
@@ -72,6 +73,7 @@ def create_event(organiser: Organiser, details: EventDetails) -> Event:
 
 def update_event(event: Event, details: EventDetails) -> None:
     """Change an event's details; waiting follow-ups move with its end and settings."""
+    caching.forget_event(event.id, event.checkin_token)
     _apply(event, details)
     db.session.flush()
     _apply_followups(event, details)
@@ -88,6 +90,7 @@ def _apply_followups(event: Event, details: EventDetails) -> None:
 
 def rotate_poster(event: Event) -> None:
     """Give an event a new poster token and event word; old posters stop working."""
+    caching.forget_event(event.id, event.checkin_token)
     event.checkin_token = new_token()
     event.event_word = new_event_word()
     db.session.flush()

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from domain import limits
+from domain import caching, limits
 from domain.db import db, utcnow
 from domain.limits import CONFIRMATION_EVERY, SIGN_IN_EVERY
 from domain.models import (
@@ -24,7 +24,7 @@ from domain.models import (
     OutboxMessage,
     Person,
 )
-from domain.outbox import HELD_UNCONFIRMED, cancel_waiting, enqueue
+from domain.outbox import HELD_UNCONFIRMED, cancel_waiting, enqueue, enqueue_row
 
 FOLLOWUP_TIMINGS = ("next_morning", "at_end")
 NUDGE_CHOICES = (0, 7, 14, 30)
@@ -67,14 +67,31 @@ def request_confirmation(person: Person, event: Event | None) -> OutboxMessage |
         and db.session.scalar(asked) >= limits.CONFIRMATIONS_UNCONFIRMED
     ):
         return None
-    bucket = int(now.timestamp() // CONFIRMATION_EVERY.total_seconds())
     return enqueue(
         kind="confirm",
-        dedupe_key=f"confirm:{person.id}:{bucket}",
+        dedupe_key=_confirmation_key(person.id, now),
         person=person,
         event=event,
         send_after=now,
     )
+
+
+def confirm_new_address(person_id: int, email: str, event_id: int | None) -> None:
+    """Queue the first confirmation email of someone new, who has never been asked."""
+    now = utcnow()
+    enqueue_row(
+        kind="confirm",
+        dedupe_key=_confirmation_key(person_id, now),
+        person_id=person_id,
+        to_email=email,
+        event_id=event_id,
+        send_after=now,
+    )
+
+
+def _confirmation_key(person_id: int, now: datetime) -> str:
+    bucket = int(now.timestamp() // CONFIRMATION_EVERY.total_seconds())
+    return f"confirm:{person_id}:{bucket}"
 
 
 def request_sign_in(person: Person, event: Event | None) -> OutboxMessage | None:
@@ -225,6 +242,7 @@ def set_followup_consent(mine: Attendance, wanted: bool) -> None:
 
 def end_event(event: Event) -> None:
     """End an event now: its follow-ups fall due by its settings, counted from now."""
+    caching.forget_event(event.id, event.checkin_token)
     now = utcnow()
     if event.starts_at > now:
         event.starts_at = now

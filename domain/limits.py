@@ -29,8 +29,10 @@ costs one round trip to the counter storage (Redis in production), and a limit t
 only an outcome (a failed lookup, a new check-in) costs one more when it counts: a check-in
 POST makes four round trips (five when it checks a new person in), opening a token page two
 (four when the token opens nothing), a sign-in link request three, a log-in two, and pages
-without limits none. Rate-limit headers are off: they would cost one more on every limited
-response (a 429 still says Retry-After, read from the limit itself).
+without limits none. A phone opening its own badge (or refreshing it) makes none: the
+badge token it names is one its signed cookie holds, so it is no guess. Rate-limit headers
+are off: they would cost one more on every limited response (a 429 still says Retry-After,
+read from the limit itself).
 """
 
 from __future__ import annotations
@@ -152,6 +154,14 @@ DOOR_RECENT = timedelta(minutes=10)
 # each shows under the name.
 BADGES_PER_SHEET = 8
 BADGE_INTERESTS = 3
+# Seconds a server process reuses what it looked up for a poster (the event, the interests
+# its form offers) before asking the database again; a change shows in other processes
+# within this time, in the process that made it at once.
+LOOKUP_CACHE_SECONDS = 5
+# Lookups one process keeps at most (it forgets them all when full).
+LOOKUP_CACHE_SIZE = 10_000
+# Attendees the organiser's page shows at a time, latest arrival first.
+ATTENDEES_PAGE = 50
 # Badges (one per event) one phone remembers in its session cookie; the oldest is forgotten first.
 MAX_REMEMBERED_BADGES = 20
 

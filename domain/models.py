@@ -85,6 +85,8 @@ class Event(db.Model):
         default=CHECKIN_CLOSES_MINUTES_AFTER, server_default=str(CHECKIN_CLOSES_MINUTES_AFTER)
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Moves on with every change the organiser's attendee page would show (domain/versions.py).
+    attendees_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     organiser: Mapped[Organiser] = relationship(back_populates="events")
     attendances: Mapped[list[Attendance]] = relationship(
@@ -129,6 +131,7 @@ class Attendance(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("event_id", "person_id"),
         sa.Index("ix_attendance_event_checked_in", "event_id", "checked_in_at"),
+        sa.Index("ix_attendance_event_listed_version", "event_id", "listed_version"),
         *(
             sa.CheckConstraint(f"{column} IN {VISIBILITY_VALUES!r}", name=f"{column}_valid")
             for column in (f"{field}_visibility" for field in PROFILE_FIELDS)
@@ -153,12 +156,32 @@ class Attendance(db.Model):
     talk_visibility: Mapped[str] = _visibility_column(Visibility.EVERYONE)
     links_visibility: Mapped[str] = _visibility_column(Visibility.CONNECTIONS)
     email_visibility: Mapped[str] = _visibility_column(Visibility.CONNECTIONS)
+    # Change versions (domain/versions.py): this person's badge page moves on with every
+    # change it would show; `listed_version` is the event's attendees_version when this
+    # row of the organiser's page last changed.
+    badge_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    listed_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     event: Mapped[Event] = relationship(back_populates="attendances")
     person: Mapped[Person] = relationship(back_populates="attendances")
     interests: Mapped[list[Interest]] = relationship(
         secondary=attendance_interest, order_by=lambda: [Interest.key, Interest.name]
     )
+
+
+class EventInterest(db.Model):
+    """How often people showing an interest arrived at an event (or changed what they show).
+
+    Part of the badge page's version: my suggestions change when someone sharing one of my
+    interests arrives, and this counts exactly that, without touching anyone's row.
+    """
+
+    event_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="CASCADE"), primary_key=True
+    )
+    # An interest's key (domain/interest_keys.py): every spelling of it counts together.
+    key: Mapped[str] = mapped_column(sa.String(INTEREST_MAX), primary_key=True)
+    arrivals: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ConnectionStatus(enum.StrEnum):

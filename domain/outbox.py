@@ -64,19 +64,44 @@ def enqueue(
 
     It goes to the person's address, or for an invitation (which has no person) to `to_email`.
     """
-    now = utcnow()
     address = person.email if person is not None else to_email
     assert address, "a message needs a person or an address"
-    message_id = insert_ignoring_conflict(
+    message_id = enqueue_row(
+        kind=kind,
+        dedupe_key=dedupe_key,
+        person_id=person.id if person is not None else None,
+        to_email=address,
+        send_after=send_after,
+        event_id=event.id if event else None,
+        connection_id=connection.id if connection else None,
+        invitation_id=invitation.id if invitation else None,
+    )
+    return db.session.get(OutboxMessage, message_id) if message_id else None
+
+
+def enqueue_row(
+    *,
+    kind: str,
+    dedupe_key: str,
+    person_id: int | None,
+    to_email: str,
+    send_after: datetime,
+    event_id: int | None = None,
+    connection_id: int | None = None,
+    invitation_id: int | None = None,
+) -> int | None:
+    """Add a message in one statement unless its dedupe key exists; return its id if new."""
+    now = utcnow()
+    message_id: int | None = insert_ignoring_conflict(
         OutboxMessage.__table__,
         {
             "dedupe_key": dedupe_key,
             "kind": kind,
-            "person_id": person.id if person else None,
-            "event_id": event.id if event else None,
-            "connection_id": connection.id if connection else None,
-            "invitation_id": invitation.id if invitation else None,
-            "to_email": address,
+            "person_id": person_id,
+            "event_id": event_id,
+            "connection_id": connection_id,
+            "invitation_id": invitation_id,
+            "to_email": to_email,
             "status": MessageStatus.PENDING.value,
             "send_after": send_after,
             "next_attempt_at": send_after,
@@ -87,7 +112,7 @@ def enqueue(
         },
         ["dedupe_key"],
     )
-    return db.session.get(OutboxMessage, message_id) if message_id else None
+    return message_id
 
 
 def cancel_waiting(condition: sa.ColumnElement[bool], reason: str) -> None:

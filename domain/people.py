@@ -16,6 +16,7 @@ from domain.followups import request_sign_in
 from domain.models import Attendance, Block, Connection, Event, OutboxMessage, Person
 from domain.profile import normalise_email
 from domain.suppression import is_suppressed, suppress
+from domain.versions import person_shown_changed
 from domain.visibility import Relation, shared_interests
 
 
@@ -137,6 +138,7 @@ def session_is_current(person: Person, epoch: object) -> bool:
 def delete_person(person: Person) -> None:
     """Erase a person everywhere; only a hash of the address stays, so we never email it."""
     suppress(person.email, "deleted")
+    person_shown_changed(person.id)
     mine = sa.select(Attendance.id).where(Attendance.person_id == person.id)
     connection_ids = sa.select(Connection.id).where(
         sa.or_(Connection.low_attendance_id.in_(mine), Connection.high_attendance_id.in_(mine))

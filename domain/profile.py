@@ -7,8 +7,9 @@ import unicodedata
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
-from domain.db import db, insert_ignoring_conflict, utcnow
+from domain.db import db, utcnow
 from domain.errors import DomainError
 from domain.interest_keys import interest_key
 from domain.limits import INTEREST_MAX, LINK_MAX, MAX_INTERESTS, MAX_LINKS
@@ -19,6 +20,11 @@ from domain.models import (
     Interest,
     Person,
     Visibility,
+)
+from domain.versions import (
+    badge_changed,
+    person_shown_changed,
+    shown_interests_changed,
 )
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -139,6 +145,7 @@ def update_profile(
     the person's own and follow them to their next event.
     """
     tags = normalise_interests(interests)
+    # Moves on every page that showed them as they were (domain/versions.py).
     update_person(attendance.person, name=name, about=about, talk_about=talk_about, links=links)
     for field in PROFILE_FIELDS:
         setting = visibility.get(field, getattr(attendance, f"{field}_visibility"))
@@ -156,6 +163,8 @@ def update_profile(
         attendance.profile_consent_at = None
     attendance.interests = intern_interests(tags)
     db.session.flush()
+    badge_changed(attendance.id)
+    shown_interests_changed(attendance)
 
 
 def update_person(
@@ -167,15 +176,31 @@ def update_person(
     person.talk_about = talk_about.strip()
     person.links = normalise_links(links)
     db.session.flush()
+    person_shown_changed(person.id)
 
 
 def intern_interests(names: list[str]) -> list[Interest]:
     """Return the Interest rows for normalised names, creating the missing ones with their key."""
     if not names:
         return []
-    # In one order for everyone, so two check-ins adding the same new tags never deadlock.
-    for name in sorted(names):
-        insert_ignoring_conflict(
-            Interest.__table__, {"name": name, "key": interest_key(name)}, ["name"]
-        )
+    _insert_interests(names)
     return list(db.session.scalars(sa.select(Interest).where(Interest.name.in_(names))))
+
+
+def intern_interest_ids(names: list[str]) -> list[int]:
+    """Return the ids of the interests with normalised names, creating the missing ones."""
+    if not names:
+        return []
+    _insert_interests(names)
+    return list(db.session.scalars(sa.select(Interest.id).where(Interest.name.in_(names))))
+
+
+def _insert_interests(names: list[str]) -> None:
+    """Add the interests not known yet, in one statement."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # In one order for everyone, so two check-ins adding the same new tags never deadlock.
+    rows = [{"name": name, "key": interest_key(name)} for name in sorted(names)]
+    db.session.execute(
+        insert(Interest.__table__).on_conflict_do_nothing(index_elements=["name"]), rows
+    )

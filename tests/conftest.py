@@ -121,6 +121,8 @@ def make_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "DATABASE_URL": database_url,
         "PUBLIC_URL": PUBLIC_URL,
         "WTF_CSRF_ENABLED": False,
+        # Tests change rows behind the app's back: every lookup reads the database.
+        "LOOKUP_CACHE_SECONDS": 0,
         **overrides,
     }
 

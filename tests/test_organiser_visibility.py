@@ -71,7 +71,7 @@ def anas_part(surface: str, client, event, ben_id: int) -> str:
     """Return what one organiser surface says about Ana."""
     if surface in ("page", "live"):
         path = f"/organiser/events/{event.id}" + ("/live" if surface == "live" else "")
-        rows = re.findall(r"<tr>(.*?)</tr>", client.get(path).text, re.S)
+        rows = re.findall(r"<tr[^>]*>(.*?)</tr>", client.get(path).text, re.S)
         (row,) = [row for row in rows if "Ana Example" in row]
         return row
     if surface == "csv":

@@ -366,6 +366,10 @@ def test_each_request_makes_few_trips_to_the_counters(app_factory, make_event, m
     assert trips(lambda: phone.get(f"/e/{token}")) == 2
     assert trips(lambda: phone.post(f"/e/{token}", data=guest(1))) == 5
     assert trips(lambda: phone.post(f"/e/{token}", data=guest(1))) == 4
+    # A phone's own badge, and its refresh every few seconds, ask the counters nothing.
+    badge = phone.post(f"/e/{token}", data=guest(1)).headers["Location"]
+    assert trips(lambda: phone.get(badge)) == 0
+    assert trips(lambda: phone.get(f"{badge}/live")) == 0
     assert trips(lambda: phone.get(f"/b/{new_token()}")) == 4
     assert trips(lambda: phone.post("/me/sign-in", data={"email": "a@example.org"})) == 3
     assert trips(lambda: phone.post("/login", data={"email": email, "password": "no"})) == 2

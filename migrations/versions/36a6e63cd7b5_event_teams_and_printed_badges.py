@@ -1,7 +1,7 @@
 """event teams, invitations and printed badges
 
 Revision ID: 36a6e63cd7b5
-Revises: 4b8e2d7f1a63
+Revises: 9c4e1b7d2a63
 Create Date: 2026-11-30 22:22:21.326219
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '36a6e63cd7b5'
-down_revision = '4b8e2d7f1a63'
+down_revision = '9c4e1b7d2a63'
 branch_labels = None
 depends_on = None
 

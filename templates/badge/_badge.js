@@ -10,12 +10,19 @@
   if (live && window.fetch) {
     var requests = requestCount();
     var seconds = parseInt(live.getAttribute("data-refresh-seconds"), 10) || 5;
+    var version = live.getAttribute("data-version") || "";
     var refresh = function () {
       if (document.hidden) return;
       // Never replace a form someone is typing in.
       if (live.contains(document.activeElement) && document.activeElement.tagName !== "BODY") return;
-      fetch(live.getAttribute("data-live-url"), { credentials: "same-origin" })
-        .then(function (response) { return response.ok ? response.text() : null; })
+      // The version this page shows: unchanged, the server answers 304 and nothing moves.
+      var headers = version ? { "If-None-Match": version } : {};
+      fetch(live.getAttribute("data-live-url"), { credentials: "same-origin", headers: headers })
+        .then(function (response) {
+          if (response.status !== 200) return null;
+          version = response.headers.get("ETag") || "";
+          return response.text();
+        })
         .then(function (html) {
           if (html === null) return;
           live.innerHTML = html;

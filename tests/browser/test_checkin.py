@@ -103,11 +103,24 @@ def test_poster_to_phone_badge_with_live_attendee_page(live_server, laptop, new_
     expect(attendees).to_contain_text("travel in Asia")  # as typed
     assert navigations == []
 
+    # 4. A second arrival is fetched on its own (the refresh asks only for what changed
+    # since the version the page holds) and goes on top of the table.
+    ben = new_phone()
+    ben.goto(poster_url)
+    fill_check_in(ben, {"Name": "Ben Okafor", "Email": "ben@example.org"})
+    submit_check_in(ben)
+    expect(attendees.locator(".count")).to_contain_text(
+        "2 checked in", timeout=LIVE_UPDATE_TIMEOUT_MS
+    )
+    expect(attendees.locator("tbody tr").first).to_contain_text("Ben Okafor")
+    expect(attendees.locator("tbody tr")).to_have_count(2)
+    assert navigations == []
+
     # 5. Scanning the poster again on the same phone goes straight to the badge.
     phone.goto(poster_url)
     expect(phone).to_have_url(f"{live_server.url}/b/{token}")
     expect(phone.locator(".flash")).to_contain_text("You're already checked in")
-    assert attendee_names(live_server) == [ANA_AT_BRUNCH["Name"]]
+    assert sorted(attendee_names(live_server)) == [ANA_AT_BRUNCH["Name"], "Ben Okafor"]
 
 
 def test_check_in_works_without_javascript(live_server, make_event, new_phone):

@@ -1,0 +1,204 @@
+"""Change versions: cheap answers to "has anything I show changed since I last looked?".
+
+The live pages refresh every few seconds on every phone and every organiser's tab, so
+each has a version the refresh sends back (as an ETag); an unchanged version is answered
+with 304 after one indexed lookup, without rendering anything.
+
+Two scopes, one function each to call from any domain function that changes what a scope
+shows (in the caller's transaction, so a version moves exactly when its change is saved):
+
+- a person's badge page at an event: `badge_changed(attendance_id, ...)` for a change to
+  that person's own list (a request, an answer, a note, a block, a connection's profile),
+  and `interests_changed(event_id, keys)` when someone showing those interests
+  arrives or changes what they show: the suggestions of everyone sharing one of them may
+  change, and their version (`badge_tag`) includes these counts, so no one's row is
+  touched and no one else's page is re-rendered;
+- the organiser's attendee page of an event: `attendees_changed(event_id, attendance_id,
+  ...)` for any change of the people listed (an arrival, a connection made or gone, a
+  profile shown differently). The event's `attendees_version` moves on and each changed
+  row remembers it, so a refresh asks only for the rows changed since the version it holds.
+
+A new section of either page calls the same function from the domain change that alters
+it; nothing else is needed for the refresh to pick it up.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from domain.db import db
+from domain.models import (
+    Attendance,
+    Connection,
+    Event,
+    EventInterest,
+    Interest,
+    Visibility,
+    attendance_interest,
+)
+from domain.tokens import hash_token
+
+
+def badge_changed(*attendance_ids: int) -> None:
+    """Move the badge page of these attendances on: what it shows has changed."""
+    ids = sorted(set(attendance_ids))
+    if ids:
+        db.session.execute(
+            sa.update(Attendance)
+            .where(Attendance.id.in_(ids))
+            .values(badge_version=Attendance.badge_version + 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def connections_changed(attendance_ids: Iterable[int]) -> None:
+    """Move on the badge pages of everyone connected (or asked) with these attendances."""
+    ids = sorted(set(attendance_ids))
+    if not ids:
+        return
+    others = sa.union(
+        sa.select(Connection.high_attendance_id).where(Connection.low_attendance_id.in_(ids)),
+        sa.select(Connection.low_attendance_id).where(Connection.high_attendance_id.in_(ids)),
+    )
+    db.session.execute(
+        sa.update(Attendance)
+        .where(Attendance.id.in_(others))
+        .values(badge_version=Attendance.badge_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def interests_changed(event_id: int, keys: Iterable[str]) -> None:
+    """Count that someone showing interests (by key) arrived at an event, or changed them."""
+    distinct = sorted(set(keys))
+    if not distinct:
+        return
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(EventInterest).values(
+        [{"event_id": event_id, "key": key, "arrivals": 1} for key in distinct]
+    )
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["event_id", "key"],
+            set_={"arrivals": EventInterest.arrivals + 1},
+        )
+    )
+
+
+def shown_interests_changed(attendance: Attendance) -> None:
+    """Count a change to what an attendee shows as suggestions show it (name, interests)."""
+    if attendance.interests_visibility == Visibility.EVERYONE.value:
+        interests_changed(attendance.event_id, _keys_of(attendance.id))
+
+
+def person_shown_changed(person_id: int) -> None:
+    """Move on every page that shows a person: they changed (or left) what they show."""
+    attendances = db.session.execute(
+        sa.select(Attendance.id, Attendance.event_id, Attendance.interests_visibility).where(
+            Attendance.person_id == person_id
+        )
+    ).all()
+    connections_changed(row.id for row in attendances)
+    for row in attendances:
+        if row.interests_visibility == Visibility.EVERYONE.value:
+            interests_changed(row.event_id, _keys_of(row.id))
+        attendees_changed(row.event_id, row.id)
+
+
+def _keys_of(attendance_id: int) -> list[str]:
+    return list(
+        db.session.scalars(
+            sa.select(Interest.key)
+            .join(attendance_interest, attendance_interest.c.interest_id == Interest.id)
+            .where(attendance_interest.c.attendance_id == attendance_id)
+        )
+    )
+
+
+def attendees_changed(event_id: int, *attendance_ids: int) -> None:
+    """Move the organiser's attendee page of an event on, marking the rows that changed."""
+    version = db.session.execute(
+        sa.update(Event)
+        .where(Event.id == event_id)
+        .values(attendees_version=Event.attendees_version + 1)
+        .returning(Event.attendees_version)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    ids = sorted(set(attendance_ids))
+    if ids:
+        db.session.execute(
+            sa.update(Attendance)
+            .where(Attendance.id.in_(ids))
+            .values(listed_version=version)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def badge_tag(attendance_id: int) -> str:
+    """Return the version of an attendance's badge page, as an opaque tag."""
+    row = db.session.execute(
+        sa.select(Attendance.badge_version, _arrivals_sharing()).where(
+            Attendance.id == attendance_id
+        )
+    ).one()
+    return f"{row[0]}.{row[1]}"
+
+
+@dataclass(frozen=True)
+class BadgeVersion:
+    """Whose badge a token opens, at which event, and the version of its page."""
+
+    attendance_id: int
+    event_id: int
+    tag: str
+
+
+def badge_version(token: str) -> BadgeVersion | None:
+    """Return the version of the badge page a token opens, in one indexed lookup."""
+    row = db.session.execute(
+        _badge_tag_statement(), {"token_hash": hash_token(token)}
+    ).one_or_none()
+    if row is None:
+        return None
+    return BadgeVersion(row.id, row.event_id, f"{row.badge_version}.{row.arrivals}")
+
+
+def attendees_version(event_id: int) -> int:
+    """Return the version of an event's attendee page."""
+    return db.session.scalar(sa.select(Event.attendees_version).where(Event.id == event_id)) or 0
+
+
+def _arrivals_sharing() -> sa.ScalarSelect[int]:
+    """The arrivals counted for the keys of an attendance's own interests at its event."""
+    return (
+        sa.select(sa.func.coalesce(sa.func.sum(EventInterest.arrivals), 0))
+        .select_from(attendance_interest)
+        .join(Interest, Interest.id == attendance_interest.c.interest_id)
+        .join(
+            EventInterest,
+            sa.and_(
+                EventInterest.key == Interest.key,
+                EventInterest.event_id == Attendance.event_id,
+            ),
+        )
+        .where(attendance_interest.c.attendance_id == Attendance.id)
+        .correlate(Attendance)
+        .scalar_subquery()
+    )
+
+
+@functools.cache
+def _badge_tag_statement() -> sa.Select[tuple[int, int, int, int]]:
+    # Built once: the refresh of every phone runs it.
+    return sa.select(
+        Attendance.id,
+        Attendance.event_id,
+        Attendance.badge_version,
+        _arrivals_sharing().label("arrivals"),
+    ).where(Attendance.badge_token_hash == sa.bindparam("token_hash"))

@@ -1,0 +1,190 @@
+"""The live refresh answers 304 exactly when nothing its page shows has changed.
+
+Every request goes through the real compression stack (Brotli accepted), and each refresh
+sends back exactly the ETag the server last sent, as the page's script does.
+"""
+
+from __future__ import annotations
+
+import re
+
+import brotli
+import pytest
+
+from domain.db import db
+from tests.conftest import login
+
+BROTLI = {"Accept-Encoding": "gzip, deflate, br"}
+
+
+def text(response) -> str:
+    """Return a response's body as text, decompressed if it came compressed."""
+    if response.headers.get("Content-Encoding") == "br":
+        return brotli.decompress(response.data).decode()
+    return response.data.decode()
+
+
+class Phone:
+    """A phone at the event, checked in through the poster, polling its badge's live part."""
+
+    def __init__(self, app, token: str, name: str, interests: str = "") -> None:
+        self.client = app.test_client()
+        assert self.client.get(f"/e/{token}").status_code == 200
+        checked_in = self.client.post(
+            f"/e/{token}",
+            data={
+                "name": name,
+                "email": f"{name.lower()}@example.org",
+                "interests": interests,
+                "share_profile": "y",
+            },
+        )
+        assert checked_in.status_code == 303, checked_in.text
+        self.badge = checked_in.headers["Location"]
+        page = self.client.get(self.badge, headers=BROTLI)
+        assert page.status_code == 200
+        version = re.search(r'data-version="([^"]+)"', text(page))
+        assert version, "the badge page carries the version it shows"
+        self.etag = version.group(1).replace("&#34;", '"')
+
+    def refresh(self):
+        """Ask for the live part as the page's script does; keep the new ETag on a 200."""
+        response = self.client.get(
+            f"{self.badge}/live", headers={**BROTLI, "If-None-Match": self.etag}
+        )
+        assert response.status_code in (200, 304), response.status_code
+        if response.status_code == 200:
+            assert response.headers["ETag"] != self.etag
+            self.etag = response.headers["ETag"]
+        else:
+            assert response.headers["ETag"] == self.etag
+            assert response.data == b""
+        return response
+
+    def post(self, path: str, **data: str):
+        response = self.client.post(path, data=data)
+        assert response.status_code == 303, response.text
+        return response
+
+    def connection_id(self) -> int:
+        page = text(self.client.get(f"{self.badge}/live", headers=BROTLI))
+        match = re.search(r"/connections/(\d+)/", page)
+        assert match, page
+        return int(match.group(1))
+
+
+@pytest.fixture
+def poster(make_event):
+    return make_event().checkin_token
+
+
+def unchanged(phone: Phone) -> bool:
+    return phone.refresh().status_code == 304
+
+
+def changed(phone: Phone) -> str:
+    response = phone.refresh()
+    assert response.status_code == 200, "expected a changed fragment"
+    return text(response)
+
+
+def test_unchanged_answers_304_with_the_etag_the_server_sent(app, poster):
+    ana = Phone(app, poster, "Ana")
+    first = ana.client.get(f"{ana.badge}/live", headers=BROTLI)
+    assert first.status_code == 200
+    # Compression leaves the weak validator as it is, so it comes back exactly as sent.
+    assert first.headers["ETag"].startswith('W/"')
+    again = ana.client.get(
+        f"{ana.badge}/live", headers={**BROTLI, "If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 304
+    assert unchanged(ana) and unchanged(ana)
+
+
+def test_a_request_to_connect_changes_the_page(app, poster):
+    ana, ben = Phone(app, poster, "Ana"), Phone(app, poster, "Ben")
+    assert unchanged(ana)
+    ben.post(f"{ana.badge}/connect")
+    assert "Ben</strong> wants to connect" in changed(ana)
+    assert "Ana" in changed(ben)  # Ben's page lists his request as waiting
+    assert unchanged(ana) and unchanged(ben)
+
+
+def test_an_acceptance_changes_both_pages(app, poster):
+    ana, ben = Phone(app, poster, "Ana"), Phone(app, poster, "Ben")
+    ben.post(f"{ana.badge}/connect")
+    changed(ana), changed(ben)
+    ana.post(f"{ana.badge}/connections/{ana.connection_id()}/accept")
+    assert "ben@example.org" not in changed(ben)  # Ana keeps her email to connections
+    assert "My connections (1)" in changed(ana)
+
+
+def test_a_new_suggestion_changes_the_page_and_an_unrelated_arrival_does_not(app, poster):
+    ana = Phone(app, poster, "Ana", interests="sourdough, marathons")
+    assert unchanged(ana)
+    Phone(app, poster, "Cem", interests="chess")
+    assert unchanged(ana)
+    Phone(app, poster, "Dee", interests="Marathons")
+    assert "Dee" in changed(ana)
+    assert unchanged(ana)
+
+
+def test_a_profile_edit_changes_the_pages_that_show_it(app, poster):
+    ana = Phone(app, poster, "Ana", interests="sourdough")
+    ben = Phone(app, poster, "Ben", interests="sourdough")
+    changed(ana)  # Ben arrived sharing sourdough
+    ben.post(
+        f"{ben.badge}/edit",
+        name="Benedict",
+        interests="sourdough",
+        about_visibility="everyone",
+        interests_visibility="everyone",
+        talk_visibility="everyone",
+        links_visibility="connections",
+        email_visibility="connections",
+    )
+    assert "Benedict" in changed(ana)
+
+
+def test_a_decline_changes_only_the_decliners_page(app, poster):
+    ana, ben = Phone(app, poster, "Ana"), Phone(app, poster, "Ben")
+    ben.post(f"{ana.badge}/connect")
+    changed(ana), changed(ben)
+    ana.post(f"{ana.badge}/connections/{ana.connection_id()}/decline")
+    assert "wants to connect" not in changed(ana)
+    assert unchanged(ben)  # Ben is not told
+
+
+def test_a_note_a_removal_and_a_block_each_change_the_page(app, poster):
+    ana, ben = Phone(app, poster, "Ana"), Phone(app, poster, "Ben")
+    ben.post(f"{ana.badge}/connect")
+    ana.post(f"{ben.badge}/connect")
+    changed(ana), changed(ben)
+    connection = ana.connection_id()
+    ana.post(f"{ana.badge}/connections/{connection}/note", note="Hanoi night market")
+    assert "Hanoi night market" in changed(ana)
+    assert unchanged(ben)  # my note is mine alone
+    ana.post(f"{ana.badge}/connections/{connection}/remove")
+    assert "No connections yet" in changed(ana)
+    assert "No connections yet" in changed(ben)
+    ben.post(f"{ana.badge}/connect")
+    changed(ana), changed(ben)
+    ana.post(f"{ana.badge}/connections/{ana.connection_id()}/block")
+    assert "Ben" not in changed(ana)
+    changed(ben)
+
+
+def test_the_organiser_page_answers_304_until_someone_arrives(app, make_organiser, make_event):
+    organiser = make_organiser()
+    event = make_event(organiser)
+    laptop = app.test_client()
+    login(laptop, organiser)
+    live = f"/organiser/events/{event.id}/live"
+    first = laptop.get(live, headers=BROTLI)
+    assert first.status_code == 200
+    etag = first.headers["ETag"]
+    assert laptop.get(live, headers={**BROTLI, "If-None-Match": etag}).status_code == 304
+    Phone(app, event.checkin_token, "Ana")
+    db.session.remove()
+    arrived = laptop.get(live, headers={**BROTLI, "If-None-Match": etag})
+    assert arrived.status_code == 200 and arrived.headers["ETag"] != etag

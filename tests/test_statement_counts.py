@@ -1,0 +1,162 @@
+"""The hot paths send a fixed number of statements, however many people came.
+
+Each count is written here, and the same at 10 and at 1,000 attendees: a page whose
+statements grew with the crowd would fail at 1,000. Counted with SQLAlchemy's engine
+events (tests/statements.py), BEGIN included, on whichever engine the suite runs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from domain.db import db, utcnow, writing
+from domain.interest_keys import interest_key
+from domain.models import Attendance, Interest, Person, attendance_interest
+from domain.tokens import hash_token, new_token
+from tests.conftest import login
+from tests.statements import counting
+
+INTERESTS = ("sourdough", "marathons", "chess", "travel in asia", "jazz")
+
+
+def add_crowd(event_id: int, size: int) -> None:
+    """Check `size` people in at an event directly, each showing two interests."""
+    now = utcnow()
+    with writing():
+        db.session.execute(
+            sa.insert(Interest.__table__),
+            [{"name": name, "key": interest_key(name)} for name in INTERESTS],
+        )
+        interest_ids = list(db.session.scalars(sa.select(Interest.id).order_by(Interest.id)))
+        person_ids = db.session.scalars(
+            sa.insert(Person).returning(Person.id, sort_by_parameter_order=True),
+            [
+                {
+                    "email": f"crowd{n}@example.org",
+                    "name": f"Crowd {n}",
+                    "links": [],
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n in range(size)
+            ],
+        ).all()
+        attendance_ids = db.session.scalars(
+            sa.insert(Attendance).returning(Attendance.id, sort_by_parameter_order=True),
+            [
+                {
+                    "event_id": event_id,
+                    "person_id": person_id,
+                    "badge_token_hash": hash_token(new_token()),
+                    "checked_in_at": now - timedelta(seconds=size - n),
+                    "interests_visibility": "everyone",
+                }
+                for n, person_id in enumerate(person_ids)
+            ],
+        ).all()
+        db.session.execute(
+            sa.insert(attendance_interest),
+            [
+                {"attendance_id": attendance_id, "interest_id": interest_ids[(n + k) % 5]}
+                for n, attendance_id in enumerate(attendance_ids)
+                for k in (0, 1)
+            ],
+        )
+        db.session.commit()
+
+
+@pytest.fixture(params=[10, 1000], ids=["10 attendees", "1000 attendees"])
+def crowd(request, app_factory, make_organiser, make_event):
+    """An app that remembers poster lookups (as deployed), and an event with a crowd."""
+    app = app_factory(LOOKUP_CACHE_SECONDS=60)
+    with app.app_context():
+        organiser = make_organiser()
+        event = make_event(organiser)
+        add_crowd(event.id, request.param)
+        yield app, organiser, event.id, event.checkin_token
+        db.session.remove()
+
+
+def count(request) -> int:
+    db.session.remove()
+    with counting() as statements:
+        response = request()
+    assert response.status_code in (200, 303, 304), response.status_code
+    return len(statements)
+
+
+def test_the_door(crowd):
+    app, _organiser, _event_id, poster = crowd
+    phone = app.test_client()
+    # The first look at a poster reads the event and the interests its form offers; the
+    # next, in the same process within a few seconds, reads nothing.
+    assert count(lambda: phone.get(f"/e/{poster}")) == 3
+    assert count(lambda: phone.get(f"/e/{poster}")) == 0
+    # BEGIN, then inserts: the person, the check-in, its interests (two statements), the
+    # links to them, the interests' arrival counts, the organiser page's version and the
+    # line it marks, and the confirmation email.
+    guest = {
+        "name": "Ana",
+        "email": "ana@example.org",
+        "interests": "sourdough, jazz",
+        "share_profile": "y",
+        "want_followups": "y",
+    }
+    assert count(lambda: phone.post(f"/e/{poster}", data=guest)) == 10
+
+
+def test_the_badge_and_its_refresh(crowd):
+    app, _organiser, _event_id, poster = crowd
+    phone = app.test_client()
+    phone.get(f"/e/{poster}")
+    checked_in = phone.post(
+        f"/e/{poster}",
+        data={"name": "Ana", "email": "ana@example.org", "interests": "jazz", "share_profile": "y"},
+    )
+    badge = checked_in.headers["Location"]
+    assert count(lambda: phone.get(badge)) == 11
+    first = phone.get(f"{badge}/live")
+    # Unchanged: BEGIN and one indexed lookup, whose answer is the version.
+    etag = first.headers["ETag"]
+    assert count(lambda: phone.get(f"{badge}/live", headers={"If-None-Match": etag})) == 2
+    assert count(lambda: phone.get(f"{badge}/live")) == 9
+
+
+def test_the_organiser_page_and_its_refresh(crowd):
+    app, organiser, event_id, _poster = crowd
+    laptop = app.test_client()
+    login(laptop, organiser)
+    page = f"/organiser/events/{event_id}"
+    # BEGIN, the organiser, the event, the counts, the page's lines, their interests.
+    assert count(lambda: laptop.get(page)) == 6
+    assert count(lambda: laptop.get(f"{page}?q=chess")) == 7  # and how many match
+    first = laptop.get(f"{page}/live")
+    etag = first.headers["ETag"]
+    # Unchanged: the event's own row is the version.
+    assert count(lambda: laptop.get(f"{page}/live", headers={"If-None-Match": etag})) == 3
+    arrived = app.test_client()
+    arrived.get(f"/e/{_poster}")
+    arrived.post(f"/e/{_poster}", data={"name": "Ben", "email": "ben@example.org"})
+    # Changed: the counts and the lines changed since, with their interests.
+    assert count(lambda: laptop.get(f"{page}/live", headers={"If-None-Match": etag})) == 6
+
+
+def test_the_attendee_page_of_a_conference_stays_small(app, make_organiser, make_event):
+    organiser = make_organiser()
+    event = make_event(organiser)
+    add_crowd(event.id, 5000)
+    laptop = app.test_client()
+    login(laptop, organiser)
+    page = laptop.get(f"/organiser/events/{event.id}")
+    assert page.status_code == 200
+    assert "<strong>5000</strong> checked in" in page.text
+    assert "Page 1 of 100" in page.text
+    # The budget is for the page as sent, even to a browser that takes no compression.
+    assert len(page.data) <= 60 * 1024
+    last = laptop.get(f"/organiser/events/{event.id}?page=100")
+    assert "Crowd 0<" in last.text and "Earlier arrivals" not in last.text
+    searched = laptop.get(f"/organiser/events/{event.id}?q=chess")
+    assert "2000 matching" in searched.text and len(searched.data) <= 60 * 1024
