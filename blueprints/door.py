@@ -18,11 +18,11 @@ from flask_login import login_required
 
 from blueprints.access import allowed_actions, event_or_404
 from blueprints.downloads import download
-from blueprints.forms import BadgeLookupForm, DoorCheckInForm, Form
+from blueprints.forms import BadgeLookupForm, DoorCheckInForm
 from domain.attendees import attendance_of_event, organiser_card, popular_interests
 from domain.badgesheet import PAPERS, badges_pdf, print_badges, sheets
 from domain.checkin import CheckInError
-from domain.db import db
+from domain.db import ID_MAX, db
 from domain.door import check_in_at_door, door_count, scan_badge
 from domain.limits import LIVE_REFRESH_SECONDS
 from domain.models import Event
@@ -83,7 +83,7 @@ def scan(event_id: int) -> str:
     form = BadgeLookupForm()
     scanned = scan_badge(event, form.code.data or "") if form.validate_on_submit() else None
     if request.form.get("partial") == "1":
-        return render_template("door/_scanned.html", event=event, scanned=scanned, form=Form())
+        return render_template("door/_scanned.html", event=event, scanned=scanned)
     return _desk(event, DoorCheckInForm(formdata=None), form, scanned=scanned)
 
 
@@ -112,7 +112,6 @@ def badges(event_id: int) -> str:
             ]
             for sheet in sheets(printed)
         ],
-        attendance_id=_attendance_id(),
     )
 
 
@@ -127,7 +126,7 @@ def badges_download(event_id: int) -> Response:
 
 
 def _desk(event: Event, form: DoorCheckInForm, lookup: BadgeLookupForm, **extra: object) -> str:
-    person = request.args.get("person", type=int)
+    person = _row_id(request.args.get("person", ""))
     just_checked_in = attendance_of_event(event, person) if person else None
     form.offer(popular_interests(event))
     return render_template(
@@ -144,8 +143,17 @@ def _desk(event: Event, form: DoorCheckInForm, lookup: BadgeLookupForm, **extra:
 
 
 def _attendance_id() -> int | None:
-    value = request.form.get("attendance", "")
-    return int(value) if value.isdigit() and len(value) < 12 else None
+    """Return whose badge to print: None for everyone; an id no row has (0) prints no one."""
+    if "attendance" not in request.form:
+        return None
+    return _row_id(request.form["attendance"]) or 0
+
+
+def _row_id(value: str) -> int | None:
+    """Return a typed id if it can be a row's, else None (never a query the database refuses)."""
+    if not (value.isascii() and value.isdigit() and len(value) <= len(str(ID_MAX))):
+        return None
+    return int(value) if 0 < int(value) <= ID_MAX else None
 
 
 def _paper() -> str:

@@ -264,3 +264,15 @@ def test_one_persons_badge_and_the_html_sheet(client, make_event, make_attendee,
         f"/organiser/events/{event.id}/badges", data={"attendance": str(other.attendance.id)}
     )
     assert "Cleo" not in stranger.text and "No one is checked in yet" in stranger.text
+
+
+@pytest.mark.parametrize("typed", ["99999999999", "²", "-1", "0", "1" * 40, "x"])
+def test_an_odd_person_to_print_is_no_one(client, make_event, make_organiser, make_attendee, typed):
+    owner = make_organiser()
+    event = make_event(owner)
+    make_attendee(event, "Ana Lima")
+    login(client, owner)
+    page = client.post(f"/organiser/events/{event.id}/badges", data={"attendance": typed})
+    assert page.status_code == 200 and "Ana Lima" not in page.text
+    desk = client.get(f"/organiser/events/{event.id}/door", query_string={"person": typed})
+    assert desk.status_code == 200 and "is checked in</h2>" not in desk.text
