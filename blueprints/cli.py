@@ -23,13 +23,16 @@ from domain.organisers import (
     set_password,
 )
 from domain.qr import qr_text
+from domain.retention import PurgeCounts, events_due_for_purge, purge_event
 from domain.worker import Worker
 
 bp = Blueprint("cli", __name__, cli_group=None)
 organiser_cli = AppGroup("organiser", help="Manage organiser accounts.")
 outbox_cli = AppGroup("outbox", help="Send the follow-up emails.")
+retention_cli = AppGroup("retention", help="Delete attendee data past its events' retention.")
 bp.cli.add_command(organiser_cli)
 bp.cli.add_command(outbox_cli)
+bp.cli.add_command(retention_cli)
 
 DEMO_EMAIL = "demo@rapport.example"
 
@@ -174,4 +177,28 @@ def worker_command(once: bool, threads: int, poll: float, lease: int, settle_aft
     click.echo(
         f"outbox: sent {stats.sent}, retried {stats.retried}, failed {stats.failed}, "
         f"uncertain {stats.uncertain}, cancelled {stats.cancelled}, paused {stats.paused}"
+    )
+
+
+@retention_cli.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted, and delete nothing.")
+def purge_command(dry_run: bool) -> None:
+    """Delete the attendee data of events past their retention (what people confirmed stays)."""
+    total = PurgeCounts()
+    with writing():
+        now = utcnow()
+        due = events_due_for_purge(now)
+        with click.progressbar(due, label="Purging events", show_pos=True) as events:
+            for event in events:
+                total += purge_event(event, now)
+                if not dry_run:
+                    db.session.commit()
+        db.session.rollback()
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(
+        f"{verb} the attendee data of {total.events} event(s): {total.attendances} "
+        f"attendance(s), {total.connections} connection(s), {total.emails} email(s), "
+        f"{total.email_links} email link(s), {total.people} person(s) with nothing else left. "
+        f"Kept {total.kept_attendances} attendance(s) and {total.kept_connections} "
+        "connection(s) of people who confirmed their email."
     )

@@ -224,6 +224,25 @@ class EventForm(Form):
         ],
         default=str(limits.CHECKIN_CLOSES_MINUTES_AFTER),
     )
+    thank_you_note = TextAreaField(
+        "Thank-you note",
+        filters=[_trim],
+        validators=[
+            Optional(),
+            _length(limits.THANK_YOU_MAX, "the thank-you note"),
+            multi_line,
+        ],
+        description="A few words from you, printed at the top of every follow-up digest.",
+    )
+    retention_days = SelectField(
+        "Delete attendee data",
+        choices=[
+            SelectChoice(str(days), f"{days} days after the event ends")
+            for days in limits.RETENTION_CHOICES
+        ],
+        default=str(limits.RETENTION_DAYS),
+        description="People who confirmed their email keep their own profile and connections.",
+    )
 
     def validate_timezone(self, field: Any) -> None:
         if not is_timezone(field.data):

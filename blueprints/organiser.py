@@ -24,19 +24,21 @@ from blueprints.emails import preview_digest
 from blueprints.forms import EventForm
 from blueprints.urls import poster_url
 from domain.attendees import (
-    attendance_of_event,
     attendee_changes,
     attendee_listing,
     attendees_csv,
     clean_search,
-    list_attendees,
 )
 from domain.db import db, utcnow
-from domain.email_outlook import message_of_event, messages_of, outlook_counts, outlooks_of
+from domain.email_outlook import digest_recipient, emails_page, message_of_event
+from domain.ending import ending_preview
+from domain.event_state import EventState, event_state
 from domain.events import (
     EventDetails,
     EventError,
     create_event,
+    default_timezone,
+    event_overview,
     is_timezone,
     known_timezones,
     listed_events,
@@ -45,12 +47,13 @@ from domain.events import (
     update_event,
     wall_clock_now,
 )
-from domain.followups import end_event, followup_time
-from domain.limits import ATTENDEES_PAGE, LIVE_REFRESH_SECONDS, SEARCH_MAX
+from domain.followups import end_event
+from domain.limits import ATTENDEES_PAGE, LIVE_REFRESH_SECONDS, PICTURES_REFRESH_SECONDS, SEARCH_MAX
 from domain.models import OutboxMessage
 from domain.outbox import OutboxError, cancel_message, retry_message
+from domain.pictures import room_pictures
 from domain.qr import qr_svg
-from domain.sending import sending_hold
+from domain.sending import resume_sending
 from domain.team import Action
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
@@ -60,6 +63,7 @@ EVENT_ERRORS = {
     "ends_before_start": ("ends_at", "The event must end after it starts."),
     "followup_setting": ("followup_timing", "Pick one of the follow-up choices."),
     "checkin_window": ("checkin_opens_minutes", "Pick one of the check-in choices."),
+    "retention": ("retention_days", "Pick one of the choices."),
 }
 
 
@@ -71,8 +75,8 @@ def require_login() -> None:
 
 @bp.get("/")
 def events() -> str:
-    """List the organiser's events."""
-    return render_template("organiser/events.html", events=listed_events(current_user))
+    """List the organiser's events with their state and counts."""
+    return render_template("organiser/events.html", events=listed_events(current_user, utcnow()))
 
 
 @bp.route("/events/new", methods=["GET", "POST"])
@@ -80,9 +84,9 @@ def new_event() -> Response | str:
     """Create an event."""
     form = EventForm()
     if request.method == "GET":
-        form.timezone.data = request.args.get("timezone", "Europe/London")
+        form.timezone.data = request.args.get("timezone", "")
         if not is_timezone(form.timezone.data):
-            form.timezone.data = "Europe/London"
+            form.timezone.data = default_timezone(current_user)
         start = wall_clock_now(form.timezone.data).replace(minute=0, second=0, microsecond=0)
         form.starts_at.data = start + timedelta(hours=1)
         form.ends_at.data = start + timedelta(hours=4)
@@ -119,6 +123,8 @@ def edit_event(event_id: int) -> Response | str:
                 "nudge_days": str(event.nudge_days),
                 "checkin_opens_minutes": str(event.checkin_opens_minutes),
                 "checkin_closes_minutes": str(event.checkin_closes_minutes),
+                "thank_you_note": event.thank_you_note,
+                "retention_days": str(event.retention_days),
             }
         )
     if form.validate_on_submit():
@@ -145,9 +151,11 @@ def attendees(event_id: int) -> str:
         "organiser/attendees.html",
         event=event,
         can=allowed_actions(event),
+        overview=event_overview(event, utcnow()),
         listing=listing,
         version=_etag(listing.version),
         refresh_seconds=LIVE_REFRESH_SECONDS,
+        pictures_seconds=PICTURES_REFRESH_SECONDS,
         search_max=SEARCH_MAX,
         page_size=ATTENDEES_PAGE,
     )
@@ -228,50 +236,77 @@ def poster_svg(event_id: int) -> Response:
     return download(svg, "image/svg+xml", f"rapport-poster-{event.id}.svg")
 
 
-@bp.post("/events/<id:event_id>/poster/rotate")
-def rotate(event_id: int) -> Response:
-    """Replace the poster code; printed posters stop working."""
+@bp.route("/events/<id:event_id>/poster/rotate", methods=["GET", "POST"])
+def rotate(event_id: int) -> Response | str:
+    """Ask, then replace the poster code; printed posters stop working."""
     event = event_or_404(event_id, Action.POSTER)
+    if request.method == "GET":
+        return render_template("organiser/rotate.html", event=event)
     rotate_poster(event)
     db.session.commit()
     flash("New poster code made. Old posters no longer work: print this one.", "success")
     return redirect(url_for("organiser.poster", event_id=event.id), 303)
 
 
-@bp.post("/events/<id:event_id>/end")
-def end(event_id: int) -> Response:
-    """End the event now, so its follow-ups fall due by its settings."""
+@bp.route("/events/<id:event_id>/end", methods=["GET", "POST"])
+def end(event_id: int) -> Response | str:
+    """Ask, saying who gets follow-ups and when, then end the event now."""
     event = event_or_404(event_id, Action.END)
+    if event_state(event, utcnow()) is EventState.ENDED:
+        flash("The event has already ended.", "success")
+        return redirect(url_for("organiser.attendees", event_id=event.id), 303)
+    if request.method == "GET":
+        return render_template(
+            "organiser/end.html", event=event, preview=ending_preview(event, utcnow())
+        )
     end_event(event)
     db.session.commit()
     flash("The event has ended. Follow-ups go out as set in the event's settings.", "success")
-    return redirect(url_for("organiser.emails", event_id=event.id), 303)
+    return redirect(url_for("organiser.attendees", event_id=event.id), 303)
+
+
+@bp.get("/events/<id:event_id>/pictures")
+def pictures(event_id: int) -> str:
+    """Show the pictures of the room on a page of their own: the summary of the night."""
+    event = event_or_404(event_id, Action.PICTURES)
+    return render_template(
+        "organiser/pictures.html",
+        event=event,
+        overview=event_overview(event, utcnow()),
+        pictures=room_pictures(event),
+    )
+
+
+@bp.get("/events/<id:event_id>/pictures/live")
+def pictures_live(event_id: int) -> str:
+    """Return the pictures alone, for the event page to load beside the attendee table."""
+    event = event_or_404(event_id, Action.PICTURES)
+    return render_template("organiser/_pictures.html", event=event, pictures=room_pictures(event))
 
 
 @bp.get("/events/<id:event_id>/emails")
 def emails(event_id: int) -> str:
-    """Show the event's emails: counts by state and each message."""
+    """Show the event's emails: counts by state and one page of messages."""
     event = event_or_404(event_id, Action.EMAILS)
-    return render_template(
-        "organiser/emails.html",
-        event=event,
-        counts=outlook_counts(event.id),
-        messages=[
-            (message, outlook, local_time(event, message.next_attempt_at))
-            for message, outlook in outlooks_of(messages_of(event.id))
-        ],
-        attendances=list_attendees(event),
-        due=local_time(event, followup_time(event)),
-        now=utcnow(),
-        hold=sending_hold(utcnow()),
-    )
+    page = emails_page(event, utcnow(), request.args.get("page", 1, type=int))
+    return render_template("organiser/emails.html", event=event, page=page)
+
+
+@bp.post("/events/<id:event_id>/emails/resume")
+def resume(event_id: int) -> Response:
+    """Resume sending after the email service refused our key, once it is fixed."""
+    event = event_or_404(event_id, Action.EMAILS)
+    resume_sending()
+    db.session.commit()
+    flash("Sending resumed. Waiting emails go out now.", "success")
+    return redirect(url_for("organiser.emails", event_id=event.id), 303)
 
 
 @bp.get("/events/<id:event_id>/emails/preview/<id:attendance_id>")
 def preview(event_id: int, attendance_id: int) -> Response:
     """Show the digest an attendee would get, with their private notes hidden."""
     event = event_or_404(event_id, Action.EMAILS)
-    attendance = attendance_of_event(event, attendance_id)
+    attendance = digest_recipient(event, attendance_id)
     if attendance is None:
         abort(404)
     return preview_digest(attendance)
@@ -319,6 +354,8 @@ def _details(form: EventForm) -> EventDetails:
         nudge_days=int(form.nudge_days.data),
         checkin_opens_minutes=int(form.checkin_opens_minutes.data),
         checkin_closes_minutes=int(form.checkin_closes_minutes.data),
+        thank_you_note=form.thank_you_note.data or "",
+        retention_days=int(form.retention_days.data),
     )
 
 

@@ -4,13 +4,27 @@ in the words the organiser reads on the emails page."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from domain.db import db
-from domain.followups import FOLLOWUP_KINDS
-from domain.models import Attendance, MessageStatus, OutboxMessage, Person
-from domain.outbox import HELD_UNCONFIRMED
+from domain.event_state import EventState, event_state
+from domain.events import local_time
+from domain.followups import FOLLOWUP_KINDS, followup_time
+from domain.limits import EMAILS_PAGE_SIZE
+from domain.models import (
+    Attendance,
+    Connection,
+    ConnectionStatus,
+    Event,
+    MessageStatus,
+    OutboxMessage,
+    Person,
+)
+from domain.outbox import HELD_UNCONFIRMED, can_cancel, can_retry
+from domain.sending import SendingHold, sending_hold
 
 # What an organiser sees of an event's mail: what its attendees get because they came. A
 # sign-in link is the person's own business, whichever event's page it was asked for from.
@@ -64,14 +78,16 @@ def event_mail(event_id: int) -> sa.ColumnElement[bool]:
     )
 
 
-def messages_of(event_id: int, limit: int = 500) -> list[OutboxMessage]:
-    """Return an event's emails, the most recently changed first."""
+def messages_of(event_id: int, page: int = 1, size: int = EMAILS_PAGE_SIZE) -> list[OutboxMessage]:
+    """Return one page of an event's emails, the most recently changed first."""
     return list(
         db.session.scalars(
             sa.select(OutboxMessage)
             .where(event_mail(event_id))
+            .options(selectinload(OutboxMessage.person))
             .order_by(OutboxMessage.updated_at.desc(), OutboxMessage.id.desc())
-            .limit(limit)
+            .limit(size)
+            .offset((max(page, 1) - 1) * size)
         )
     )
 
@@ -121,11 +137,6 @@ def outlook_of(message: OutboxMessage) -> Outlook:
     return outlook(message.status, message.cancel_reason, message.kind, confirmed)
 
 
-def outlooks_of(messages: list[OutboxMessage]) -> list[tuple[OutboxMessage, Outlook]]:
-    """Pair each email with what will happen to it."""
-    return [(message, outlook_of(message)) for message in messages]
-
-
 def outlook_counts(event_id: int) -> dict[str, int]:
     """Return how many of an event's emails are headed each way."""
     counts = dict.fromkeys(OUTLOOK_GROUPS, 0)
@@ -149,3 +160,108 @@ def outlook_counts(event_id: int) -> dict[str, int]:
     for status, reason, kind, confirmed, number in rows:
         counts[outlook(status, reason, kind, bool(confirmed)).group] += number
     return counts
+
+
+@dataclass(frozen=True)
+class MessageLine:
+    """One email as a row of the emails page, in plain values."""
+
+    id: int
+    to: str
+    kind: str
+    outlook: Outlook
+    delivery_state: str | None
+    attempts: int
+    due: datetime | None  # when it is next tried, in the event's zone; None once it went
+    sent: datetime | None  # when it went, in the event's zone
+    last_error: str
+    can_cancel: bool
+    can_retry: bool
+
+
+@dataclass(frozen=True)
+class EmailsPage:
+    """Everything the emails page shows of an event's mail, one page of messages at a time."""
+
+    counts: dict[str, int]
+    messages: list[MessageLine]
+    page: int
+    pages: int
+    total: int
+    first: int  # the position of the first message listed, from 1
+    digests_due: datetime  # in the event's time zone
+    digests_waiting: bool
+    ended: bool
+    previewable: list[tuple[int, str]]  # (attendance id, name) of each digest recipient
+    hold: SendingHold | None
+
+
+def emails_page(event: Event, now: datetime, page: int = 1) -> EmailsPage:
+    """Return what the organiser's emails page shows of an event at `now`."""
+    counts = outlook_counts(event.id)
+    total = sum(counts.values())
+    pages = max(1, -(-total // EMAILS_PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    due = followup_time(event)
+    return EmailsPage(
+        counts=counts,
+        messages=[_line(event, message) for message in messages_of(event.id, page)],
+        page=page,
+        pages=pages,
+        total=total,
+        first=(page - 1) * EMAILS_PAGE_SIZE + 1,
+        digests_due=local_time(event, due),
+        digests_waiting=due > now,
+        ended=event_state(event, now) is EventState.ENDED,
+        previewable=digest_recipients(event),
+        hold=sending_hold(now),
+    )
+
+
+def _line(event: Event, message: OutboxMessage) -> MessageLine:
+    unsent = message.status in (MessageStatus.PENDING, MessageStatus.SENDING)
+    return MessageLine(
+        id=message.id,
+        to=message.person.name,
+        kind=message.kind,
+        outlook=outlook_of(message),
+        delivery_state=message.delivery_state,
+        attempts=message.attempts,
+        due=local_time(event, message.next_attempt_at) if unsent else None,
+        sent=local_time(event, message.sent_at) if message.sent_at else None,
+        last_error=message.last_error or "",
+        can_cancel=can_cancel(message),
+        can_retry=can_retry(message),
+    )
+
+
+def _digest_recipient() -> sa.ColumnElement[bool]:
+    """Select attendances that get a digest: they asked for follow-ups and met someone."""
+    accepted = sa.exists().where(
+        Connection.status == ConnectionStatus.ACCEPTED.value,
+        sa.or_(
+            Connection.low_attendance_id == Attendance.id,
+            Connection.high_attendance_id == Attendance.id,
+        ),
+    )
+    return sa.and_(Attendance.followup_consent_at.is_not(None), accepted)
+
+
+def digest_recipients(event: Event) -> list[tuple[int, str]]:
+    """Return (attendance id, name) of each attendee who gets a digest, by name."""
+    rows = db.session.execute(
+        sa.select(Attendance.id, Person.name)
+        .join(Person, Person.id == Attendance.person_id)
+        .where(Attendance.event_id == event.id, _digest_recipient())
+        .order_by(Person.name, Attendance.id)
+    )
+    return [(attendance_id, name) for attendance_id, name in rows]
+
+
+def digest_recipient(event: Event, attendance_id: int) -> Attendance | None:
+    """Return an attendee of the event who gets a digest, or None for anyone else."""
+    return db.session.scalars(
+        sa.select(Attendance).where(
+            Attendance.id == attendance_id, Attendance.event_id == event.id, _digest_recipient()
+        )
+    ).one_or_none()

@@ -10,16 +10,20 @@ from zoneinfo import ZoneInfo, available_timezones
 import sqlalchemy as sa
 
 from domain import caching
+from domain.checkin import WindowState, checkin_window
 from domain.db import db, utcnow
 from domain.errors import DomainError
+from domain.event_state import EventState, event_state, purge_due_at
 from domain.followups import update_followup_settings
 from domain.limits import (
     CHECKIN_CLOSES_CHOICES,
     CHECKIN_CLOSES_MINUTES_AFTER,
     CHECKIN_OPENS_CHOICES,
     CHECKIN_OPENS_MINUTES_BEFORE,
+    RETENTION_CHOICES,
+    RETENTION_DAYS,
 )
-from domain.models import Event, Organiser
+from domain.models import Attendance, Connection, ConnectionStatus, Event, Organiser
 from domain.team import PERMISSIONS, ROLE_NAMES, Role, reachable_events, roles_of
 from domain.tokens import new_token
 from domain.words import new_event_word
@@ -43,6 +47,8 @@ class EventDetails:
     nudge_days: int = 7
     checkin_opens_minutes: int = CHECKIN_OPENS_MINUTES_BEFORE
     checkin_closes_minutes: int = CHECKIN_CLOSES_MINUTES_AFTER
+    thank_you_note: str = ""
+    retention_days: int = RETENTION_DAYS
 
 
 def is_timezone(name: str) -> bool:
@@ -108,29 +114,100 @@ def local_time(event: Event, moment: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class ListedEvent:
-    """One event in an organiser's list, with its start in its own time zone, the
+    """One event in an organiser's list: its state, local start, counts and purge date, the
     organiser's role there (in words) and what they may do there (action names)."""
 
     event: Event
     starts: datetime
+    state: EventState
+    attendees: int
+    connections: int
+    purge_on: datetime  # when its attendee data is purged, in its own time zone
     role: str = ROLE_NAMES[Role.OWNER]
     can: frozenset[str] = frozenset(action.value for action in PERMISSIONS[Role.OWNER])
 
 
-def listed_events(organiser: Organiser) -> list[ListedEvent]:
-    """Return the events an organiser owns or helps run, the most recent first."""
+def listed_events(organiser: Organiser, now: datetime) -> list[ListedEvent]:
+    """Return the events an organiser owns or helps run, newest first, with their counts."""
     roles = roles_of(organiser)
-    events = db.session.scalars(
-        sa.select(Event)
+    attendees = (
+        sa.select(Attendance.event_id, sa.func.count().label("number"))
+        .group_by(Attendance.event_id)
+        .subquery()
+    )
+    connections = (
+        sa.select(Connection.event_id, sa.func.count().label("number"))
+        .where(Connection.status == ConnectionStatus.ACCEPTED.value)
+        .group_by(Connection.event_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(
+            Event,
+            sa.func.coalesce(attendees.c.number, 0),
+            sa.func.coalesce(connections.c.number, 0),
+        )
+        .outerjoin(attendees, attendees.c.event_id == Event.id)
+        .outerjoin(connections, connections.c.event_id == Event.id)
         .where(reachable_events(organiser))
         .order_by(Event.starts_at.desc(), Event.id.desc())
     )
     listed = []
-    for event in events:
+    for event, people, pairs in rows:
         role = Role.OWNER if event.organiser_id == organiser.id else roles[event.id]
-        can = frozenset(action.value for action in PERMISSIONS[role])
-        listed.append(ListedEvent(event, local_time(event, event.starts_at), ROLE_NAMES[role], can))
+        listed.append(
+            ListedEvent(
+                event=event,
+                starts=local_time(event, event.starts_at),
+                state=event_state(event, now),
+                attendees=people,
+                connections=pairs,
+                purge_on=local_time(event, purge_due_at(event)),
+                role=ROLE_NAMES[role],
+                can=frozenset(action.value for action in PERMISSIONS[role]),
+            )
+        )
     return listed
+
+
+@dataclass(frozen=True)
+class EventOverview:
+    """What the event page says of an event: its state, times in its zone, and retention."""
+
+    state: EventState
+    checkin: WindowState
+    starts: datetime
+    ends: datetime
+    checkin_opens: datetime
+    checkin_closes: datetime
+    purge_on: datetime
+    purged_at: datetime | None
+
+
+def event_overview(event: Event, now: datetime) -> EventOverview:
+    """Return where an event stands at `now`, with its times in its own time zone."""
+    window = checkin_window(event)
+    return EventOverview(
+        state=event_state(event, now),
+        checkin=window.state(now),
+        starts=local_time(event, event.starts_at),
+        ends=local_time(event, event.ends_at),
+        checkin_opens=local_time(event, window.opens_at),
+        checkin_closes=local_time(event, window.closes_at),
+        purge_on=local_time(event, purge_due_at(event)),
+        purged_at=local_time(event, event.purged_at) if event.purged_at else None,
+    )
+
+
+def default_timezone(organiser: Organiser) -> str:
+    """Return the time zone a new event starts with: that of the organiser's latest event."""
+    latest = db.session.scalar(
+        sa.select(Event.timezone)
+        .where(Event.organiser_id == organiser.id)
+        .order_by(Event.created_at.desc(), Event.id.desc())
+        .limit(1)
+    )
+    return latest if latest and is_timezone(latest) else "UTC"
 
 
 def events_of(organiser: Organiser) -> list[Event]:
@@ -157,6 +234,8 @@ def _apply(event: Event, details: EventDetails) -> None:
         or details.checkin_closes_minutes not in CHECKIN_CLOSES_CHOICES
     ):
         raise EventError("checkin_window")
+    if details.retention_days not in RETENTION_CHOICES:
+        raise EventError("retention")
     event.name = details.name.strip()
     event.starts_at = starts_at
     event.ends_at = ends_at
@@ -165,3 +244,5 @@ def _apply(event: Event, details: EventDetails) -> None:
     event.description = details.description.strip()
     event.checkin_opens_minutes = details.checkin_opens_minutes
     event.checkin_closes_minutes = details.checkin_closes_minutes
+    event.thank_you_note = details.thank_you_note.strip()
+    event.retention_days = details.retention_days

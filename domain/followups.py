@@ -33,16 +33,18 @@ MORNING = time(9, 0)
 FOLLOWUP_KINDS = ("digest", "connection", "nudge")
 
 
-def followup_time(event: Event) -> datetime:
+def followup_time(event: Event, ends_at: datetime | None = None) -> datetime:
     """Return when an event's digest falls due, as an aware UTC time.
 
     "The morning after" is the first 09:00, in the event's time zone, that comes a night's
     rest after the end: the same day for a party that ends at 02:00, the next for a dinner.
+    `ends_at` asks what it would be if the event ended then instead.
     """
+    ends_at = ends_at or event.ends_at
     if event.followup_timing == "at_end":
-        return event.ends_at
+        return ends_at
     zone = ZoneInfo(event.timezone)
-    ended = event.ends_at.astimezone(zone)
+    ended = ends_at.astimezone(zone)
     morning = datetime.combine(ended.date(), MORNING, tzinfo=zone)
     if morning - ended < limits.MORNING_AFTER_REST:
         morning = datetime.combine(ended.date() + timedelta(days=1), MORNING, tzinfo=zone)
@@ -241,9 +243,14 @@ def set_followup_consent(mine: Attendance, wanted: bool) -> None:
 
 
 def end_event(event: Event) -> None:
-    """End an event now: its follow-ups fall due by its settings, counted from now."""
+    """End an event now: its follow-ups fall due by its settings, counted from now.
+
+    An event that has already ended keeps its end.
+    """
     caching.forget_event(event.id, event.checkin_token)
     now = utcnow()
+    if event.ends_at <= now:
+        return
     if event.starts_at > now:
         event.starts_at = now
     event.ends_at = now

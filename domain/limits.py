@@ -185,3 +185,30 @@ PAUSE_AFTER_AUTH_ERROR = timedelta(minutes=5)
 DEFAULT_THROTTLE = timedelta(seconds=30)
 # Random seconds added to that wait, so workers don't all come back at once.
 RATE_LIMIT_JITTER_SECONDS = 2.0
+
+# ---------------------------------------------------------------- an event's ending and after
+# An organiser's thank-you note, printed inside every digest of the event.
+THANK_YOU_MAX = 600
+# Days after an event ends before its attendee data is purged (what a person confirmed stays
+# theirs); the organiser picks one of the choices per event.
+RETENTION_DAYS = 90
+RETENTION_CHOICES = (30, 90, 180, 365)
+# Emails listed on one page of an event's emails page.
+EMAILS_PAGE_SIZE = 200
+
+# ---------------------------------------------------------------- pictures of the room
+# Arrivals are counted in bins this long, in the event's time zone.
+ARRIVALS_BIN = timedelta(minutes=5)
+# Seconds between refreshes of the pictures on the event page (not the attendee table's pace:
+# a picture of the room changes slowly and costs more to draw).
+PICTURES_REFRESH_SECONDS = 60
+# Interest clusters drawn in their own colour in the network; the rest share one grey.
+NETWORK_CLUSTERS = 8
+# Shared interests listed as having led to connections.
+TOP_SHARED_INTERESTS = 8
+# People suggested to introduce each person who met no one to.
+INTRODUCTIONS_EACH = 3
+# People without a connection listed by name (the count is always exact).
+UNCONNECTED_LISTED = 100
+# Arrival bins drawn at most; a longer event's bins widen (10, 15, 30 minutes, ...) to fit.
+ARRIVALS_MAX_BINS = 288

@@ -20,6 +20,8 @@ from domain.limits import (
     MAX_ATTEMPTS,
     NAME_MAX,
     NOTE_MAX,
+    RETENTION_DAYS,
+    THANK_YOU_MAX,
     TIMEZONE_MAX,
 )
 
@@ -84,6 +86,15 @@ class Event(db.Model):
     checkin_closes_minutes: Mapped[int] = mapped_column(
         default=CHECKIN_CLOSES_MINUTES_AFTER, server_default=str(CHECKIN_CLOSES_MINUTES_AFTER)
     )
+    # A few words from the organiser, printed inside every digest (no separate email).
+    thank_you_note: Mapped[str] = mapped_column(
+        sa.String(THANK_YOU_MAX), default="", server_default=""
+    )
+    # Attendee data is purged this many days after the end (domain/retention.py), once.
+    retention_days: Mapped[int] = mapped_column(
+        default=RETENTION_DAYS, server_default=str(RETENTION_DAYS)
+    )
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Moves on with every change the organiser's attendee page would show (domain/versions.py).
     attendees_version: Mapped[int] = mapped_column(default=0, server_default="0")
@@ -374,6 +385,8 @@ class SenderState(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the service last refused our key or sender, as the emails page says.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pause_reason: Mapped[str | None] = mapped_column(sa.String(200))
     throttled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_webhook_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

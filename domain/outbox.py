@@ -396,9 +396,19 @@ class OutboxError(DomainError):
     """A change to a message was refused; `code` is stable."""
 
 
+def can_cancel(message: OutboxMessage) -> bool:
+    """Tell whether an organiser may still cancel a message: it has not gone out."""
+    return message.status == MessageStatus.PENDING
+
+
+def can_retry(message: OutboxMessage) -> bool:
+    """Tell whether an organiser may try a message again: it failed for good."""
+    return message.status == MessageStatus.FAILED
+
+
 def cancel_message(message: OutboxMessage) -> None:
     """Cancel a message that has not gone out."""
-    if message.status != MessageStatus.PENDING:
+    if not can_cancel(message):
         raise OutboxError("not_pending")
     now = utcnow()
     message.status = MessageStatus.CANCELLED.value
@@ -410,7 +420,7 @@ def cancel_message(message: OutboxMessage) -> None:
 
 def retry_message(message: OutboxMessage) -> None:
     """Try a failed message again, now, with a fresh set of attempts."""
-    if message.status != MessageStatus.FAILED:
+    if not can_retry(message):
         raise OutboxError("not_failed")
     now = utcnow()
     message.status = MessageStatus.PENDING.value

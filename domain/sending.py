@@ -36,6 +36,7 @@ class SendingHold:
 
     until: datetime
     refused: bool
+    since: datetime | None = None  # when the service refused our key, for a pause
 
 
 def sending_hold(now: datetime) -> SendingHold | None:
@@ -49,7 +50,11 @@ def sending_hold(now: datetime) -> SendingHold | None:
     )
     if paused is None and throttled is None:
         return None
-    return SendingHold(until=max(t for t in (paused, throttled) if t), refused=paused is not None)
+    return SendingHold(
+        until=max(t for t in (paused, throttled) if t),
+        refused=paused is not None,
+        since=state.paused_at if paused is not None else None,
+    )
 
 
 def sending_held(now: sa.ColumnElement[datetime]) -> sa.ColumnElement[bool]:
@@ -64,6 +69,7 @@ def pause_sending(now: datetime, reason: str | None) -> datetime:
     """Stop all sending for a while after a configuration error; return until when."""
     state = sender_state()
     state.paused_until = now + limits.PAUSE_AFTER_AUTH_ERROR
+    state.paused_at = now
     state.pause_reason = reason[:PAUSE_REASON_MAX] if reason else None
     return state.paused_until
 
@@ -84,6 +90,7 @@ def resume_sending() -> None:
     """Lift a pause on all sending (after fixing the API key, say)."""
     state = sender_state()
     state.paused_until = None
+    state.paused_at = None
     state.pause_reason = None
     # The messages parked by the pause go at once, not when the pause would have ended.
     now = utcnow()

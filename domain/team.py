@@ -44,6 +44,7 @@ class Action(enum.StrEnum):
     POSTER = "poster"  # the poster, and replacing its code
     END = "end"  # ending the event now
     NOTES = "notes"  # the organiser's own words to attendees (a thank-you note)
+    PICTURES = "pictures"  # pictures of the room: arrivals, who met whom, connection health
     DELETE = "delete"  # deleting the event
     TEAM = "team"  # inviting and removing co-organisers
 

@@ -2,7 +2,7 @@
 
 Each thread records the last send and claims the next in one short transaction, then
 sends with no transaction open. Housekeeping (reaping expired leases, settling uncertain
-messages) runs on the main thread between waits.
+messages, purging events whose retention ran out) runs on the main thread between waits.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from domain.outbox import (
     reap_expired_leases,
     reconcile_uncertain,
 )
+from domain.retention import purge_due
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class Worker:
         return self.stats
 
     def housekeeping(self) -> None:
-        """Reap expired leases and settle uncertain messages."""
+        """Reap expired leases, settle uncertain messages and purge events past retention."""
         with self.context(), writing():
             try:
                 reaped = reap_expired_leases(settle_after=self.settle_after)
@@ -175,6 +176,14 @@ class Worker:
             log.info(
                 "outbox: %d leases expired, %d confirmed, %d to resend", reaped, confirmed, requeued
             )
+        with self.context(), writing():
+            try:
+                purged = purge_due(utcnow())
+                db.session.commit()
+            finally:
+                db.session.remove()
+        if purged.events:
+            log.info("retention: purged %s", purged)
 
     def _loop(self, once: bool) -> None:
         with self.context():

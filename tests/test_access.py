@@ -81,6 +81,10 @@ MATRIX: dict[str, dict[str, str]] = {
     "organiser.preview": ORGANISERS,
     "organiser.cancel": ORGANISERS,
     "organiser.retry": ORGANISERS,
+    "organiser.resume": ORGANISERS,
+    # Pictures of the room: who met whom is not the door's business.
+    "organiser.pictures": ORGANISERS,
+    "organiser.pictures_live": ORGANISERS,
     # The team is the owner's alone.
     "team.team": OWNER_ONLY,
     "team.revoke": OWNER_ONLY,

@@ -283,7 +283,7 @@ def test_digest_names_the_other_person_shared_interest_and_only_my_note(
     login(desk, organiser)
     ended = desk.post(f"/organiser/events/{event.id}/end")
     assert ended.status_code == 303
-    assert ended.location == f"/organiser/events/{event.id}/emails"
+    assert ended.location == f"/organiser/events/{event.id}"
 
     mailbox.deliver()
     to_ana = mailbox.one("ana@example.org", "digest")

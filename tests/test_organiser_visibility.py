@@ -47,7 +47,14 @@ def room(app, client, make_organiser, make_event, make_attendee):
         interests=[WRITTEN["interests"]],
         links=[WRITTEN["links"]],
     )
-    ben = make_attendee(event, "Ben Example", "ben@example.org", interests=[WRITTEN["interests"]])
+    # Ben asked for follow-ups: only someone who gets a digest has one to preview.
+    ben = make_attendee(
+        event,
+        "Ben Example",
+        "ben@example.org",
+        interests=[WRITTEN["interests"]],
+        want_followups=True,
+    )
     with writing():
         request_connection(ana.attendance, ben.attendance, "")
         request_connection(ben.attendance, ana.attendance, "")

@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from PIL import Image
 from playwright.sync_api import expect
 
-from domain.db import db
-from domain.models import Attendance
+from domain.connections import request_connection
+from domain.db import db, writing
+from domain.models import Attendance, Person
 from tests.browser.support import (
     ANA,
     LAPTOP_VIEWPORT,
@@ -42,6 +43,7 @@ SCREENSHOTS = {
     "checkin.png": (PHONE_PICTURE_WIDTH, PHONE_PICTURE_MIN_HEIGHT, 20_000),
     "badge.png": (PHONE_PICTURE_WIDTH, PHONE_PICTURE_MIN_HEIGHT, 20_000),
     "attendees.png": (LAPTOP_VIEWPORT["width"], 200, LAPTOP_VIEWPORT["height"]),
+    "pictures.png": (LAPTOP_VIEWPORT["width"], LAPTOP_VIEWPORT["height"], 6_000),
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -218,22 +220,27 @@ def take_screenshots(request: pytest.FixtureRequest) -> None:
         (SCREENSHOT_DIR / name).unlink(missing_ok=True)
     organiser = make_organiser("maya@example.org", name="Maya")
     event = make_event(organiser, name="Sunday brunch", venue="The corner café")
-    make_attendee(
+    kofi = make_attendee(
         event,
         "Kofi Mensah",
         about="Runs the Saturday parkrun",
         interests=["marathons", "coffee roasting"],
         talk_about="Trail shoes",
     )
-    make_attendee(
+    lena = make_attendee(
         event,
         "Lena Vogel",
         about="Product designer",
         interests=["travel in asia", "sourdough", "climbing"],
     )
-    make_attendee(
+    sam = make_attendee(
         event, "Sam Okafor", about="Learning Vietnamese", interests=["travel in asia", "marathons"]
     )
+    with writing():
+        # Two of the people here already met: the network of the night has its first edge.
+        request_connection(kofi.attendance, sam.attendance)
+        request_connection(sam.attendance, kofi.attendance)
+        db.session.commit()
 
     phone = new_phone()
     phone.goto(f"{live_server.url}/e/{event.checkin_token}")
@@ -256,3 +263,15 @@ def take_screenshots(request: pytest.FixtureRequest) -> None:
             "height": table["y"] + table["height"] + 32,
         },
     )
+    # The pictures of the room, once Ana has met Lena.
+    db.session.rollback()  # see the check-in the phone made since this session last read
+    with writing():
+        ana = db.session.scalars(
+            sa.select(Attendance).join(Attendance.person).where(Person.name == ANA["Name"])
+        ).one()
+        request_connection(ana, db.session.get_one(Attendance, lena.attendance.id))
+        request_connection(db.session.get_one(Attendance, lena.attendance.id), ana)
+        db.session.commit()
+    laptop.goto(f"{live_server.url}/organiser/events/{event.id}/pictures")
+    expect(laptop.locator("svg.network circle")).to_have_count(4)
+    laptop.screenshot(path=SCREENSHOT_DIR / "pictures.png", full_page=True)

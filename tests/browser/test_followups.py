@@ -167,10 +167,13 @@ def test_follow_up_digest_from_check_in_to_unsubscribe(
     assert "outbox: sent 0," in output, output
     assert len(fake.requests) == 2
 
-    # 4. The organiser ends the event from its Emails page; the worker sends the digests.
+    # 4. The organiser ends the event from its Emails page, confirming what will happen;
+    # the worker sends the digests.
     laptop.get_by_role("link", name="Emails", exact=True).click()
     expect(laptop).to_have_url(emails_url)
     expect(laptop.get_by_role("heading", level=1)).to_have_text("Follow-up emails")
+    laptop.get_by_role("link", name="End the event now").click()
+    expect(laptop.locator(".confirm")).to_contain_text("Follow-up emails go to 2 people now")
     button(laptop, "End the event now").click()
     expect(laptop.locator(".flash")).to_have_text(
         "The event has ended. Follow-ups go out as set in the event's settings."

@@ -1,0 +1,131 @@
+"""Retention: an event's attendee data is purged a set number of days after it ends.
+
+What a person kept by confirming their email stays theirs: their attendance (their profile
+at the event, with its interests) and their accepted connections with other people who
+confirmed, notes included. Everything else the event holds about people goes: the
+attendances of people who never confirmed (and those people, where nothing else is left
+of them), connection requests never accepted, and the event's emails and email links.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from domain.db import db
+from domain.event_state import purge_due_at
+from domain.limits import RETENTION_CHOICES
+from domain.models import (
+    Attendance,
+    Connection,
+    ConnectionStatus,
+    EmailLink,
+    Event,
+    OutboxMessage,
+    Person,
+    attendance_interest,
+)
+from domain.versions import attendees_changed
+
+
+@dataclass(frozen=True)
+class PurgeCounts:
+    """Rows a purge removed, and what it kept for the people who own it."""
+
+    events: int = 0
+    attendances: int = 0
+    connections: int = 0
+    interests: int = 0  # an attendance's link to an interest; the interest names stay
+    emails: int = 0
+    email_links: int = 0
+    people: int = 0
+    kept_attendances: int = 0
+    kept_connections: int = 0
+
+    def __add__(self, other: PurgeCounts) -> PurgeCounts:
+        return PurgeCounts(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
+
+
+def events_due_for_purge(now: datetime) -> list[Event]:
+    """Return the events whose attendee data is due to be purged at `now`, oldest end first."""
+    soonest = now - timedelta(days=min(RETENTION_CHOICES))
+    candidates = db.session.scalars(
+        sa.select(Event)
+        .where(Event.purged_at.is_(None), Event.ends_at <= soonest)
+        .order_by(Event.ends_at, Event.id)
+    )
+    return [event for event in candidates if purge_due_at(event) <= now]
+
+
+def purge_event(event: Event, now: datetime) -> PurgeCounts:
+    """Purge an event's attendee data, keeping what people confirmed; return the counts."""
+    attendances = sa.select(Attendance.id).where(Attendance.event_id == event.id)
+    kept = attendances.join(Person, Person.id == Attendance.person_id).where(
+        Person.email_confirmed_at.is_not(None)
+    )
+    gone = attendances.where(Attendance.id.not_in(kept))
+    gone_people = list(
+        db.session.scalars(
+            sa.select(Attendance.person_id)
+            .where(Attendance.event_id == event.id)
+            .where(Attendance.id.in_(gone))
+        )
+    )
+    emails = _delete(sa.delete(OutboxMessage).where(OutboxMessage.event_id == event.id))
+    email_links = _delete(sa.delete(EmailLink).where(EmailLink.event_id == event.id))
+    connections = _delete(
+        sa.delete(Connection).where(
+            Connection.event_id == event.id,
+            sa.or_(
+                Connection.status != ConnectionStatus.ACCEPTED.value,
+                Connection.low_attendance_id.in_(gone),
+                Connection.high_attendance_id.in_(gone),
+            ),
+        )
+    )
+    interests = _delete(
+        sa.delete(attendance_interest).where(attendance_interest.c.attendance_id.in_(gone))
+    )
+    removed = _delete(sa.delete(Attendance).where(Attendance.id.in_(gone)))
+    # A person who never confirmed and has nothing left anywhere goes too.
+    people = _delete(
+        sa.delete(Person).where(
+            Person.id.in_(gone_people),
+            Person.email_confirmed_at.is_(None),
+            ~sa.exists().where(Attendance.person_id == Person.id),
+        )
+    )
+    event.purged_at = now
+    attendees_changed(event.id)  # the attendee page's counts move on
+    db.session.flush()
+    return PurgeCounts(
+        events=1,
+        attendances=removed,
+        connections=connections,
+        interests=interests,
+        emails=emails,
+        email_links=email_links,
+        people=people,
+        kept_attendances=_count(attendances),
+        kept_connections=_count(sa.select(Connection.id).where(Connection.event_id == event.id)),
+    )
+
+
+def purge_due(now: datetime) -> PurgeCounts:
+    """Purge every event whose retention has run out; return what was removed in all."""
+    total = PurgeCounts()
+    for event in events_due_for_purge(now):
+        total += purge_event(event, now)
+    return total
+
+
+def _delete(statement: sa.Delete) -> int:
+    return db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
+
+
+def _count(select: sa.Select[tuple[int]]) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(select.subquery())) or 0
