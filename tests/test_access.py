@@ -167,7 +167,7 @@ def test_every_route_is_classified_for_every_role(app):
 @pytest.fixture
 def night(make_organiser, make_event, make_member, make_attendee, app_factory):
     """An event with its owner, a co-organiser, door staff, a stranger organiser and a guest."""
-    from domain.followups import request_confirmation
+    from domain.connections import accept_connection, request_connection
     from domain.team import invite
 
     owner = make_organiser(name="Olga Owner")
@@ -179,8 +179,18 @@ def night(make_organiser, make_event, make_member, make_attendee, app_factory):
         OTHER: make_organiser(),
     }
     spare = make_member(event, "door")  # the one the owner takes off the team
-    guest = make_attendee(event, "Gus Guest", "gus@example.org", interests=["chess"])
-    message = request_confirmation(guest.attendance.person, event)
+    guest = make_attendee(
+        event, "Gus Guest", "gus@example.org", interests=["chess"], want_followups=True
+    )
+    friend = make_attendee(event, "Fay Friend", interests=["chess"])
+    # Gus met someone and wants follow-ups, so his digest can be previewed.
+    accept_connection(friend.attendance, request_connection(guest.attendance, friend.attendance))
+    # His check-in asked him to confirm his address: an email of the event to cancel or retry.
+    message = db.session.scalars(
+        sa.select(OutboxMessage).where(
+            OutboxMessage.person_id == guest.attendance.person_id, OutboxMessage.kind == "confirm"
+        )
+    ).one()
     invitation = invite(event, "new@example.org", "door")
     db.session.commit()
     member_id = db.session.scalar(
@@ -246,7 +256,8 @@ def test_door_staff_see_no_links_they_may_not_follow(client, night):
     login(client, people[DOOR])
     page = client.get(f"/organiser/events/{event.id}").text
     assert "Gus Guest" in page and "Door desk" in page
-    for hidden in ("Export CSV", "Emails", "Edit event", "Poster", ">Team<"):
+    hidden_links = ("Export CSV", "Emails", "Edit event", "Poster", ">Team<", "Pictures", "End the")
+    for hidden in hidden_links:
         assert hidden not in page, hidden
     listing = client.get("/organiser/").text
     assert "Owner&#39;s secret party" in listing and "you are door staff" in listing
