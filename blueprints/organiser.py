@@ -272,6 +272,7 @@ def pictures(event_id: int) -> str:
     return render_template(
         "organiser/pictures.html",
         event=event,
+        can=allowed_actions(event),
         overview=event_overview(event, utcnow()),
         pictures=room_pictures(event),
     )

@@ -23,8 +23,8 @@ from domain.limits import (
     RETENTION_CHOICES,
     RETENTION_DAYS,
 )
-from domain.models import Attendance, Connection, ConnectionStatus, Event, Organiser
-from domain.team import PERMISSIONS, ROLE_NAMES, Role, reachable_events, roles_of
+from domain.models import Attendance, Connection, ConnectionStatus, Event, Organiser, TeamMember
+from domain.team import PERMISSIONS, ROLE_NAMES, Role, reachable_events
 from domain.tokens import new_token
 from domain.words import new_event_word
 
@@ -128,8 +128,8 @@ class ListedEvent:
 
 
 def listed_events(organiser: Organiser, now: datetime) -> list[ListedEvent]:
-    """Return the events an organiser owns or helps run, newest first, with their counts."""
-    roles = roles_of(organiser)
+    """Return the events an organiser owns or helps run, newest first, with their counts and
+    the organiser's role, in one query."""
     attendees = (
         sa.select(Attendance.event_id, sa.func.count().label("number"))
         .group_by(Attendance.event_id)
@@ -146,15 +146,20 @@ def listed_events(organiser: Organiser, now: datetime) -> list[ListedEvent]:
             Event,
             sa.func.coalesce(attendees.c.number, 0),
             sa.func.coalesce(connections.c.number, 0),
+            TeamMember.role,
         )
         .outerjoin(attendees, attendees.c.event_id == Event.id)
         .outerjoin(connections, connections.c.event_id == Event.id)
+        .outerjoin(
+            TeamMember,
+            sa.and_(TeamMember.event_id == Event.id, TeamMember.organiser_id == organiser.id),
+        )
         .where(reachable_events(organiser))
         .order_by(Event.starts_at.desc(), Event.id.desc())
     )
     listed = []
-    for event, people, pairs in rows:
-        role = Role.OWNER if event.organiser_id == organiser.id else roles[event.id]
+    for event, people, pairs, member_role in rows:
+        role = Role.OWNER if event.organiser_id == organiser.id else Role(member_role)
         listed.append(
             ListedEvent(
                 event=event,

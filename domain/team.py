@@ -80,10 +80,15 @@ def roles_allowing(action: Action) -> list[Role]:
 def _may(organiser: Organiser, action: Action) -> sa.ColumnElement[bool]:
     """The condition that an organiser may take an action at the event of a query's row."""
     member_roles = [role.value for role in roles_allowing(action) if role is not Role.OWNER]
-    membership = sa.select(TeamMember.id).where(
-        TeamMember.event_id == Event.id,
-        TeamMember.organiser_id == organiser.id,
-        TeamMember.role.in_(member_roles),
+    membership = (
+        sa.select(TeamMember.id)
+        .where(
+            TeamMember.event_id == Event.id,
+            TeamMember.organiser_id == organiser.id,
+            TeamMember.role.in_(member_roles),
+        )
+        # Its own look at the team, even in a query that joins the team itself.
+        .correlate_except(TeamMember)
     )
     return sa.or_(Event.organiser_id == organiser.id, membership.exists())
 
@@ -111,18 +116,6 @@ def actions_on(organiser: Organiser, event: Event) -> frozenset[str]:
     """Return the names of the actions the organiser may take at an event (for templates)."""
     role = role_on(organiser, event)
     return frozenset(action.value for action in PERMISSIONS[role]) if role else frozenset()
-
-
-def roles_of(organiser: Organiser) -> dict[int, Role]:
-    """Return the organiser's role at each event they help run but do not own, by event id."""
-    return {
-        event_id: Role(role)
-        for event_id, role in db.session.execute(
-            sa.select(TeamMember.event_id, TeamMember.role).where(
-                TeamMember.organiser_id == organiser.id
-            )
-        )
-    }
 
 
 def reachable_events(organiser: Organiser) -> sa.ColumnElement[bool]:
