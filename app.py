@@ -14,6 +14,7 @@ from blueprints import (
     auth,
     badge,
     cli,
+    device,
     door,
     errors,
     maillinks,
@@ -121,6 +122,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         hops = int(app.config["PROXY_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
+    app.context_processor(device.navigation_context)
     for blueprint in (
         security.bp,
         errors.bp,

@@ -23,7 +23,7 @@ from blueprints.downloads import vcard_download
 from blueprints.extensions import lookup_limited
 from blueprints.forms import NoteForm, ProfileForm
 from domain.attendees import popular_interests
-from domain.badges import edit_badge_profile, live_badge
+from domain.badges import card_page, edit_badge_profile, live_badge, my_card
 from domain.checkin import find_attendance_by_badge
 from domain.connections import (
     ConnectError,
@@ -35,15 +35,17 @@ from domain.connections import (
     remove_connection,
     request_connection,
     set_note,
+    share_email,
 )
 from domain.db import db
+from domain.followups import pending_confirmation, resend_confirmation
 from domain.limits import CONNECTION_REQUESTS_PER_HOUR, LIVE_REFRESH_SECONDS, NOTE_MAX
 from domain.models import Attendance, Connection
 from domain.profile import ProfileError
 from domain.qr import qr_svg
-from domain.suggestions import suggestions
+from domain.suggestions import suggested
 from domain.versions import badge_tag, badge_version
-from domain.visibility import card_for, contact_card
+from domain.visibility import contact_card, preview_card
 
 bp = Blueprint("badge", __name__, url_prefix="/b")
 
@@ -57,6 +59,7 @@ CONNECT_MESSAGES = {
     "note_control": "The note can't contain control characters.",
     "own_request": "You asked to connect: it's up to them to accept.",
     "not_pending": "That request has already been answered.",
+    "not_connected": "You can share your email once you're connected.",
 }
 
 
@@ -119,22 +122,23 @@ def view(token: str) -> str:
             token=token,
             qr=qr_svg(badge_url(token), f"Badge QR code for {owner.person.name}"),
             refresh_seconds=LIVE_REFRESH_SECONDS,
+            confirming=pending_confirmation(owner),
+            fields=my_card(owner),
             version=_etag(badge_tag(owner.id)),
             **_live_context(owner),
         )
-    viewer = _viewer_or_404(owner)
-    card = card_for(owner, viewer)
+    return _card_page(owner, _viewer_or_404(owner), token, NoteForm())
+
+
+def _card_page(owner: Attendance, viewer: Attendance | None, token: str, form: NoteForm) -> str:
     return render_template(
         "badge/card.html",
-        attendance=owner,
-        viewer=viewer,
+        card=card_page(owner, viewer),
+        event_id=owner.event_id,
+        checkin_token=owner.event.checkin_token,
         token=token,
-        relation=card.relation,
-        visible=card.visible,
-        shared=card.shared,
-        connection=card.connection,
         my_token=device.badge_token(owner.event_id) if viewer else None,
-        form=NoteForm(),
+        form=form,
         note_max=NOTE_MAX,
     )
 
@@ -167,6 +171,16 @@ def _etag(tag: str) -> str:
     return f'W/"{tag}"'
 
 
+@bp.get("/<token:token>/preview")
+@lookup_limited
+def preview(token: str) -> str:
+    """Show my card as a stranger at the event and as a connection see it."""
+    mine = _mine_or_404(token)
+    return render_template(
+        "badge/preview.html", attendance=mine, token=token, preview=preview_card(mine)
+    )
+
+
 @bp.route("/<token:token>/edit", methods=["GET", "POST"])
 @lookup_limited
 def edit(token: str) -> Response | str:
@@ -185,6 +199,24 @@ def edit(token: str) -> Response | str:
             flash("Profile saved.", "success")
             return redirect(url_for("badge.view", token=token), 303)
     return render_template("badge/edit.html", attendance=attendance, form=form, token=token)
+
+
+@bp.post("/<token:token>/confirmation")
+@lookup_limited
+def resend_confirmation_mail(token: str) -> Response:
+    """Send the mail that confirms my address again, within its limits."""
+    mine = _mine_or_404(token)
+    sent = resend_confirmation(mine)
+    db.session.commit()
+    if sent:
+        flash("We sent the confirmation again. It can take a minute to arrive.", "success")
+    else:
+        flash(
+            "We sent one recently, so we won't send another yet: look for an email from "
+            "Rapport, in your spam folder too.",
+            "info",
+        )
+    return redirect(url_for("badge.view", token=token), 303)
 
 
 @bp.post("/<token:token>/forget")
@@ -216,8 +248,8 @@ def connect(token: str) -> Response:
         )
     form = NoteForm()
     if not form.validate():
-        flash(" ".join(form.note.errors), "error")
-        return redirect(url_for("badge.view", token=token), 303)
+        # The card again, with what was typed and why it can't go: nothing is lost.
+        return _card_page(owner, viewer, token, form), 400
     return _connection_change(
         token,
         lambda: request_connection(viewer, owner, form.note.data or ""),
@@ -250,10 +282,9 @@ def block_owner(token: str) -> Response:
 def connect_suggestion(token: str, attendance_id: int) -> Response:
     """Ask someone from my suggestions to connect."""
     mine = _mine_or_404(token)
-    match = [s for s in suggestions(mine, only=attendance_id) if s.attendance.id == attendance_id]
-    if not match:
+    target = suggested(mine, attendance_id)
+    if target is None:
         abort(404)
-    target = match[0].attendance
     return _connection_change(
         token,
         lambda: request_connection(mine, target),
@@ -323,6 +354,32 @@ def note(token: str, connection_id: int) -> Response:
         return redirect(url_for("badge.view", token=token), 303)
     return _connection_change(
         token, lambda: set_note(mine, connection, form.note.data or ""), lambda _: "Note saved."
+    )
+
+
+@bp.post("/<token:token>/connections/<id:connection_id>/share-email")
+@lookup_limited
+def share_my_email(token: str, connection_id: int) -> Response:
+    """Show my email to this one connection, whatever my event-wide choice."""
+    mine, connection = _my_connection_or_404(token, connection_id)
+    other = connection.other(mine).person.name
+    return _connection_change(
+        token,
+        lambda: share_email(mine, connection, True),
+        lambda _: f"{other} now sees your email.",
+    )
+
+
+@bp.post("/<token:token>/connections/<id:connection_id>/stop-sharing-email")
+@lookup_limited
+def stop_sharing_my_email(token: str, connection_id: int) -> Response:
+    """Stop showing my email to this one connection (my event-wide choice still holds)."""
+    mine, connection = _my_connection_or_404(token, connection_id)
+    other = connection.other(mine).person.name
+    return _connection_change(
+        token,
+        lambda: share_email(mine, connection, False),
+        lambda _: f"{other} no longer sees your email through this connection.",
     )
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
+from functools import cached_property
 
-from flask import current_app, g, session
+import sqlalchemy as sa
+from flask import current_app, g, has_request_context, session, url_for
 
 from domain.badges import retire_badges
 from domain.checkin import CheckInResult, PersonKey, find_attendance_by_badge
 from domain.db import db
 from domain.limits import MAX_REMEMBERED_BADGES
-from domain.models import Attendance, Person
+from domain.models import Attendance, Event, Person
 from domain.people import end_sessions, session_is_current
-from domain.tokens import derive_token, new_token, same_token
+from domain.tokens import derive_token, hash_token, new_token, same_token
 
 
 def device_secret() -> str:
@@ -189,3 +192,66 @@ def _let_go(keeping: Person | None, *, keep_badges: bool) -> None:
 def sign_out() -> None:
     """Forget who this device belongs to, and every badge it holds, on every copy of it."""
     start_over()
+
+
+# ---------------------------------------------------------------- the attendee pages' navigation
+
+
+@dataclass(frozen=True)
+class NavEvent:
+    """One event this phone holds a working badge for, as the navigation links to it."""
+
+    event_id: int
+    name: str
+    badge_url: str
+    event_url: str
+
+
+class PhoneNavigation:
+    """Where the small navigation of every attendee page leads on this phone.
+
+    Looked up from the badges the phone holds only when a page shows it, in one query.
+    """
+
+    @cached_property
+    def events(self) -> dict[int, NavEvent]:
+        """Return the events this phone holds a working badge for, the latest last."""
+        held = {
+            int(event_id): token
+            for event_id, token in (session.get("badges") or {}).items()
+            if isinstance(token, str) and str(event_id).isdigit()
+        }
+        if not held:
+            return {}
+        rows = db.session.execute(
+            sa.select(
+                Attendance.event_id, Attendance.badge_token_hash, Event.name, Event.checkin_token
+            )
+            .join(Event, Event.id == Attendance.event_id)
+            .where(Attendance.badge_token_hash.in_([hash_token(t) for t in held.values()]))
+        ).all()
+        working = {
+            event_id: (name, checkin)
+            for event_id, token_hash, name, checkin in rows
+            if event_id in held and hash_token(held[event_id]) == token_hash
+        }
+        return {
+            event_id: NavEvent(
+                event_id,
+                working[event_id][0],
+                url_for("badge.view", token=token),
+                url_for("public.landing", token=working[event_id][1]),
+            )
+            for event_id, token in held.items()
+            if event_id in working
+        }
+
+    @cached_property
+    def latest(self) -> NavEvent | None:
+        """Return the event this phone checked in at last, if it holds a badge anywhere."""
+        return next(reversed(self.events.values()), None)
+
+
+def navigation_context() -> dict[str, object]:
+    """Give every page the phone's navigation; emails rendered by the worker get nothing."""
+    return {"phone_nav": PhoneNavigation()} if has_request_context() else {}

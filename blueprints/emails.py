@@ -77,7 +77,11 @@ def compose(message: OutboxMessage) -> Rendered:
         context["lifetime"] = lifetime_in_words(message.kind)
         save = partial(record_link, message.person_id, message.event_id, message.kind, token)
     else:
-        save = partial(set_link_token, message.id, token)
+        # Every follow-up also opens the person's /me, through a one-time link of its own.
+        me_token = new_token()
+        save = partial(_save_followup_links, message, token, me_token)
+        context["me_link"] = absolute(f"/m/{me_token}")
+        context["me_lifetime"] = lifetime_in_words("me")
         unsubscribe = absolute(f"/u/{token}")
         context["people"] = content.people
         context["links"] = _links(token)
@@ -120,6 +124,11 @@ def _compose_invitation(message: OutboxMessage) -> Rendered:
     return Rendered(email, partial(set_invitation_token, invitation.id, token))
 
 
+def _save_followup_links(message: OutboxMessage, token: str, me_token: str) -> None:
+    set_link_token(message.id, token)
+    record_link(message.person_id, message.event_id, "me", me_token)
+
+
 def _links(token: str) -> dict[str, str]:
     return {
         "contact": absolute(f"/f/{token}/contacts/"),
@@ -137,6 +146,8 @@ def preview_digest(mine: Attendance) -> Response:
         people=preview_cards(mine),
         links={"contact": "#", "in_touch": "#"},
         unsubscribe="#",
+        me_link="#",
+        me_lifetime=lifetime_in_words("me"),
         postal_address=current_app.config.get("MAIL_POSTAL_ADDRESS", ""),
         preview=True,
     )

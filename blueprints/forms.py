@@ -23,7 +23,9 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Optio
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from domain import limits
+from domain.checkin import Profile
 from domain.events import is_timezone
+from domain.interest_keys import interest_key
 from domain.limits import (
     DESCRIPTION_MAX,
     EMAIL_MAX,
@@ -303,8 +305,22 @@ class ProfileFields(Form):
     )
 
     def offer(self, suggestions: list[str]) -> None:
-        """Offer interests already used at the event as tick boxes."""
+        """Offer interests already used at the event as tick boxes.
+
+        A form filled from a saved profile ticks the ones the person has, and keeps only
+        the others typed in the Interests field.
+        """
         self.suggested.choices = [SelectChoice(tag, tag) for tag in suggestions]
+        if self.is_submitted():
+            return
+        typed = split_interests(self.interests.data or "")
+        offered = {interest_key(tag) for tag in suggestions}
+        have = {interest_key(tag) for tag in typed}
+        ticked = [tag for tag in suggestions if interest_key(tag) in have]
+        self.suggested.data = ticked
+        self.interests.data = ", ".join(
+            tag.strip() for tag in typed if interest_key(tag) not in offered
+        )
 
     def interest_list(self) -> list[str]:
         """Return the tags typed plus the ticked suggestions, as raw strings."""
@@ -353,6 +369,24 @@ class CheckInForm(ProfileFields):
     share_profile = BooleanField("Show my profile to the people I meet at this event")
     want_followups = BooleanField("Email me a follow-up about the people I connect with here")
     next = HiddenField()
+
+    @classmethod
+    def filled(cls, saved: Profile | None) -> CheckInForm:
+        """Return the form, filled with a saved profile on a phone that checked in before."""
+        if saved is None or request.method != "GET":
+            return cls()
+        return cls(
+            data={
+                "name": saved.name,
+                "email": saved.email,
+                "about": saved.about,
+                "talk_about": saved.talk_about,
+                "interests": ", ".join(saved.interests),
+                "links": "\n".join(saved.links),
+                "share_profile": saved.share_profile,
+                "want_followups": saved.want_followups,
+            }
+        )
 
 
 VISIBILITY_CHOICES = [

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from blueprints import device
 from blueprints.downloads import vcard_download
 from blueprints.extensions import csrf, lookup_limited
-from domain.badges import sign_in_with_link
+from domain.badges import SignIn, link_checks_in, sign_in_with_link
 from domain.db import db
 from domain.digest import connection_for_link, message_by_link_token
 from domain.followups import attendance_of, mark_in_touch
@@ -46,7 +46,9 @@ def sign_in(token: str) -> Response | str:
     except LinkError as error:
         return render_template("me/link_problem.html", message=LINK_MESSAGES[error.code]), 410
     if request.method == "GET":
-        return render_template("me/sign_in.html", link=link, token=token)
+        return render_template(
+            "me/sign_in.html", link=link, token=token, checks_in=link_checks_in(link)
+        )
     # A sign-in starts a clean session under a new secret, made before the badge moves to it.
     secret = device.new_secret()
     try:
@@ -60,18 +62,34 @@ def sign_in(token: str) -> Response | str:
         device.remember(signed.badge)
     # The link's use and the letting go of whoever the phone held are one transaction.
     db.session.commit()
+    flash(_welcome(signed), "success")
+    return redirect(_next_page(signed), 303)
+
+
+def _welcome(signed: SignIn) -> str:
+    if signed.checked_in_now:
+        return "You're checked in, with your saved profile."
     if signed.badge is not None:
-        flash("You're signed in on this phone. Here's your badge.", "success")
-        return redirect(url_for("badge.view", token=signed.badge.badge_token), 303)
+        return "You're signed in on this phone. Here's your badge."
     if signed.check_in_at is not None:
-        # Not checked in there yet: this phone is now theirs, so check-in will work.
-        flash("You're signed in on this phone. Check in below.", "success")
-        return redirect(url_for("public.landing", token=signed.check_in_at.checkin_token), 303)
-    flash(
-        "Thanks: your email is confirmed." if signed.purpose == "confirm" else "You're signed in.",
-        "success",
+        return "You're signed in on this phone. Check in below."
+    return (
+        "Thanks: your email is confirmed." if signed.purpose == "confirm" else "You're signed in."
     )
-    return redirect(url_for("me.home"), 303)
+
+
+def _next_page(signed: SignIn) -> str:
+    """Where a phone goes after an email link: its badge, the event's check-in, or /me."""
+    if signed.badge is not None:
+        return url_for("badge.view", token=signed.badge.badge_token)
+    if signed.check_in_at is not None:
+        # Check-in is closed there now: the event's page says so, and the phone is theirs.
+        return url_for("public.landing", token=signed.check_in_at.checkin_token)
+    # Back to the badge the confirmation was about, when this phone holds it.
+    badge = device.badge_token(signed.event_id) if signed.event_id is not None else None
+    if signed.purpose == "confirm" and badge is not None:
+        return url_for("badge.view", token=badge)
+    return url_for("me.home")
 
 
 # ---------------------------------------------------------------- unsubscribe

@@ -28,6 +28,7 @@ from domain.checkin import (
     checkin_window,
     find_attendance_by_badge,
     find_event_by_checkin_token,
+    remembered_profile,
 )
 from domain.db import begin_writing, db, utcnow
 from domain.events import local_time
@@ -69,7 +70,9 @@ def landing(token: str) -> Response | str | tuple[str, int]:
     """Show the event and its check-in form, or this phone's badge if it has one here."""
     event = _event_or_404(token)
     window = checkin_window(event)
-    form = CheckInForm()
+    # A phone that checked in before (anywhere) gets its person's last profile, filled in.
+    saved = None if request.args.get("new") else remembered_profile(device.person_id())
+    form = CheckInForm.filled(saved)
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     continuation = _continuation(event, form.next.data)
@@ -79,7 +82,9 @@ def landing(token: str) -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         return _check_in(event, window, form, continuation)
     device.device_secret()
-    return _landing_page(event, window, WindowState.OPEN, form=form, offer_sign_in=False)
+    return _landing_page(
+        event, window, WindowState.OPEN, form=form, offer_sign_in=False, returning=bool(saved)
+    )
 
 
 def _badge_or_closed(
@@ -126,7 +131,11 @@ def _closed(event: Event, window: CheckInWindow, state: WindowState) -> tuple[st
 
 
 def _landing_page(
-    event: Event, window: CheckInWindow, state: WindowState, **context: object
+    event: Event,
+    window: CheckInWindow,
+    state: WindowState,
+    signin_form: SignInRequestForm | None = None,
+    **context: object,
 ) -> str:
     form = context.get("form")
     if isinstance(form, CheckInForm):
@@ -139,7 +148,10 @@ def _landing_page(
         today=local_time(event, utcnow()).date(),
         starts=local_time(event, event.starts_at),
         ends=local_time(event, event.ends_at),
-        refused=request.method == "POST" and state is not WindowState.OPEN,
+        refused=request.endpoint == "public.landing"
+        and request.method == "POST"
+        and state is not WindowState.OPEN,
+        signin_form=signin_form or SignInRequestForm(formdata=None),
         **context,
     )
 
@@ -152,7 +164,12 @@ def sign_in_link(token: str) -> str | tuple[str, int]:
     event = _event_or_404(token)
     form = SignInRequestForm()
     if not form.validate_on_submit():
-        abort(400)
+        window = checkin_window(event)
+        state = window.state(utcnow())
+        page = _landing_page(
+            event, window, state, form=CheckInForm(formdata=None), signin_form=form
+        )
+        return page, 400
     send_sign_in_link(form.email.data, event)
     db.session.commit()
     return render_template("me/link_sent.html", email=form.email.data)
@@ -179,6 +196,8 @@ def _to_badge(
 ) -> Response:
     if already:
         flash("You're already checked in. Here's your badge.", "info")
+    else:
+        flash("You're checked in.", "success")
     if to is not None:
         return redirect(to, 303)
     badge_token = token or device.badge_token(event_id)

@@ -7,16 +7,31 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from domain.checkin import CheckInResult, PersonKey, badge_token_for
+from domain.checkin import (
+    CheckInError,
+    CheckInResult,
+    PersonKey,
+    badge_token_for,
+    check_in,
+    remembered_profile,
+)
 from domain.connections import connections_of
 from domain.db import db
 from domain.followups import set_followup_consent
-from domain.models import Attendance, Connection, Event, Person
+from domain.models import Attendance, Connection, ConnectionStatus, EmailLink, Event, Person
 from domain.profile import update_profile
 from domain.signin import use_link
 from domain.suggestions import Suggestion, suggestions
 from domain.tokens import hash_token, new_token
-from domain.visibility import Relation, shared_interests, visible_fields
+from domain.visibility import (
+    Relation,
+    ShownField,
+    can_see,
+    card_for,
+    shared_interests,
+    shown_fields,
+    visible_fields,
+)
 
 
 def give_badge_to_device(person: Person, event_id: int, device_secret: str) -> CheckInResult | None:
@@ -87,7 +102,9 @@ class SignIn:
     person: Person
     purpose: str
     badge: CheckInResult | None  # their badge at the link's event, now on this phone
-    check_in_at: Event | None  # the link's event, where they have yet to check in
+    check_in_at: Event | None  # the link's event, where they could not be checked in now
+    event_id: int | None = None  # the event the link was sent about, if any
+    checked_in_now: bool = False  # the link checked them in, with their saved profile
 
 
 def sign_in_with_link(token: str, device_secret: str) -> SignIn:
@@ -96,9 +113,34 @@ def sign_in_with_link(token: str, device_secret: str) -> SignIn:
     link = use_link(token)
     person = link.person
     if link.purpose != "signin" or link.event_id is None:
-        return SignIn(person, link.purpose, None, None)
+        return SignIn(person, link.purpose, None, None, link.event_id)
     badge = give_badge_to_device(person, link.event_id, device_secret)
-    return SignIn(person, link.purpose, badge, link.event if badge is None else None)
+    if badge is not None:
+        return SignIn(person, link.purpose, badge, None, link.event_id)
+    # Not checked in there yet: the link completes the check-in with the saved profile.
+    saved = remembered_profile(person.id)
+    assert saved is not None  # the link's person exists
+    try:
+        # Refused before anything is written when the event's check-in is closed; the saved
+        # profile is the person's own, so nothing else in it can be refused.
+        badge = check_in(link.event, saved, device_secret=device_secret, person_id=person.id)
+    except CheckInError:
+        return SignIn(person, link.purpose, None, link.event, link.event_id)
+    return SignIn(person, link.purpose, badge, None, link.event_id, checked_in_now=True)
+
+
+def link_checks_in(link: EmailLink) -> bool:
+    """Tell whether using a sign-in link would check its person in at its event."""
+    if link.purpose != "signin" or link.event_id is None:
+        return False
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Attendance)
+            .where(Attendance.person_id == link.person_id, Attendance.event_id == link.event_id)
+        )
+        == 0
+    )
 
 
 @dataclass(frozen=True)
@@ -113,6 +155,10 @@ class PersonShown:
     note: str = ""  # my private note about them
     connection_id: int | None = None
     attendance_id: int | None = None
+    shares_nothing: bool = False  # a connection who shows me no way to reach them
+    # My own choice for this connection: "share" (my email is hidden from them), "stop"
+    # (shown to them alone), or "" (my event-wide choice already shows it).
+    email_offer: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,15 +196,69 @@ def _requester(mine: Attendance, connection: Connection) -> PersonShown:
 
 def _connected(mine: Attendance, connection: Connection) -> PersonShown:
     other = connection.other(mine)
-    visible = visible_fields(other, Relation.CONNECTION)
+    visible = visible_fields(other, Relation.CONNECTION, connection)
+    email = other.person.email if "email" in visible else None
+    links = list(other.person.links or []) if "links" in visible else []
     return PersonShown(
         other.person.name,
         shared=shared_interests(mine, other, Relation.CONNECTION),
-        email=other.person.email if "email" in visible else None,
-        links=list(other.person.links or []) if "links" in visible else [],
+        email=email,
+        links=links,
         note=connection.note_of(mine),
         connection_id=connection.id,
+        shares_nothing=email is None and not links,
+        email_offer=_email_offer(mine, connection),
     )
+
+
+def _email_offer(mine: Attendance, connection: Connection) -> str:
+    if can_see(mine, "email", Relation.CONNECTION):
+        return ""
+    return "stop" if connection.shares_email(mine) else "share"
+
+
+def my_card(mine: Attendance) -> list[ShownField]:
+    """Return my whole profile at this event, as only I see it."""
+    return shown_fields(mine, visible_fields(mine, Relation.SELF))
+
+
+@dataclass(frozen=True)
+class CardPage:
+    """Someone's card as I see it, in plain values."""
+
+    name: str
+    event_name: str
+    checked_in: bool  # whether I am checked in at their event (else I'm asked to)
+    fields: list[ShownField]
+    shared: list[str]  # interests we share that they show me
+    state: str  # "none", "connected", "asked" (by me) or "asked_me"
+    connection_id: int | None
+
+
+def card_page(owner: Attendance, viewer: Attendance | None) -> CardPage:
+    """Return what the viewer sees of the owner's card, and where the two of them stand."""
+    card = card_for(owner, viewer)
+    connection = card.connection
+    if connection is None or connection.status == ConnectionStatus.DECLINED:
+        state = "none" if connection is None or viewer is None else _declined(connection, viewer)
+    elif connection.accepted:
+        state = "connected"
+    else:
+        state = "asked" if viewer and connection.requested_by_id == viewer.id else "asked_me"
+    return CardPage(
+        name=owner.person.name,
+        event_name=owner.event.name,
+        checked_in=card.relation is not Relation.OUTSIDER,
+        fields=shown_fields(owner, card.visible),
+        shared=card.shared,
+        state=state,
+        connection_id=connection.id if connection is not None else None,
+    )
+
+
+def _declined(connection: Connection, viewer: Attendance) -> str:
+    # A declined request looks pending to the one who asked: the other is never told.
+    return "asked" if connection.requested_by_id == viewer.id else "none"
 
 
 def _suggested(suggestion: Suggestion) -> PersonShown:

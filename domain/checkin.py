@@ -81,6 +81,47 @@ class Profile:
     want_followups: bool = False
 
 
+def remembered_profile(person_id: int | None) -> Profile | None:
+    """Return the profile a person last checked in with, to fill their next check-in.
+
+    Name, about, talking points and links are the person's own; interests and the
+    consent to show a profile come from their latest check-in (an attendance keeps its
+    own copy, so an event's record does not change when the profile does).
+    """
+    person = db.session.get(Person, person_id) if person_id is not None else None
+    if person is None:
+        return None
+    last = _latest_attendance(person)
+    return Profile(
+        name=person.name,
+        email=person.email,
+        about=person.about or "",
+        talk_about=person.talk_about or "",
+        interests=[interest.name for interest in last.interests] if last else [],
+        links=list(person.links or []),
+        share_profile=last is not None and last.profile_consent_at is not None,
+        want_followups=last is not None and last.followup_consent_at is not None,
+    )
+
+
+def _latest_attendance(person: Person) -> Attendance | None:
+    return db.session.scalars(
+        sa.select(Attendance)
+        .where(Attendance.person_id == person.id)
+        .order_by(Attendance.checked_in_at.desc(), Attendance.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def starting_visibility(person: Person, *, share: bool) -> dict[str, str]:
+    """Return who sees what at a new check-in: the person's last choices when they share
+    their profile again, else the defaults."""
+    last = _latest_attendance(person)
+    if not share or last is None or last.profile_consent_at is None:
+        return default_visibility(share=share)
+    return {f"{field}_visibility": getattr(last, f"{field}_visibility") for field in PROFILE_FIELDS}
+
+
 @dataclass(frozen=True)
 class PersonKey:
     """What names a person in a phone's cookie: their id, when they were created, and the
@@ -171,7 +212,15 @@ def check_in(
         # A phone passed to someone new: nothing the last person's secret made is theirs.
         device_secret = new_token()
     badge_token = badge_token_for(device_secret, event.id, new_person_id)
-    attendance_id = _add_attendance(event, new_person_id, badge_token, profile, interests, now)
+    attendance_id = _add_attendance(
+        event,
+        new_person_id,
+        badge_token,
+        profile,
+        interests,
+        now,
+        default_visibility(share=profile.share_profile),
+    )
     assert attendance_id is not None  # someone new has no check-in anywhere yet
     if profile.want_followups:
         confirm_new_address(new_person_id, email, event.id)
@@ -192,6 +241,7 @@ def _add_attendance(
     profile: Profile,
     interests: list[str],
     now: datetime,
+    visibility: dict[str, str],
 ) -> int | None:
     """Insert a new check-in with its interests, or return None if there is one already.
 
@@ -206,7 +256,7 @@ def _add_attendance(
             "checked_in_at": now,
             "profile_consent_at": now if profile.share_profile else None,
             "followup_consent_at": now if profile.want_followups else None,
-            **default_visibility(share=profile.share_profile),
+            **visibility,
         },
         ["event_id", "person_id"],
     )
@@ -256,7 +306,15 @@ def _check_in_known_person(
     connections_changed(
         db.session.scalars(sa.select(Attendance.id).where(Attendance.person_id == person.id))
     )
-    attendance_id = _add_attendance(event, person.id, badge_token, profile, interests, utcnow())
+    attendance_id = _add_attendance(
+        event,
+        person.id,
+        badge_token,
+        profile,
+        interests,
+        utcnow(),
+        starting_visibility(person, share=profile.share_profile),
+    )
     if attendance_id is None:
         existing = _attendance_of(event, person)
         assert existing is not None

@@ -191,6 +191,20 @@ def set_note(mine: Attendance, connection: Connection, note: str) -> None:
     db.session.flush()
 
 
+def share_email(mine: Attendance, connection: Connection, share: bool) -> None:
+    """Show my email to one connection, or stop, whatever my event-wide choice."""
+    _require_party(mine, connection)
+    if not connection.accepted:
+        raise ConnectError("not_connected")
+    if mine.id == connection.low_attendance_id:
+        connection.low_shares_email = share
+    else:
+        connection.high_shares_email = share
+    # The other sees my email (or no longer), and my badge offers the other choice.
+    badge_changed(connection.low_attendance_id, connection.high_attendance_id)
+    db.session.flush()
+
+
 def clean_note(note: str) -> str:
     """Return a note trimmed; raise ConnectError if it is too long or has control codes."""
     note = note.strip()

@@ -88,7 +88,7 @@ def person_cards(mine: Attendance, connections: list[Connection]) -> list[dict[s
 def _person_card(
     mine: Attendance, connection: Connection, other: Attendance, shared: list[str]
 ) -> dict[str, Any]:
-    shown = visible_fields(other, Relation.CONNECTION)
+    shown = visible_fields(other, Relation.CONNECTION, connection)
     email = other.person.email if "email" in shown else None
     mailto = None
     if email:

@@ -7,6 +7,7 @@ if and only if the change that caused it is committed.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from domain.models import (
     Person,
 )
 from domain.outbox import HELD_UNCONFIRMED, cancel_waiting, enqueue, enqueue_row
+from domain.profile import mask_email
 
 FOLLOWUP_TIMINGS = ("next_morning", "at_end")
 NUDGE_CHOICES = (0, 7, 14, 30)
@@ -76,6 +78,34 @@ def request_confirmation(person: Person, event: Event | None) -> OutboxMessage |
         event=event,
         send_after=now,
     )
+
+
+@dataclass(frozen=True)
+class PendingConfirmation:
+    """A person who asked for follow-ups but has not confirmed their address yet."""
+
+    masked_email: str  # "a…@example.org"
+    sent: bool  # whether a confirmation mail has been queued for them
+
+
+def pending_confirmation(mine: Attendance) -> PendingConfirmation | None:
+    """Return what a badge says about the confirmation its follow-ups wait for, if any."""
+    person = mine.person
+    if mine.followup_consent_at is None or person.email_confirmed_at is not None:
+        return None
+    sent = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.person_id == person.id, OutboxMessage.kind == "confirm")
+    )
+    return PendingConfirmation(mask_email(person.email), bool(sent))
+
+
+def resend_confirmation(mine: Attendance) -> bool:
+    """Queue the confirmation mail again, within its limits; tell whether it was queued."""
+    if pending_confirmation(mine) is None:
+        return False
+    return request_confirmation(mine.person, mine.event) is not None
 
 
 def confirm_new_address(person_id: int, email: str, event_id: int | None) -> None:

@@ -96,7 +96,12 @@ MORNING_AFTER_REST = timedelta(hours=4)
 # Sign-in links are counted over this window for SIGN_IN_LINKS_PER_DAY.
 SIGN_IN_CAP_WINDOW = timedelta(hours=24)
 # How long the one-time links in emails work.
-LINK_LIFETIME = {"confirm": timedelta(hours=48), "signin": timedelta(minutes=30)}
+# "me": the link in every follow-up that opens the person's /me, once.
+LINK_LIFETIME = {
+    "confirm": timedelta(hours=48),
+    "signin": timedelta(minutes=30),
+    "me": timedelta(days=7),
+}
 # How long an invitation to join an event's team works, and how many an event's owner may
 # send in a day (each is an email to an address nobody confirmed).
 INVITATION_LIFETIME = timedelta(days=7)

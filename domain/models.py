@@ -234,6 +234,9 @@ class Connection(db.Model):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Either side said "we've been in touch": no more nudges for this pair.
     in_touch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Each side may show its email to this one connection, whatever its event-wide choice.
+    low_shares_email: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    high_shares_email: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     low: Mapped[Attendance] = relationship(foreign_keys=[low_attendance_id])
     high: Mapped[Attendance] = relationship(foreign_keys=[high_attendance_id])
@@ -246,6 +249,12 @@ class Connection(db.Model):
     def other(self, mine: Attendance) -> Attendance:
         """Return the attendance on the other side from `mine`."""
         return self.high if mine.id == self.low_attendance_id else self.low
+
+    def shares_email(self, side: Attendance) -> bool:
+        """Tell whether one side shows its email to the other through this connection."""
+        return (
+            self.low_shares_email if side.id == self.low_attendance_id else self.high_shares_email
+        )
 
     def note_of(self, mine: Attendance) -> str:
         """Return my private note about the other person."""

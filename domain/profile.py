@@ -55,6 +55,12 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+def mask_email(email: str) -> str:
+    """Return an address as a screen may show it to its owner: "a…@example.org"."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}\u2026@{domain}"
+
+
 def normalise_interest(tag: str) -> str:
     """Return an interest tag as it is shown: as typed, trimmed, inner spaces collapsed."""
     return _SPACES.sub(" ", unicodedata.normalize("NFKC", tag)).strip()

@@ -18,6 +18,8 @@ def lifetime_in_words(purpose: str) -> str:
     if minutes % 60:
         return f"{minutes} minutes"
     hours = minutes // 60
+    if hours > 48 and hours % 24 == 0:
+        return f"{hours // 24} days"
     return f"{hours} hour{'' if hours == 1 else 's'}"
 
 

@@ -94,3 +94,9 @@ def suggestions(
         )
         for i in ids
     ]
+
+
+def suggested(mine: Attendance, attendance_id: int) -> Attendance | None:
+    """Return the attendance if it is one of my suggestions right now, else None."""
+    found = suggestions(mine, only=attendance_id)
+    return next((s.attendance for s in found if s.attendance.id == attendance_id), None)

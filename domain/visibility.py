@@ -93,26 +93,92 @@ def card_for(owner: Attendance, viewer: Attendance | None) -> CardView:
     return CardView(
         seen_as,
         connection,
-        visible_fields(owner, seen_as),
+        visible_fields(owner, seen_as, connection if seen_as is Relation.CONNECTION else None),
         shared_interests(viewer, owner, seen_as),
     )
 
 
-def can_see(owner: Attendance, field: str, viewer: Relation) -> bool:
-    """Tell whether a viewer may see one field of the owner's profile."""
+def can_see(
+    owner: Attendance, field: str, viewer: Relation, connection: Connection | None = None
+) -> bool:
+    """Tell whether a viewer may see one field of the owner's profile.
+
+    `connection` is the viewer's accepted connection with the owner, if known: through it
+    the owner may show their email to that one person, whatever their event-wide choice.
+    """
     if viewer is Relation.SELF:
         return True
     setting = getattr(owner, f"{field}_visibility")
     if viewer is Relation.CONNECTION:
+        if field == "email" and connection is not None and connection.shares_email(owner):
+            return True
         return setting in (Visibility.EVERYONE, Visibility.CONNECTIONS)
     if viewer is Relation.ATTENDEE:
         return setting == Visibility.EVERYONE
     return False
 
 
-def visible_fields(owner: Attendance, viewer: Relation) -> frozenset[str]:
+def visible_fields(
+    owner: Attendance, viewer: Relation, connection: Connection | None = None
+) -> frozenset[str]:
     """Return the names of the owner's fields the viewer may see."""
-    return frozenset(field for field in PROFILE_FIELDS if can_see(owner, field, viewer))
+    return frozenset(field for field in PROFILE_FIELDS if can_see(owner, field, viewer, connection))
+
+
+@dataclass(frozen=True)
+class ShownField:
+    """One part of a profile as a viewer sees it, in plain values."""
+
+    key: str  # "about", "interests", "talk", "links" or "email"
+    label: str
+    text: str = ""
+    items: tuple[str, ...] = ()  # interests or links
+
+
+FIELD_LABELS = {
+    "about": "About",
+    "interests": "Interests",
+    "talk": "Happy to talk about",
+    "links": "Links",
+    "email": "Email",
+}
+
+
+def shown_fields(owner: Attendance, visible: frozenset[str]) -> list[ShownField]:
+    """Return the parts of the owner's profile in `visible` that have something to show."""
+    person = owner.person
+    values: dict[str, ShownField] = {
+        "about": ShownField("about", FIELD_LABELS["about"], text=person.about or ""),
+        "interests": ShownField(
+            "interests",
+            FIELD_LABELS["interests"],
+            items=tuple(interest.name for interest in owner.interests),
+        ),
+        "talk": ShownField("talk", FIELD_LABELS["talk"], text=person.talk_about or ""),
+        "links": ShownField("links", FIELD_LABELS["links"], items=tuple(person.links or [])),
+        "email": ShownField("email", FIELD_LABELS["email"], text=person.email),
+    }
+    return [
+        values[field]
+        for field in PROFILE_FIELDS
+        if field in visible and (values[field].text or values[field].items)
+    ]
+
+
+@dataclass(frozen=True)
+class CardPreview:
+    """My card as others see it: a stranger at the event, and a connection."""
+
+    stranger: list[ShownField]
+    connection: list[ShownField]
+
+
+def preview_card(mine: Attendance) -> CardPreview:
+    """Return my card as a stranger at my event and as a connection see it."""
+    return CardPreview(
+        stranger=shown_fields(mine, visible_fields(mine, Relation.ATTENDEE)),
+        connection=shown_fields(mine, visible_fields(mine, Relation.CONNECTION)),
+    )
 
 
 def shared_interests(a: Attendance, b: Attendance, viewer: Relation) -> list[str]:
@@ -126,7 +192,7 @@ def shared_interests(a: Attendance, b: Attendance, viewer: Relation) -> list[str
 def contact_card(mine: Attendance, connection: Connection) -> Card:
     """Return the contact details the other side of a connection shares with me."""
     other = connection.other(mine)
-    shown = visible_fields(other, Relation.CONNECTION)
+    shown = visible_fields(other, Relation.CONNECTION, connection)
     return Card(
         name=other.person.name,
         email=other.person.email if "email" in shown else None,

@@ -117,6 +117,10 @@ MATRIX: dict[str, dict[str, str]] = {
 # Routes about my own badge: only the phone holding it may use them; anyone else gets 404.
 BADGE_OWNER = {
     "badge.edit",
+    "badge.resend_confirmation_mail",
+    "badge.preview",
+    "badge.share_my_email",
+    "badge.stop_sharing_my_email",
     "badge.forget",
     "badge.live",
     "badge.connect_suggestion",

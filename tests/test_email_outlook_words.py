@@ -72,4 +72,5 @@ def test_link_emails_say_the_lifetime_the_link_really_has():
 
     assert lifetime_in_words("confirm") == "48 hours"
     assert lifetime_in_words("signin") == "30 minutes"
-    assert set(LINK_LIFETIME) == {"confirm", "signin"}
+    assert lifetime_in_words("me") == "7 days"
+    assert set(LINK_LIFETIME) == {"confirm", "signin", "me"}

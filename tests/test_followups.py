@@ -119,7 +119,7 @@ def test_an_unconfirmed_address_stops_getting_confirmations_after_a_few(app, mak
 def test_confirmation_link_get_asks_and_post_confirms_once(app, make_event, mailbox):
     event = make_event()
     phone = app.test_client()
-    check_in(phone, event, "Ana", "ana@example.org")
+    badge = check_in(phone, event, "Ana", "ana@example.org")
     mailbox.deliver()
     path = link_in(mailbox.one("ana@example.org", "confirm"), "/m/")
 
@@ -132,7 +132,8 @@ def test_confirmation_link_get_asks_and_post_confirms_once(app, make_event, mail
 
     done = phone.post(path)
     assert done.status_code == 303
-    assert done.location == "/me/"
+    # The phone that checked in goes back to the badge the confirmation was about.
+    assert done.location == f"/b/{badge}"
     db.session.rollback()
     assert person("ana@example.org").email_confirmed_at is not None
     assert "Signed in as Ana (ana@example.org)" in phone.get("/me/").text

@@ -112,7 +112,9 @@ def confirm_email(page: Any, server: LiveServer, message: Recorded) -> None:
     assert_no_axe_violations(page, "the confirm-your-email page")
     button(page, "Confirm my email").click()
     expect(page.locator(".flash")).to_have_text("Thanks: your email is confirmed.")
-    expect(page.get_by_role("heading", level=1)).to_have_text("My connections")
+    # Back on the badge the confirmation was about, with the way to /me beside it.
+    expect(page.locator("svg.qr")).to_be_visible()
+    expect(page.get_by_role("link", name="My connections", exact=True)).to_be_visible()
 
 
 def counts_shown(laptop: Any) -> dict[str, int]:
