@@ -40,6 +40,7 @@ from domain.connections import (
 from domain.db import db
 from domain.followups import pending_confirmation, resend_confirmation
 from domain.limits import CONNECTION_REQUESTS_PER_HOUR, LIVE_REFRESH_SECONDS, NOTE_MAX
+from domain.met_before import met_before_here
 from domain.models import Attendance, Connection
 from domain.profile import ProfileError
 from domain.qr import qr_svg
@@ -131,12 +132,14 @@ def view(token: str) -> str:
 
 
 def _card_page(owner: Attendance, viewer: Attendance | None, token: str, form: NoteForm) -> str:
+    met = met_before_here(viewer, only=owner.id) if viewer else []
     return render_template(
         "badge/card.html",
         card=card_page(owner, viewer),
         event_id=owner.event_id,
         checkin_token=owner.event.checkin_token,
         token=token,
+        met_before=met[0] if met else None,
         my_token=device.badge_token(owner.event_id) if viewer else None,
         form=form,
         note_max=NOTE_MAX,

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, render_template
 
 from blueprints.urls import absolute
-from domain.digest import content_of, preview_cards
+from domain.digest import content_of, next_event_of, preview_cards
 from domain.limits import INVITATION_LIFETIME
 from domain.mailer import Email, FileMailer, Mailer, SendGridMailer
 from domain.models import Attendance, OutboxMessage
@@ -84,6 +84,7 @@ def compose(message: OutboxMessage) -> Rendered:
         context["me_lifetime"] = lifetime_in_words("me")
         unsubscribe = absolute(f"/u/{token}")
         context["people"] = content.people
+        context["next_event"] = content.next_event
         context["links"] = _links(token)
         context["unsubscribe"] = unsubscribe
         headers = {
@@ -133,6 +134,7 @@ def _links(token: str) -> dict[str, str]:
     return {
         "contact": absolute(f"/f/{token}/contacts/"),
         "in_touch": absolute(f"/f/{token}/in-touch/"),
+        "calendar": absolute(f"/f/{token}/next.ics"),
     }
 
 
@@ -144,7 +146,8 @@ def preview_digest(mine: Attendance) -> Response:
         event=mine.event,
         mine=mine,
         people=preview_cards(mine),
-        links={"contact": "#", "in_touch": "#"},
+        next_event=next_event_of(mine),
+        links={"contact": "#", "in_touch": "#", "calendar": "#"},
         unsubscribe="#",
         me_link="#",
         me_lifetime=lifetime_in_words("me"),

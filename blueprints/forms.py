@@ -41,7 +41,7 @@ from domain.limits import (
     PASSWORD_MIN,
     TIMEZONE_MAX,
 )
-from domain.models import PROFILE_FIELDS, Attendance, Person
+from domain.models import PROFILE_FIELDS, Attendance, Community, Event, Person
 from domain.profile import (
     ProfileError,
     has_control_characters,
@@ -245,6 +245,23 @@ class EventForm(Form):
         default=str(limits.RETENTION_DAYS),
         description="People who confirmed their email keep their own profile and connections.",
     )
+
+    community = SelectField(
+        "Community",
+        choices=[SelectChoice("", "None")],
+        default="",
+        description="A recurring series this event belongs to, such as a monthly brunch club.",
+    )
+
+    def offer_communities(self, communities: list[Community]) -> None:
+        """Offer the organiser's own communities (and none) for the event to belong to."""
+        self.community.choices = [SelectChoice("", "None")] + [
+            SelectChoice(str(community.id), community.name) for community in communities
+        ]
+
+    def community_id(self) -> int | None:
+        """Return the community picked, or None."""
+        return int(self.community.data) if self.community.data else None
 
     def validate_timezone(self, field: Any) -> None:
         if not is_timezone(field.data):
@@ -468,6 +485,31 @@ class DeleteMeForm(Form):
         "Yes, delete my profile, my check-ins and my connections everywhere",
         validators=[InputRequired("Tick the box to confirm.")],
     )
+
+
+class CommunityForm(Form):
+    name = StringField(
+        "Community name",
+        filters=[_trim],
+        validators=[
+            DataRequired("Give the community a name."),
+            _length(NAME_MAX, "the name"),
+            single_line,
+        ],
+    )
+    description = TextAreaField(
+        "Description",
+        filters=[_trim],
+        validators=[Optional(), _length(DESCRIPTION_MAX, "the description"), multi_line],
+    )
+
+
+class AttachEventForm(Form):
+    event = SelectField("Add one of your events", choices=[])
+
+    def offer(self, events: list[Event]) -> None:
+        """Offer the organiser's events that are not in the community yet."""
+        self.event.choices = [SelectChoice(str(event.id), event.name) for event in events]
 
 
 class InviteForm(Form):

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from blueprints import device
-from blueprints.downloads import vcard_download
+from blueprints.downloads import download, vcard_download
 from blueprints.extensions import csrf, lookup_limited
 from domain.badges import SignIn, link_checks_in, sign_in_with_link
+from domain.calendar import event_ics
 from domain.db import db
-from domain.digest import connection_for_link, message_by_link_token
+from domain.digest import connection_for_link, message_by_link_token, next_event_for_link
 from domain.followups import attendance_of, mark_in_touch
 from domain.models import OutboxMessage
 from domain.signin import LinkError, check_link, find_link
@@ -127,6 +140,17 @@ def contact(token: str, connection_id: int) -> Response:
     if connection is None or mine is None:
         abort(404)
     return vcard_download(contact_card(mine, connection))
+
+
+@bp.get("/f/<token:token>/next.ics")
+@lookup_limited
+def next_event_calendar(token: str) -> Response:
+    """Download the community's next event, named at the end of a digest, as a calendar file."""
+    event = next_event_for_link(_message_or_404(token))
+    if event is None:
+        abort(404)
+    ics = event_ics(event, urlsplit(current_app.config["PUBLIC_URL"]).hostname or "rapport")
+    return download(ics, "text/calendar", f"{event.name}.ics", fallback="event")
 
 
 @bp.route("/f/<token:token>/in-touch/<id:connection_id>", methods=["GET", "POST"])

@@ -29,6 +29,7 @@ from domain.attendees import (
     attendees_csv,
     clean_search,
 )
+from domain.communities import communities_of, standing
 from domain.db import db, utcnow
 from domain.email_outlook import digest_recipient, emails_page, message_of_event
 from domain.ending import ending_preview
@@ -63,6 +64,7 @@ EVENT_ERRORS = {
     "ends_before_start": ("ends_at", "The event must end after it starts."),
     "followup_setting": ("followup_timing", "Pick one of the follow-up choices."),
     "checkin_window": ("checkin_opens_minutes", "Pick one of the check-in choices."),
+    "unknown_community": ("community", "Pick one of your communities."),
     "retention": ("retention_days", "Pick one of the choices."),
 }
 
@@ -83,7 +85,9 @@ def events() -> str:
 def new_event() -> Response | str:
     """Create an event."""
     form = EventForm()
+    form.offer_communities(communities_of(current_user))
     if request.method == "GET":
+        form.community.data = request.args.get("community", "")
         form.timezone.data = request.args.get("timezone", "")
         if not is_timezone(form.timezone.data):
             form.timezone.data = default_timezone(current_user)
@@ -110,6 +114,8 @@ def edit_event(event_id: int) -> Response | str:
     """Change an event's details."""
     event = event_or_404(event_id, Action.SETTINGS)
     form = EventForm()
+    # The event's communities are its owner's, whoever on the team edits it.
+    form.offer_communities(communities_of(event.organiser))
     if request.method == "GET":
         form.process(
             data={
@@ -123,6 +129,7 @@ def edit_event(event_id: int) -> Response | str:
                 "nudge_days": str(event.nudge_days),
                 "checkin_opens_minutes": str(event.checkin_opens_minutes),
                 "checkin_closes_minutes": str(event.checkin_closes_minutes),
+                "community": str(event.community_id or ""),
                 "thank_you_note": event.thank_you_note,
                 "retention_days": str(event.retention_days),
             }
@@ -153,6 +160,7 @@ def attendees(event_id: int) -> str:
         can=allowed_actions(event),
         overview=event_overview(event, utcnow()),
         listing=listing,
+        standing=standing(event),
         version=_etag(listing.version),
         refresh_seconds=LIVE_REFRESH_SECONDS,
         pictures_seconds=PICTURES_REFRESH_SECONDS,
@@ -179,6 +187,7 @@ def attendees_live(event_id: int) -> Response:
             event=event,
             can=allowed_actions(event),
             listing=listing,
+            standing=standing(event),
         )
     )
     response.headers["ETag"] = _etag(listing.version)
@@ -357,6 +366,7 @@ def _details(form: EventForm) -> EventDetails:
         checkin_closes_minutes=int(form.checkin_closes_minutes.data),
         thank_you_note=form.thank_you_note.data or "",
         retention_days=int(form.retention_days.data),
+        community_id=form.community_id(),
     )
 
 

@@ -18,6 +18,8 @@ from domain.checkin import (
 from domain.connections import connections_of
 from domain.db import db
 from domain.followups import set_followup_consent
+from domain.limits import SUGGESTIONS
+from domain.met_before import MetBefore, met_before_here
 from domain.models import Attendance, Connection, ConnectionStatus, EmailLink, Event, Person
 from domain.profile import update_profile
 from domain.signin import use_link
@@ -159,21 +161,40 @@ class PersonShown:
     # My own choice for this connection: "share" (my email is hidden from them), "stop"
     # (shown to them alone), or "" (my event-wide choice already shows it).
     email_offer: str = ""
+    since: str = ""  # where we first connected, for someone I met before: "Brunch in March"
 
 
 @dataclass(frozen=True)
 class LiveBadge:
-    """The changing part of my badge page: requests, connections and suggestions."""
+    """The changing part of my badge page: requests, connections, people I met before,
+    newcomers to the community and suggestions."""
 
     incoming: list[PersonShown]
     accepted: list[PersonShown]
     outgoing: list[PersonShown]
     suggestions: list[PersonShown]
+    met_before: list[PersonShown] = field(default_factory=list)
+    new_here: list[PersonShown] = field(default_factory=list)
+    in_community: bool = False
 
 
 def live_badge(mine: Attendance) -> LiveBadge:
-    """Return what the changing part of my badge page shows, each person as far as they allow."""
+    """Return what the changing part of my badge page shows, each person as far as they allow.
+
+    Each person is listed once: someone I met before is not also a newcomer or a suggestion.
+    """
     shown = connections_of(mine)
+    met = [_met_before(person) for person in met_before_here(mine)]
+    listed = {person.attendance_id for person in met}
+    in_community = mine.event.community_id is not None
+    new_here = []
+    if in_community:
+        new_here = [
+            _suggested(suggestion)
+            for suggestion in suggestions(mine, newcomers=True)
+            if suggestion.attendance.id not in listed
+        ]
+        listed |= {person.attendance_id for person in new_here}
     return LiveBadge(
         incoming=[_requester(mine, connection) for connection in shown.incoming],
         accepted=[_connected(mine, connection) for connection in shown.accepted],
@@ -181,7 +202,26 @@ def live_badge(mine: Attendance) -> LiveBadge:
             PersonShown(connection.other(mine).person.name, connection_id=connection.id)
             for connection in shown.outgoing
         ],
-        suggestions=[_suggested(suggestion) for suggestion in suggestions(mine)],
+        suggestions=[
+            _suggested(suggestion)
+            for suggestion in suggestions(mine, SUGGESTIONS + len(listed))
+            if suggestion.attendance.id not in listed
+        ][:SUGGESTIONS],
+        met_before=met,
+        new_here=new_here,
+        in_community=in_community,
+    )
+
+
+def _met_before(person: MetBefore) -> PersonShown:
+    return PersonShown(
+        person.name,
+        shared=person.shared,
+        email=person.email,
+        links=person.links,
+        note=person.note,
+        attendance_id=person.attendance_id,
+        since=person.since,
     )
 
 

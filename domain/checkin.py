@@ -13,6 +13,7 @@ from domain.db import db, insert_ignoring_conflict, utcnow
 from domain.errors import DomainError
 from domain.followups import confirm_new_address, request_confirmation
 from domain.interest_keys import interest_key
+from domain.met_before import met_here_before
 from domain.models import (
     PROFILE_FIELDS,
     Attendance,
@@ -28,7 +29,12 @@ from domain.profile import (
     normalise_links,
 )
 from domain.tokens import derive_token, hash_token, new_token, same_token
-from domain.versions import attendees_changed, connections_changed, interests_changed
+from domain.versions import (
+    attendees_changed,
+    badge_changed,
+    connections_changed,
+    interests_changed,
+)
 
 
 class CheckInError(DomainError):
@@ -319,6 +325,8 @@ def _check_in_known_person(
         existing = _attendance_of(event, person)
         assert existing is not None
         return _again(existing, person, badge_token, device_secret, person_id)
+    # They join the "met before" lists of the people here they connected with before.
+    badge_changed(*met_here_before(event, person.id))
     if profile.want_followups and person.email_confirmed_at is None:
         request_confirmation(person, event)
     db.session.flush()

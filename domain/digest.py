@@ -15,11 +15,14 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from domain.attendees import organiser_card
+from domain.communities import next_event
 from domain.connections import accepted_connections
 from domain.db import db, utcnow
+from domain.events import local_time
 from domain.followups import FOLLOWUP_KINDS, attendance_of
 from domain.interest_keys import interest_key
-from domain.models import Attendance, Connection, OutboxMessage
+from domain.met_before import first_meetings
+from domain.models import Attendance, Connection, Event, OutboxMessage
 from domain.outbox import HELD_UNCONFIRMED, Skip
 from domain.suppression import is_suppressed
 from domain.team import invitation_to_send
@@ -33,12 +36,22 @@ HIDDEN_FROM_ORGANISER = {"email": None, "mailto": None, "links": [], "note": ""}
 
 
 @dataclass(frozen=True)
+class NextEvent:
+    """The community's next event, as a digest ends with it."""
+
+    line: str  # "Sunday Brunch, 14 December, 11:00, The Back Room"
+    event_id: int
+
+
+@dataclass(frozen=True)
 class Content:
     """What a claimed message holds: the recipient's attendance, and for a follow-up, whom
-    it tells them about (one card per person, see `person_cards`)."""
+    it tells them about (one card per person, see `person_cards`) and, for a digest, the
+    community's next event."""
 
     mine: Attendance | None
     people: list[dict[str, Any]] | None = None
+    next_event: NextEvent | None = None
 
 
 def content_of(message: OutboxMessage) -> Content:
@@ -51,7 +64,9 @@ def content_of(message: OutboxMessage) -> Content:
             raise Skip(HELD_UNCONFIRMED)
         if mine is None or mine.followup_consent_at is None:
             raise Skip("no_consent")
-        return Content(mine, person_cards(mine, _followup_connections(message, mine)))
+        people = person_cards(mine, _followup_connections(message, mine))
+        coming = next_event_of(mine) if message.kind == "digest" else None
+        return Content(mine, people, coming)
     if message.kind in LINK_KINDS:
         return Content(mine)
     if message.kind == "invite":
@@ -79,10 +94,27 @@ def person_cards(mine: Attendance, connections: list[Connection]) -> list[dict[s
     """Return what a follow-up says of each person I connected with."""
     others = [connection.other(mine) for connection in connections]
     shared = shared_interest_names(mine, others)
-    return [
-        _person_card(mine, connection, other, shared[other.id])
-        for connection, other in zip(connections, others, strict=True)
-    ]
+    first = first_meetings(mine, others)
+    now = local_time(mine.event, mine.event.starts_at)
+    cards = []
+    for connection, other in zip(connections, others, strict=True):
+        card = _person_card(mine, connection, other, shared[other.id])
+        met = first.get(other.person_id)
+        card["first_met"] = met.at(now) if met else ""
+        cards.append(card)
+    return cards
+
+
+def next_event_of(mine: Attendance) -> NextEvent | None:
+    """Return the next event of my event's community, as a digest names it, or None."""
+    coming = next_event(mine.event)
+    if coming is None:
+        return None
+    starts = local_time(coming, coming.starts_at)
+    parts = [coming.name, f"{starts.day} {starts:%B}", f"{starts:%H:%M}"]
+    if coming.venue:
+        parts.append(coming.venue)
+    return NextEvent(", ".join(parts), coming.id)
 
 
 def _person_card(
@@ -126,6 +158,14 @@ def preview_cards(mine: Attendance) -> list[dict[str, Any]]:
             }
         )
     return people
+
+
+def next_event_for_link(message: OutboxMessage) -> Event | None:
+    """Return the next event a sent digest names (its "Add to calendar" link), or None."""
+    mine = attendance_of(message)
+    if mine is None or message.kind != "digest":
+        return None
+    return next_event(mine.event)
 
 
 def message_by_link_token(token: str) -> OutboxMessage | None:

@@ -23,7 +23,15 @@ from domain.limits import (
     RETENTION_CHOICES,
     RETENTION_DAYS,
 )
-from domain.models import Attendance, Connection, ConnectionStatus, Event, Organiser, TeamMember
+from domain.models import (
+    Attendance,
+    Community,
+    Connection,
+    ConnectionStatus,
+    Event,
+    Organiser,
+    TeamMember,
+)
 from domain.team import PERMISSIONS, ROLE_NAMES, Role, reachable_events
 from domain.tokens import new_token
 from domain.words import new_event_word
@@ -49,6 +57,7 @@ class EventDetails:
     checkin_closes_minutes: int = CHECKIN_CLOSES_MINUTES_AFTER
     thank_you_note: str = ""
     retention_days: int = RETENTION_DAYS
+    community_id: int | None = None  # one of the organiser's communities, or none
 
 
 def is_timezone(name: str) -> bool:
@@ -241,6 +250,11 @@ def _apply(event: Event, details: EventDetails) -> None:
         raise EventError("checkin_window")
     if details.retention_days not in RETENTION_CHOICES:
         raise EventError("retention")
+    if details.community_id is not None and not _owns_community(
+        event.organiser, details.community_id
+    ):
+        raise EventError("unknown_community")
+    event.community_id = details.community_id
     event.name = details.name.strip()
     event.starts_at = starts_at
     event.ends_at = ends_at
@@ -251,3 +265,14 @@ def _apply(event: Event, details: EventDetails) -> None:
     event.checkin_closes_minutes = details.checkin_closes_minutes
     event.thank_you_note = details.thank_you_note.strip()
     event.retention_days = details.retention_days
+
+
+def _owns_community(organiser: Organiser, community_id: int) -> bool:
+    # Asked while a new event is being built, before it is in the session.
+    with db.session.no_autoflush:
+        owned = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Community)
+            .where(Community.id == community_id, Community.organiser_id == organiser.id)
+        )
+    return owned == 1

@@ -57,6 +57,20 @@ class Organiser(UserMixin, db.Model):
     )
 
 
+class Community(db.Model):
+    """A recurring series of one organiser's events: a brunch club, a run club, a meetup."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organiser_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organiser.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(NAME_MAX))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    events: Mapped[list[Event]] = relationship(back_populates="community")
+
+
 class Event(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     organiser_id: Mapped[int] = mapped_column(
@@ -95,11 +109,16 @@ class Event(db.Model):
         default=RETENTION_DAYS, server_default=str(RETENTION_DAYS)
     )
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The community this event belongs to, if any: people are remembered across its events.
+    community_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("community.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Moves on with every change the organiser's attendee page would show (domain/versions.py).
     attendees_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     organiser: Mapped[Organiser] = relationship(back_populates="events")
+    community: Mapped[Community | None] = relationship(back_populates="events")
     attendances: Mapped[list[Attendance]] = relationship(
         back_populates="event", cascade="all, delete-orphan", passive_deletes=True
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from domain.communities import came_before
 from domain.connections import either_way
 from domain.db import db
 from domain.limits import SUGGESTIONS
@@ -29,13 +30,18 @@ class Suggestion:
 
 
 def suggestions(
-    mine: Attendance, limit: int = SUGGESTIONS, only: int | None = None
+    mine: Attendance,
+    limit: int = SUGGESTIONS,
+    only: int | None = None,
+    *,
+    newcomers: bool = False,
 ) -> list[Suggestion]:
     """Return people at my event who share my interests, most shared first.
 
     Only people who show their interests to everyone here, not connected or asked
     either way, and not blocked either way. Three queries, however many people came.
-    `only` narrows the answer to one attendance, to check that it is a suggestion.
+    `only` narrows the answer to one attendance, to check that it is a suggestion;
+    `newcomers` to first-timers at the event's community ("New here tonight").
     """
     mine_ai = sa.orm.aliased(attendance_interest)
     theirs = sa.orm.aliased(attendance_interest)
@@ -70,6 +76,7 @@ def suggestions(
             ~connected.exists(),
             ~blocked.exists(),
             Attendance.id == only if only is not None else sa.true(),
+            ~came_before(Attendance) if newcomers else sa.true(),
         )
         .group_by(Attendance.id)
         .order_by(shared.desc(), Attendance.id.desc())

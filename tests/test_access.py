@@ -56,6 +56,9 @@ OWNER_ONLY = event_route(OWNER)
 ANY_ORGANISER = {**dict.fromkeys((*TEAM, OTHER), OK), ATTENDEE: LOGIN, ANONYMOUS: LOGIN}
 BY_TOKEN = dict.fromkeys(ROLES, TOKEN)
 
+# Routes about one organiser's community (the night's is its owner's): anyone else, a 404.
+COMMUNITY_SCOPED = {"communities.show", "communities.attach", "communities.detach"}
+
 MATRIX: dict[str, dict[str, str]] = {
     # Organiser pages not about one event: each shows only the organiser's own events.
     "organiser.events": ANY_ORGANISER,
@@ -85,6 +88,9 @@ MATRIX: dict[str, dict[str, str]] = {
     # Pictures of the room: who met whom is not the door's business.
     "organiser.pictures": ORGANISERS,
     "organiser.pictures_live": ORGANISERS,
+    # A community is its owner's: their list of communities, and each one of them.
+    "communities.index": ANY_ORGANISER,
+    **dict.fromkeys(COMMUNITY_SCOPED, OWNER_ONLY),
     # The team is the owner's alone.
     "team.team": OWNER_ONLY,
     "team.revoke": OWNER_ONLY,
@@ -109,6 +115,7 @@ MATRIX: dict[str, dict[str, str]] = {
             "maillinks.unsubscribe",
             "maillinks.contact",
             "maillinks.in_touch",
+            "maillinks.next_event_calendar",
             "webhooks.sendgrid_events",
         ),
         BY_TOKEN,
@@ -171,6 +178,7 @@ def test_every_route_is_classified_for_every_role(app):
 @pytest.fixture
 def night(make_organiser, make_event, make_member, make_attendee, app_factory):
     """An event with its owner, a co-organiser, door staff, a stranger organiser and a guest."""
+    from domain.communities import attach_event, create_community
     from domain.connections import accept_connection, request_connection
     from domain.team import invite
 
@@ -196,6 +204,10 @@ def night(make_organiser, make_event, make_member, make_attendee, app_factory):
         )
     ).one()
     invitation = invite(event, "new@example.org", "door")
+    # The event is in its owner's community; another of the owner's events is not, yet.
+    community = create_community(owner, "Owner's brunch club")
+    attach_event(community, event)
+    spare_event = make_event(owner, name="Owner's other party")
     db.session.commit()
     member_id = db.session.scalar(
         sa.select(TeamMember.id).where(TeamMember.organiser_id == spare.id)
@@ -206,8 +218,9 @@ def night(make_organiser, make_event, make_member, make_attendee, app_factory):
         "attendance_id": guest.attendance.id,
         "invitation_id": invitation.id,
         "member_id": member_id,
+        "community_id": community.id,
     }
-    return event, people, guest, values
+    return event, people, guest, values, spare_event.id
 
 
 def client_for(app, role, people, guest, event):
@@ -225,8 +238,9 @@ FORM = {"name": "Hijacked", "email": "hijack@example.org", "role": "door", "code
 
 @pytest.mark.parametrize("role", ROLES)
 def test_the_authorization_matrix_holds_on_every_route(app, night, role):
-    event, people, guest, values = night
+    event, people, guest, values, spare_event_id = night
     client = client_for(app, role, people, guest, event)
+    form = {**FORM, "event": str(spare_event_id)}
     token = event.checkin_token
     checked = 0
     for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.endpoint):
@@ -236,7 +250,7 @@ def test_the_authorization_matrix_holds_on_every_route(app, night, role):
         path = rule.build(values)[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             before = row_counts()
-            response = client.open(path, method=method, data=FORM)
+            response = client.open(path, method=method, data=form)
             where = (role, method, path)
             if expected == OK:
                 assert response.status_code in (200, 303), where
@@ -256,7 +270,7 @@ def test_the_authorization_matrix_holds_on_every_route(app, night, role):
 
 
 def test_door_staff_see_no_links_they_may_not_follow(client, night):
-    event, people, _guest, _values = night
+    event, people, _guest, _values, _spare = night
     login(client, people[DOOR])
     page = client.get(f"/organiser/events/{event.id}").text
     assert "Gus Guest" in page and "Door desk" in page
@@ -265,6 +279,59 @@ def test_door_staff_see_no_links_they_may_not_follow(client, night):
         assert hidden not in page, hidden
     listing = client.get("/organiser/").text
     assert "Owner&#39;s secret party" in listing and "you are door staff" in listing
+
+
+def test_organiser_gets_404_on_every_route_of_another_organisers_community(
+    app, client, make_organiser, make_event
+):
+    from domain.communities import attach_event, create_community
+    from domain.db import writing
+
+    owner, intruder = make_organiser(), make_organiser()
+    event = make_event(owner, name="Owner's brunch")
+    own_event = make_event(intruder, name="Intruder's party")
+    with writing():
+        community = create_community(owner, "Owner's secret club")
+        attach_event(community, event)
+        db.session.commit()
+    login(client, intruder)
+    before = row_counts()
+    rules = [rule for rule in app.url_map.iter_rules() if rule.endpoint in COMMUNITY_SCOPED]
+    assert {rule.endpoint for rule in rules} == COMMUNITY_SCOPED
+    for rule in rules:
+        path = rule.build({"community_id": community.id, "event_id": event.id})[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(path, method=method, data={"event": str(own_event.id)})
+            assert response.status_code == 404, (method, path)
+            assert "secret club" not in response.text
+    assert row_counts() == before
+    db.session.expire_all()
+    assert (event.community_id, own_event.community_id) == (community.id, None)
+    # Nor can they put the owner's event into a community of their own.
+    with writing():
+        theirs = create_community(intruder, "Intruder's club")
+        db.session.commit()
+    response = client.post(f"/organiser/communities/{theirs.id}/events", data={"event": event.id})
+    assert response.status_code == 400
+    response = client.post(
+        "/organiser/events/new",
+        data={
+            "name": "Sneaky",
+            "starts_at": "2026-12-14T11:00",
+            "ends_at": "2026-12-14T13:00",
+            "timezone": "Europe/London",
+            "followup_timing": "next_morning",
+            "nudge_days": "7",
+            "checkin_opens_minutes": "120",
+            "checkin_closes_minutes": "360",
+            "community": str(community.id),
+        },
+    )
+    assert response.status_code == 200
+    assert "Not a valid choice" in response.text
+    db.session.expire_all()
+    assert event.community_id == community.id
+    assert db.session.scalar(sa.select(sa.func.count()).where(Event.name == "Sneaky")) == 0
 
 
 def test_organiser_lists_only_their_own_events(client, make_organiser, make_event):
@@ -299,8 +366,17 @@ def test_every_post_without_a_csrf_token_is_refused(app_factory, make_attendee):
 
         connection = request_connection(other.attendance, attendee.attendance)
         db.session.commit()
+        from domain.communities import attach_event, create_community
+
+        community = create_community(organiser, "Brunch club")
+        attach_event(community, event)
+        db.session.commit()
         badge, event_id, checkin = attendee.badge_token, event.id, event.checkin_token
-        ids = {"connection_id": connection.id, "attendance_id": other.attendance.id}
+        ids = {
+            "connection_id": connection.id,
+            "attendance_id": other.attendance.id,
+            "community_id": community.id,
+        }
 
     client = app.test_client()
     form = client.get("/login").text

@@ -28,6 +28,7 @@ from wtforms.fields.core import UnboundField
 import blueprints.forms
 from app import create_app
 from domain.checkin import CheckInResult, Profile, check_in
+from domain.communities import attach_event, create_community
 from domain.connections import request_connection
 from domain.db import ID_MAX, db, utcnow, writing
 from domain.events import EventDetails, create_event, wall_clock_now
@@ -292,6 +293,10 @@ class World:
             connection = request_connection(ana.attendance, ben.attendance)
             request_connection(ben.attendance, ana.attendance)
             pending = request_connection(cleo.attendance, ana.attendance)
+            community = create_community(
+                db.session.get_one(Organiser, self.organiser_id), "Meetup regulars"
+            )
+            attach_event(community, db.session.get_one(Event, event.id))
             db.session.commit()
         messages = db.session.scalars(
             sa.select(OutboxMessage.id).where(OutboxMessage.event_id == event.id)
@@ -303,6 +308,7 @@ class World:
             "attendance_id": [ben.attendance.id, cleo.attendance.id, ana.attendance.id],
             "connection_id": connections,
             "message_id": messages,
+            "community_id": [community.id],
         }
         self.tokens = {
             "e": [event.checkin_token],

@@ -117,13 +117,15 @@ def test_the_badge_and_its_refresh(crowd):
         data={"name": "Ana", "email": "ana@example.org", "interests": "jazz", "share_profile": "y"},
     )
     badge = checked_in.headers["Location"]
-    # (One of them finds the events of the badges the phone holds, for the navigation.)
-    assert count(lambda: phone.get(badge)) == 12
+    # (One of them finds the events of the badges the phone holds, for the navigation; one
+    # asks who here she met before, domain/met_before.py.)
+    assert count(lambda: phone.get(badge)) == 13
     first = phone.get(f"{badge}/live")
     # Unchanged: BEGIN and one indexed lookup, whose answer is the version.
     etag = first.headers["ETag"]
     assert count(lambda: phone.get(f"{badge}/live", headers={"If-None-Match": etag})) == 2
-    assert count(lambda: phone.get(f"{badge}/live")) == 9
+    # Two of them load her event and ask who here she met before (domain/met_before.py).
+    assert count(lambda: phone.get(f"{badge}/live")) == 11
 
 
 def test_the_organiser_page_and_its_refresh(crowd):

@@ -1,7 +1,7 @@
 """event teams, invitations and printed badges
 
 Revision ID: 36a6e63cd7b5
-Revises: b7e4d2a91c35
+Revises: 6c1d9e3b5a27
 Create Date: 2026-11-30 22:22:21.326219
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '36a6e63cd7b5'
-down_revision = 'b7e4d2a91c35'
+down_revision = '6c1d9e3b5a27'
 branch_labels = None
 depends_on = None
 

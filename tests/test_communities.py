@@ -1,0 +1,501 @@
+"""Communities: people met before, first-timers and regulars, the organiser's community
+pages, and the digest's memory of where people first met and of the next event."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from types import SimpleNamespace
+
+import icalendar
+import pytest
+import sqlalchemy as sa
+
+from blueprints.emails import compose, make_mailer
+from domain.badges import live_badge
+from domain.communities import (
+    attach_event,
+    create_community,
+    detach_event,
+    next_event,
+    overview,
+    standing,
+)
+from domain.connections import block, remove_connection, request_connection
+from domain.db import db, writing
+from domain.events import local_time
+from domain.followups import set_followup_consent, update_followup_settings
+from domain.met_before import first_meetings, met_before_here
+from domain.models import Attendance, Event
+from domain.people import delete_person
+from domain.worker import Worker
+from tests.conftest import login
+from tests.mail_support import confirm_directly, end_now, link_in
+from tests.test_http_connect import Phone
+
+
+def move_back(event: Event, days: int) -> None:
+    """Move an event (checked in at now) into the past, as if it happened `days` ago."""
+    with writing():
+        event = db.session.get_one(Event, event.id)
+        event.starts_at -= timedelta(days=days)
+        event.ends_at -= timedelta(days=days)
+        db.session.commit()
+
+
+def connect(a, b, note_a: str = "", note_b: str = "") -> None:
+    with writing():
+        request_connection(a.attendance, b.attendance, note_a)
+        request_connection(b.attendance, a.attendance, note_b)
+        db.session.commit()
+
+
+@pytest.fixture
+def club(make_organiser, make_event, make_attendee):
+    """The Sunday Brunch Club: at its first brunch (60 days ago) Ana and Ben connected, Ana
+    with a note; tonight's brunch is its second, where Ana, Ben and Cleo (new) check in."""
+    organiser = make_organiser()
+    first = make_event(organiser, name="Sunday Brunch", venue="The Back Room")
+    tonight = make_event(organiser, name="Sunday Brunch", venue="The Back Room")
+    with writing():
+        community = create_community(organiser, "Sunday Brunch Club", "Brunch, monthly.")
+        attach_event(community, first)
+        attach_event(community, tonight)
+        db.session.commit()
+    ana1 = make_attendee(
+        first, "Ana", "ana@example.org", interests=["Marathons", "sourdough"], want_followups=True
+    )
+    ben1 = make_attendee(
+        first, "Ben", "ben@example.org", interests=["marathon", "chess"], want_followups=True
+    )
+    connect(ana1, ben1, "we talked about the Hanoi night market")
+    move_back(first, 60)
+    ana = make_attendee(
+        tonight,
+        "Ana",
+        "ana@example.org",
+        interests=["Marathons", "sourdough"],
+        person_id=ana1.attendance.person_id,
+    )
+    ben = make_attendee(
+        tonight,
+        "Ben",
+        "ben@example.org",
+        interests=["marathon", "chess"],
+        person_id=ben1.attendance.person_id,
+    )
+    cleo = make_attendee(
+        tonight, "Cleo", "cleo@example.org", interests=["Sourdough baking", "sourdough"]
+    )
+    db.session.expire_all()
+    return SimpleNamespace(
+        organiser=organiser,
+        community=community,
+        first=db.session.get_one(Event, first.id),
+        tonight=db.session.get_one(Event, tonight.id),
+        ana1=ana1,
+        ben1=ben1,
+        ana=db.session.get_one(Attendance, ana.attendance.id),
+        ben=db.session.get_one(Attendance, ben.attendance.id),
+        cleo=db.session.get_one(Attendance, cleo.attendance.id),
+        checked_in={"ana": ana, "ben": ben, "cleo": cleo},
+    )
+
+
+def month_of(event: Event) -> str:
+    return local_time(event, event.starts_at).strftime("%B")
+
+
+# ---------------------------------------------------------------- met before
+
+
+def test_people_met_at_an_earlier_event_are_found_with_where_and_my_note(club):
+    [ben] = met_before_here(club.ana)
+    assert ben.name == "Ben"
+    assert ben.attendance_id == club.ben.id
+    assert ben.note == "we talked about the Hanoi night market"
+    assert ben.since.startswith(f"Sunday Brunch in {month_of(club.first)}")
+    assert ben.shared == ["marathon"]  # as Ben typed it, matched on the key
+    assert ben.email == "ben@example.org"  # shared with connections by default
+    [ana] = met_before_here(club.ben)
+    assert (ana.name, ana.note) == ("Ana", "")  # Ben wrote no note
+    assert met_before_here(club.cleo) == []
+    assert met_before_here(club.ana, only=club.cleo.id) == []
+    assert [p.name for p in met_before_here(club.ana, only=club.ben.id)] == ["Ben"]
+
+
+def test_met_before_needs_an_accepted_connection_at_an_earlier_event(
+    club, make_event, make_attendee
+):
+    # A request never accepted is not a meeting.
+    later = make_event(club.organiser, name="Run club")
+    cleo_later = make_attendee(later, "Cleo", "cleo@example.org", person_id=club.cleo.person_id)
+    ana_later = make_attendee(later, "Ana", "ana@example.org", person_id=club.ana.person_id)
+    with writing():
+        request_connection(cleo_later.attendance, ana_later.attendance)
+        db.session.commit()
+    assert met_before_here(club.ana, only=club.cleo.id) == []
+    # A connection at an event that starts later than this one is not "before".
+    connect(cleo_later, ana_later)
+    assert met_before_here(club.ana, only=club.cleo.id) == []
+    move_back(later, 10)  # now it is
+    db.session.expire_all()
+    assert [p.name for p in met_before_here(club.ana, only=club.cleo.id)] == ["Cleo"]
+
+
+def test_met_before_is_derived_so_a_removed_connection_takes_it_away(club):
+    with writing():
+        connection = request_connection(club.ana1.attendance, club.ben1.attendance)
+        remove_connection(club.ana1.attendance, connection)
+        db.session.commit()
+    assert met_before_here(club.ana) == []
+
+
+@pytest.mark.parametrize("blocker", ["ana", "ben"])
+def test_a_block_either_way_ends_met_before(club, blocker):
+    with writing():
+        if blocker == "ana":
+            block(club.ana, club.ben)
+        else:
+            block(club.ben, club.ana)
+        db.session.commit()
+    assert met_before_here(club.ana) == []
+    assert met_before_here(club.ben) == []
+    assert first_meetings(club.ana, [club.ben]) == {}
+
+
+def test_a_deleted_person_is_never_met_before(club):
+    with writing():
+        delete_person(club.ben.person)
+        db.session.commit()
+    db.session.expire_all()
+    assert met_before_here(db.session.get_one(Attendance, club.ana.id)) == []
+
+
+def test_met_before_costs_the_same_statements_at_1_and_20_past_events(
+    make_organiser, make_event, make_attendee
+):
+    organiser = make_organiser()
+
+    def statements_with(past_events: int) -> int:
+        tag = f"x{past_events}"
+        people: dict[str, int | None] = {"Ana": None, "Ben": None}
+
+        def arrive(event: Event, name: str):
+            result = make_attendee(
+                event,
+                name,
+                f"{name.lower()}{tag}@example.org",
+                interests=["chess"],
+                person_id=people[name],
+            )
+            people[name] = result.attendance.person_id
+            return result
+
+        for number in range(past_events):
+            past = make_event(organiser, name=f"Brunch {number}")
+            connect(arrive(past, "Ana"), arrive(past, "Ben"), f"note {number}")
+            move_back(past, 30 + number)
+        tonight = make_event(organiser, name="Tonight")
+        ana = arrive(tonight, "Ana")
+        arrive(tonight, "Ben")
+        mine = ana.attendance
+        counted: list[str] = []
+
+        def record(_conn, _cursor, statement, *_args):
+            counted.append(statement)
+
+        db.session.expire_all()
+        mine = db.session.get_one(Attendance, mine.id)
+        mine.event  # noqa: B018 - loaded before counting, as the badge page has it
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            found = met_before_here(mine)
+            first = first_meetings(mine, [db.session.get_one(Attendance, found[0].attendance_id)])
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+        assert [p.note for p in found] == ["note 0"]  # the latest note I wrote
+        assert len(first) == 1
+        return len(counted)
+
+    assert statements_with(1) == statements_with(20)
+
+
+# ---------------------------------------------------------------- first-timers and regulars
+
+
+def test_first_timers_and_regulars_are_counted(club):
+    counts = standing(club.tonight)
+    assert counts.visits == {club.ana.id: 2, club.ben.id: 2, club.cleo.id: 1}
+    assert (counts.first_timers, counts.returning, counts.return_rate) == (1, 2, 67)
+    first = standing(club.first)
+    assert (first.first_timers, first.returning, first.return_rate) == (2, 0, 0)
+
+
+def test_an_event_outside_a_community_has_no_standing(make_event, make_attendee):
+    event = make_event()
+    make_attendee(event)
+    assert standing(event) is None
+
+
+def test_the_badge_shows_met_before_and_new_here_tonight_each_once(club):
+    live = live_badge(club.ana)
+    assert [(p.name, p.note) for p in live.met_before] == [
+        ("Ben", "we talked about the Hanoi night market")
+    ]
+    # Cleo is new, and shares sourdough: a regular is the one to welcome her.
+    assert [(p.name, p.shared) for p in live.new_here] == [("Cleo", ["sourdough"])]
+    assert live.suggestions == []  # Ben and Cleo are listed once, above
+    # Ben is a regular too; Cleo, new, sees no one new who shares her interests.
+    assert [p.name for p in live_badge(club.ben).new_here] == []
+    assert live_badge(club.cleo).new_here == []
+    assert [p.name for p in live_badge(club.cleo).suggestions] == ["Ana"]
+
+
+def test_the_community_overview_names_members_within_their_choices(club, make_attendee):
+    make_attendee(club.tonight, "Dee Private", "dee@example.org", share_profile=False)
+    seen = overview(club.community)
+    assert [(e.attendance, e.first_timers) for e in seen.events] == [(4, 2), (2, 2)]
+    assert [(m.name, m.attended) for m in seen.members] == [("Ana", 2), ("Ben", 2), ("Cleo", 1)]
+    assert seen.unnamed == 1
+
+
+def test_the_next_event_is_the_communitys_first_to_start_after_this_one(club, make_event):
+    assert next_event(club.first) is None  # tonight's brunch has started already
+    coming = make_event(club.organiser, name="Sunday Brunch", venue="The Back Room")
+    with writing():
+        coming = db.session.get_one(Event, coming.id)
+        coming.starts_at += timedelta(days=14)
+        coming.ends_at += timedelta(days=14)
+        attach_event(club.community, coming)
+        db.session.commit()
+    assert next_event(club.tonight).id == coming.id
+    assert next_event(club.first).id == coming.id
+
+
+# ---------------------------------------------------------------- what phones see
+
+
+def test_scanning_someone_met_before_says_since_when_with_my_note(app, club):
+    ana, ben = Phone(app, club.checked_in["ana"]), Phone(app, club.checked_in["ben"])
+    card = ana.get(f"/b/{ben.token}")
+    assert card.status_code == 200
+    assert f"You're already connected, since Sunday Brunch in {month_of(club.first)}" in card.text
+    assert "we talked about the Hanoi night market" in card.text
+    assert "ben@example.org" in card.text  # what Ben shares with his connections
+    # Cleo, met nowhere before, is a stranger to Ana: no such line, only Connect.
+    cleo = Phone(app, club.checked_in["cleo"])
+    card = ana.get(f"/b/{cleo.token}")
+    assert "already connected" not in card.text
+    assert "Connect with Cleo" in card.text
+
+
+def test_my_badge_lists_people_met_before_above_new_here_and_suggestions(app, club):
+    ana = Phone(app, club.checked_in["ana"])
+    for path in (f"/b/{ana.token}", f"/b/{ana.token}/live"):
+        page = ana.get(path).text
+        assert "People here you've met before" in page
+        assert "we talked about the Hanoi night market" in page
+        assert "New here tonight" in page
+        met = page.index("People here you've met before")
+        assert met < page.index("Cleo") and met < page.index("People here you might like to meet")
+    # Cleo is new here: no one she met before, and the regulars are not "new".
+    cleo_page = Phone(app, club.checked_in["cleo"]).get(f"/b/{club.checked_in['cleo'].badge_token}")
+    assert "met before" not in cleo_page.text
+    assert "New here tonight" not in cleo_page.text
+
+
+# ---------------------------------------------------------------- the organiser's pages
+
+
+def test_organiser_creates_a_community_and_attaches_their_events(
+    client, make_organiser, make_event
+):
+    organiser = make_organiser()
+    brunch = make_event(organiser, name="December brunch")
+    login(client, organiser)
+    page = client.get("/organiser/communities/")
+    assert page.status_code == 200
+    bad = client.post("/organiser/communities/", data={"name": "  "})
+    assert bad.status_code == 200 and "Give the community a name." in bad.text
+    made = client.post(
+        "/organiser/communities/", data={"name": "Sunday Brunch Club", "description": "Monthly"}
+    )
+    assert made.status_code == 303
+    path = made.location
+    page = client.get(path)
+    assert "Sunday Brunch Club" in page.text and "December brunch" in page.text
+    community_id = int(path.rstrip("/").rsplit("/", 1)[1])
+    assert client.post(f"{path}/events", data={"event": "nonsense"}).status_code == 400
+    assert client.post(f"{path}/events", data={"event": str(brunch.id)}).status_code == 303
+    db.session.expire_all()
+    assert db.session.get_one(Event, brunch.id).community_id == community_id
+    # A new event can start inside the community.
+    form = client.get(f"/organiser/events/new?community={community_id}")
+    assert f'<option selected value="{community_id}">Sunday Brunch Club</option>' in form.text
+    created = client.post(
+        "/organiser/events/new",
+        data={
+            "name": "January brunch",
+            "starts_at": "2027-01-10T11:00",
+            "ends_at": "2027-01-10T13:00",
+            "timezone": "Europe/London",
+            "followup_timing": "next_morning",
+            "nudge_days": "7",
+            "checkin_opens_minutes": "120",
+            "checkin_closes_minutes": "360",
+            "community": str(community_id),
+        },
+    )
+    assert created.status_code == 303
+    january = db.session.scalars(sa.select(Event).where(Event.name == "January brunch")).one()
+    assert january.community_id == community_id
+    assert client.post(f"{path}/events/{brunch.id}/detach").status_code == 303
+    db.session.expire_all()
+    assert db.session.get_one(Event, brunch.id).community_id is None
+
+
+def test_community_page_shows_attendance_members_and_counts(client, club, make_attendee):
+    make_attendee(club.tonight, "Dee Private", "dee@example.org", share_profile=False)
+    login(client, club.organiser)
+    page = client.get(f"/organiser/communities/{club.community.id}").text
+    assert "Members (4)" in page
+    assert "<td>Ana</td><td>2</td>" in page and "<td>Cleo</td><td>1</td>" in page
+    assert "Dee Private" not in page
+    assert "1 more person keeps their profile to themselves" in page
+
+
+def test_attendee_page_marks_first_timers_and_regulars(client, club):
+    login(client, club.organiser)
+    page = client.get(f"/organiser/events/{club.tonight.id}/live").text
+    assert "<strong>1</strong> first-timer · <strong>2</strong> returning (67% return rate)" in page
+    assert page.count('<span class="tag">first time</span>') == 1
+    assert page.count('<span class="tag">2 events</span>') == 2
+
+
+# ---------------------------------------------------------------- the digest
+
+
+def test_digest_says_where_we_first_met_and_ends_with_the_next_event_and_its_calendar(
+    app, sendgrid_app, fake_sendgrid, club, make_event, make_attendee
+):
+    coming = make_event(club.organiser, name="Sunday Brunch", venue="The Back Room")
+    with writing():
+        coming = db.session.get_one(Event, coming.id)
+        coming.starts_at += timedelta(days=14)
+        coming.ends_at += timedelta(days=14)
+        attach_event(club.community, coming)
+        update_followup_settings(club.tonight, timing="at_end", nudge_days=0)
+        db.session.commit()
+    ana, ben = club.checked_in["ana"], club.checked_in["ben"]
+    with writing():
+        for result in (ana, ben):
+            set_followup_consent(db.session.get_one(Attendance, result.attendance.id), True)
+        db.session.commit()
+    confirm_directly(ana, ben)
+    connect(ana, ben)
+    end_now(club.tonight)
+    db.session.commit()
+    Worker(
+        mailer=make_mailer(sendgrid_app),
+        compose=compose,
+        context=sendgrid_app.app_context,
+        threads=1,
+        poll_seconds=0,
+    ).run(once=True)
+    db.session.rollback()
+
+    def text_to(address: str) -> str:
+        [text] = [
+            next(part["value"] for part in r.body["content"] if part["type"] == "text/plain")
+            for r in fake_sendgrid.requests
+            if r.body["personalizations"][0]["to"][0]["email"] == address
+            and (r.body["personalizations"][0].get("subject") or r.body["subject"]).startswith(
+                "The people you met at"
+            )
+        ]
+        return text
+
+    to_ana = text_to("ana@example.org")
+    db.session.expire_all()
+    coming = db.session.get_one(Event, coming.id)
+    starts = local_time(coming, coming.starts_at)
+    assert f"You first met at Sunday Brunch, {month_of(club.first)}" in to_ana
+    assert f"Next: Sunday Brunch, {starts.day} {starts:%B}, {starts:%H:%M}, The Back Room" in to_ana
+    assert "You first met at" in text_to("ben@example.org")
+
+    path = link_in(SimpleNamespace(text=to_ana), "/f/", "/next.ics")
+    download = app.test_client().get(path)
+    assert download.status_code == 200
+    assert download.mimetype == "text/calendar"
+    [entry] = icalendar.Calendar.from_ical(download.data).events
+    assert entry.start == coming.starts_at and entry.end == coming.ends_at
+    assert str(entry.start.tzinfo) == "Europe/London" == str(entry.end.tzinfo)
+    assert entry.start.replace(tzinfo=None) == starts.replace(tzinfo=None)
+    assert str(entry["location"]) == "The Back Room"
+    assert str(entry["summary"]) == "Sunday Brunch"
+    # Another token, or a digest of an event with no next one, opens nothing.
+    assert app.test_client().get(path.replace("/f/", "/f/x")).status_code == 404
+
+
+def test_no_next_event_no_calendar(met, mailbox):
+    end_now(met.event)
+    mailbox.deliver()
+    digest = mailbox.one("ana@example.org", "digest")
+    assert "Next:" not in digest.text and "next.ics" not in digest.text
+    assert "You first met" not in digest.text
+
+
+def test_the_badge_refresh_shows_someone_met_before_as_they_arrive(
+    app, make_organiser, make_event, make_attendee
+):
+    organiser = make_organiser()
+    first = make_event(organiser, name="Sunday Brunch")
+    tonight = make_event(organiser, name="Sunday Brunch")
+    with writing():
+        community = create_community(organiser, "Sunday Brunch Club")
+        attach_event(community, db.session.get_one(Event, first.id))
+        attach_event(community, db.session.get_one(Event, tonight.id))
+        db.session.commit()
+    # Ana and Ben share no interest: only their meeting can bring Ben to Ana's page.
+    ana1 = make_attendee(first, "Ana", "ana@example.org", interests=["sourdough"])
+    ben1 = make_attendee(first, "Ben", "ben@example.org", interests=["chess"])
+    connect(ana1, ben1, "the Hanoi night market")
+    move_back(first, 30)
+    ana = make_attendee(
+        tonight,
+        "Ana",
+        "ana@example.org",
+        interests=["sourdough"],
+        person_id=ana1.attendance.person_id,
+    )
+    phone = Phone(app, ana)
+    page = phone.get(f"/b/{phone.token}")
+    etag = re.search(r'data-version="([^"]+)"', page.text).group(1).replace("&#34;", '"')
+
+    def refresh():
+        nonlocal etag
+        response = phone.get(f"/b/{phone.token}/live", headers={"If-None-Match": etag})
+        etag = response.headers["ETag"]
+        return response
+
+    assert refresh().status_code == 304
+    make_attendee(
+        tonight, "Ben", "ben@example.org", interests=["chess"], person_id=ben1.attendance.person_id
+    )
+    arrived = refresh()
+    assert arrived.status_code == 200
+    assert (
+        "People here you've met before" in arrived.text and "the Hanoi night market" in arrived.text
+    )
+    assert refresh().status_code == 304
+    # Cleo, new and sharing sourdough, is counted by the interests' arrivals.
+    make_attendee(tonight, "Cleo", "cleo@example.org", interests=["Sourdough"])
+    newcomer = refresh()
+    assert newcomer.status_code == 200 and "New here tonight" in newcomer.text
+    # Out of the community, no one is new here: the page moves on with it.
+    with writing():
+        detach_event(community, db.session.get_one(Event, tonight.id))
+        db.session.commit()
+    detached = refresh()
+    assert detached.status_code == 200 and "New here tonight" not in detached.text
