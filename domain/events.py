@@ -224,6 +224,17 @@ def default_timezone(organiser: Organiser) -> str:
     return latest if latest and is_timezone(latest) else "UTC"
 
 
+def event_of(organiser: Organiser, event_id: int) -> Event | None:
+    """Return an event the organiser owns, or None for any other id.
+
+    For what only an owner does with their events (their communities); pages of an event go
+    through domain/team.py, which lets its team in by role.
+    """
+    return db.session.scalars(
+        sa.select(Event).where(Event.id == event_id, Event.organiser_id == organiser.id)
+    ).one_or_none()
+
+
 def events_of(organiser: Organiser) -> list[Event]:
     """Return an organiser's events, the most recent first."""
     return list(
