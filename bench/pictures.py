@@ -11,7 +11,7 @@ dropped first). Then, as the signed-in organiser, it times `--rounds` requests o
 * the baseline: the attendee table fragment (`/organiser/events/<id>/live`), which the event
   page fetches every 5 seconds;
 * the pictures fragment (`/organiser/events/<id>/pictures/live`), which it fetches once, then
-  every minute.
+  every minute, and the same asked with the ETag it got (304 while no one came or connected).
 
 It prints the median time of each, their ratio, and the pictures' size, and how much of the
 organiser's time the pictures take per minute compared with the table's twelve refreshes.
@@ -121,16 +121,16 @@ def seed(app, attendees: int, per_person: int) -> int:
         return event.id
 
 
-def timed(client, path: str, rounds: int) -> tuple[float, int]:
+def timed(client, path: str, rounds: int, headers=None, status: int = 200) -> tuple[float, int]:
     """Return the median seconds of `rounds` GETs of a path, and the last body's size."""
-    client.get(path)  # warm: templates compiled, statements cached
+    client.get(path, headers=headers)  # warm: templates compiled, statements cached
     times = []
     size = 0
     for _ in range(rounds):
         started = time.perf_counter()
-        response = client.get(path)
+        response = client.get(path, headers=headers)
         times.append(time.perf_counter() - started)
-        assert response.status_code == 200, response.status_code
+        assert response.status_code == status, response.status_code
         size = len(response.data)
     return statistics.median(times), size
 
@@ -149,9 +149,10 @@ def main() -> None:
         client = app.test_client()
         client.post("/login", data={"email": "organiser@rapport.example", "password": PASSWORD})
         table, table_bytes = timed(client, f"/organiser/events/{event_id}/live", options.rounds)
-        pictures, pictures_bytes = timed(
-            client, f"/organiser/events/{event_id}/pictures/live", options.rounds
-        )
+        path = f"/organiser/events/{event_id}/pictures/live"
+        pictures, pictures_bytes = timed(client, path, options.rounds)
+        tag = client.get(path).headers["ETag"]
+        unchanged, _ = timed(client, path, options.rounds, {"If-None-Match": tag}, 304)
         with app.app_context():
             db.engine.dispose()
     pairs = options.attendees * options.connections // 2
@@ -161,6 +162,7 @@ def main() -> None:
     )
     kib = pictures_bytes / 1024
     print(f"pictures fragment:                  {pictures * 1000:.0f} ms, {kib:.0f} KiB")
+    print(f"pictures unchanged (304):           {unchanged * 1000:.1f} ms")
     print(f"ratio pictures / table: {pictures / table:.2f}")
     print(
         "per minute on the event page: table 12 x = "

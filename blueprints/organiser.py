@@ -288,10 +288,18 @@ def pictures(event_id: int) -> str:
 
 
 @bp.get("/events/<id:event_id>/pictures/live")
-def pictures_live(event_id: int) -> str:
-    """Return the pictures alone, for the event page to load beside the attendee table."""
+def pictures_live(event_id: int) -> Response:
+    """Return the pictures alone, for the event page; 304 while no one came or connected."""
     event = event_or_404(event_id, Action.PICTURES)
-    return render_template("organiser/_pictures.html", event=event, pictures=room_pictures(event))
+    # The pictures show what the attendee page shows, so its version tells when they change.
+    tag = f'W/"p{event.attendees_version}"'
+    if request.if_none_match.contains_weak(tag.removeprefix("W/").strip('"')):
+        return _not_modified(tag)
+    response = make_response(
+        render_template("organiser/_pictures.html", event=event, pictures=room_pictures(event))
+    )
+    response.headers["ETag"] = tag
+    return response
 
 
 @bp.get("/events/<id:event_id>/emails")

@@ -187,7 +187,7 @@ def set_note(mine: Attendance, connection: Connection, note: str) -> None:
     """Change my private note about a connection."""
     _require_party(mine, connection)
     _set_note(connection, mine, clean_note(note))
-    badge_changed(mine.id)
+    _badges_everywhere(mine.id)
     db.session.flush()
 
 
@@ -338,6 +338,16 @@ def _gone(connection: Connection) -> None:
     badge_changed(*pair)
     if connection.status == ConnectionStatus.ACCEPTED:
         attendees_changed(connection.event_id, *pair)
+        _badges_everywhere(*pair)
+
+
+def _badges_everywhere(*attendance_ids: int) -> None:
+    """Move on the badge pages of these people at every event: a connection of theirs shows
+    as "met before" at the events after its own (domain/met_before.py)."""
+    people = sa.select(Attendance.person_id).where(Attendance.id.in_(attendance_ids))
+    badge_changed(
+        *db.session.scalars(sa.select(Attendance.id).where(Attendance.person_id.in_(people)))
+    )
 
 
 def _set_note(connection: Connection, mine: Attendance, note: str) -> None:

@@ -22,6 +22,8 @@ GOLDEN_ANGLE = math.pi * (3 - math.sqrt(5))
 # Arrival bins widen by these factors of ARRIVALS_BIN when an event is too long to draw.
 BIN_FACTORS = (1, 2, 3, 6, 12, 24, 48, 96, 288)
 NETWORK_SIZE = 600
+# How far apart people sit within their cluster's disc, against the gap between discs.
+SPACING = 0.5
 NO_CLUSTER = "no interest shown"
 OTHER_CLUSTER = "other interests"
 
@@ -182,7 +184,8 @@ def _places(members: dict[int, list[int]], degree: Counter[int]) -> dict[int, tu
     """Place each cluster's people in a sunflower disc (busiest in the middle), the discs
     round a circle, and scale the whole into the unit square."""
     discs = [(index, ids) for index, ids in members.items() if ids]
-    radius = {index: math.sqrt(len(ids)) + 2 for index, ids in discs}  # a gap between discs
+    # Each disc holds its people a little apart; the discs keep a gap between them.
+    radius = {index: SPACING * math.sqrt(len(ids)) + 2 for index, ids in discs}
     around = sum(2 * radius[index] for index, _ids in discs)
     ring = around / (2 * math.pi) if len(discs) > 1 else 0.0
     raw: dict[int, tuple[float, float]] = {}
@@ -193,7 +196,7 @@ def _places(members: dict[int, list[int]], degree: Counter[int]) -> dict[int, tu
         angle += share
         cx, cy = ring * math.cos(centre_angle), ring * math.sin(centre_angle)
         for k, guest_id in enumerate(sorted(ids, key=lambda i: (-degree[i], i))):
-            r = math.sqrt(k + 0.5)
+            r = SPACING * math.sqrt(k + 0.5)
             raw[guest_id] = (
                 cx + r * math.cos(k * GOLDEN_ANGLE),
                 cy + r * math.sin(k * GOLDEN_ANGLE),

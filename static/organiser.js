@@ -16,13 +16,17 @@
   var box = document.getElementById("pictures");
   if (!box || !window.fetch) return;
   var seconds = parseInt(box.getAttribute("data-refresh-seconds"), 10) || 60;
+  var version = "";
   function load() {
     if (document.hidden) return;
-    fetch(box.getAttribute("data-live-url"), {
-      credentials: "same-origin",
-      headers: { Accept: "text/html" },
-    })
-      .then(function (response) { return response.ok ? response.text() : null; })
+    var headers = { Accept: "text/html" };
+    if (version) headers["If-None-Match"] = version;  // 304 while nothing changed
+    fetch(box.getAttribute("data-live-url"), { credentials: "same-origin", headers: headers })
+      .then(function (response) {
+        if (!response.ok) return null;
+        version = response.headers.get("ETag") || "";
+        return response.text();
+      })
       .then(function (html) { if (html !== null) box.innerHTML = html; })
       .catch(function () { /* offline for a moment: try again next time */ });
   }

@@ -21,7 +21,7 @@ from domain.communities import (
     overview,
     standing,
 )
-from domain.connections import block, remove_connection, request_connection
+from domain.connections import block, remove_connection, request_connection, set_note
 from domain.db import db, writing
 from domain.events import local_time
 from domain.followups import set_followup_consent, update_followup_settings
@@ -499,3 +499,29 @@ def test_the_badge_refresh_shows_someone_met_before_as_they_arrive(
         db.session.commit()
     detached = refresh()
     assert detached.status_code == 200 and "New here tonight" not in detached.text
+
+
+def test_the_refresh_moves_on_when_an_earlier_connection_changes(app, club):
+    phone = Phone(app, club.checked_in["ana"])
+    page = phone.get(f"/b/{phone.token}")
+    etag = re.search(r'data-version="([^"]+)"', page.text).group(1).replace("&#34;", '"')
+
+    def refresh():
+        nonlocal etag
+        response = phone.get(f"/b/{phone.token}/live", headers={"If-None-Match": etag})
+        etag = response.headers["ETag"]
+        return response
+
+    assert refresh().status_code == 304
+    with writing():
+        earlier = request_connection(club.ana1.attendance, club.ben1.attendance)
+        set_note(db.session.get_one(Attendance, club.ana1.attendance.id), earlier, "chess club")
+        db.session.commit()
+    noted = refresh()
+    assert noted.status_code == 200 and "chess club" in noted.text
+    with writing():
+        earlier = request_connection(club.ana1.attendance, club.ben1.attendance)
+        remove_connection(db.session.get_one(Attendance, club.ana1.attendance.id), earlier)
+        db.session.commit()
+    removed = refresh()
+    assert removed.status_code == 200 and "met before" not in removed.text

@@ -244,8 +244,8 @@ def test_killed_workers_lose_nothing_and_send_at_most_one_twice_each(
     kills = 2
 
     for _ in range(kills):
-        # Settling at once: a worker that lives past its first housekeeping (a slow,
-        # shared machine) reaps its killed predecessor's message due now, not in 15 minutes.
+        # Settling at once: a worker that starts after the previous one's lease ran out reaps
+        # that worker's message and must send it again, not leave it for a quarter of an hour.
         worker = start_worker(
             "--threads", "1", "--poll", "0.1", "--lease", str(lease), "--settle-after", "0"
         )

@@ -678,3 +678,18 @@ def test_event_page_says_when_where_and_whether_check_in_is_open(
     assert "Dolores Park" in page and ">Upcoming</span>" in page
     assert "Check-in opens Thu 04 Jul, 17:00" in page
     assert "attendee data will be deleted on 02 Oct 2030" in page
+
+
+def test_pictures_answer_304_until_someone_arrives(client, night, make_attendee):
+    event, _people = night
+    login(client, db.session.get_one(Event, event.id).organiser)
+    path = f"/organiser/events/{event.id}/pictures/live"
+    first = client.get(path)
+    tag = first.headers["ETag"]
+    assert first.status_code == 200 and tag.startswith('W/"p')
+    again = client.get(path, headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.data == b""
+    make_attendee(db.session.get_one(Event, event.id), "Gus", interests=["chess"])
+    changed = client.get(path, headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != tag
+    assert len(svgs(changed.text)["network"].findall(f".//{SVG}circle")) == 7
