@@ -14,6 +14,7 @@ from domain.db import db
 from domain.models import Person
 from domain.people import delete_person, export, memories, send_sign_in_link
 from domain.profile import ProfileError, update_person
+from domain.signin import lifetime_in_words
 
 bp = Blueprint("me", __name__, url_prefix="/me")
 
@@ -42,7 +43,9 @@ def request_link() -> str | tuple[str, int]:
         return render_template("me/signed_out.html", form=form), 400
     send_sign_in_link(form.email.data)
     db.session.commit()
-    return render_template("me/link_sent.html", email=form.email.data)
+    return render_template(
+        "me/link_sent.html", email=form.email.data, lifetime=lifetime_in_words("signin")
+    )
 
 
 @bp.route("/profile", methods=["GET", "POST"])

@@ -34,6 +34,7 @@ from domain.db import begin_writing, db, utcnow
 from domain.events import local_time
 from domain.models import Event
 from domain.people import send_sign_in_link
+from domain.signin import lifetime_in_words
 
 bp = Blueprint("public", __name__)
 
@@ -172,7 +173,11 @@ def sign_in_link(token: str) -> str | tuple[str, int]:
         return page, 400
     send_sign_in_link(form.email.data, event)
     db.session.commit()
-    return render_template("me/link_sent.html", email=form.email.data)
+    return render_template(
+        "me/link_sent.html",
+        email=form.email.data,
+        lifetime=lifetime_in_words("signin"),
+    )
 
 
 def _event_or_404(token: str) -> Event:
