@@ -139,7 +139,15 @@ BADGE_OWNER = {
     "badge.contact",
 }
 # /me: only the person this device signed in as, through an email link.
-ME = {"me.home", "me.request_link", "me.profile", "me.data", "me.delete", "me.sign_out"}
+ME = {
+    "me.home",
+    "me.request_link",
+    "me.profile",
+    "me.data",
+    "me.delete",
+    "me.sign_out",
+    "me.contact",
+}
 MATRIX |= dict.fromkeys(BADGE_OWNER | ME, BY_TOKEN)
 # The only routes a POST reaches without a CSRF token, each authenticated its own way.
 CSRF_EXEMPT = {"maillinks.unsubscribe", "webhooks.sendgrid_events"}
