@@ -67,7 +67,8 @@ def check_in(event_id: int) -> Response | str:
             )
         except CheckInError as error:
             db.session.rollback()
-            form.name.errors = [*form.name.errors, CHECKIN_MESSAGES.get(error.code, error.message)]
+            field = form.email if error.code == "email_known" else form.name
+            field.errors = [*field.errors, CHECKIN_MESSAGES.get(error.code, error.message)]
         else:
             db.session.commit()
             if not done.created:  # the desk says who is in; only a repeat needs saying

@@ -45,9 +45,10 @@ def check_in_at_door(
 ) -> DoorCheckIn:
     """Check someone in by hand; with an email, the same person is checked in only once.
 
-    A person Rapport already knows by that email keeps their own profile (only the
-    interests typed are added for this event). Without an email nothing is ever sent.
-    Raise CheckInError outside the event's check-in window.
+    An email that belongs to someone Rapport already knows, who is not checked in here, is
+    refused: the desk must neither show their profile nor put them at an event they did not
+    choose; they check in on their own phone, or here without an email. Without an email
+    nothing is ever sent. Raise CheckInError outside the event's check-in window.
     """
     email = normalise_email(email)
     known = _person_by_email(email) if email else None
@@ -55,22 +56,22 @@ def check_in_at_door(
         existing = _attendance_at(event, known)
         if existing is not None:
             return DoorCheckIn(existing, created=False)
+        raise CheckInError(
+            "email_known",
+            "Someone with a Rapport profile already uses that email: they can check in on "
+            "their phone with it, or check them in here without an email.",
+        )
     profile = Profile(
-        name=known.name if known else name,
+        name=name,
         email=email or f"{secrets.token_hex(16)}@{NO_EMAIL_DOMAIN}",
-        about=known.about if known else "",
-        talk_about=known.talk_about if known else "",
         interests=interests or [],
-        links=list(known.links or []) if known else [],
         share_profile=share_profile,
         want_followups=want_followups and bool(email),
     )
     try:
         # A fresh secret nobody keeps: the phone badge of a door check-in opens nothing, and
         # the person is reached through their printed badge (domain/badgesheet.py).
-        result = check_in(
-            event, profile, device_secret=new_token(), person_id=known.id if known else None
-        )
+        result = check_in(event, profile, device_secret=new_token())
     except CheckInError as error:
         # Someone checked the same address in at the same moment: theirs is the check-in.
         raced = _person_by_email(email) if email else None

@@ -59,13 +59,26 @@ def test_a_manual_check_in_with_followups_asks_to_confirm_the_address(make_event
     assert [m.kind for m in db.session.scalars(sa.select(OutboxMessage))] == ["confirm"]
 
 
-def test_someone_known_from_another_event_keeps_their_profile(make_event, make_attendee):
+def test_the_desk_cannot_check_in_someone_known_from_another_event(make_event, make_attendee):
+    # Typing a known email must neither show that person's profile nor put them, with a
+    # profile staff chose, at an event they never came to: they check in on their phone.
     earlier = make_event()
     ana = make_attendee(earlier, "Ana Lima", "ana@example.org", about="Baker")
     tonight = make_event()
-    done = door_check_in(tonight, name="someone", email="ana@example.org", interests=["running"])
-    assert done.created and done.attendance.person_id == ana.attendance.person_id
-    assert (done.attendance.person.name, done.attendance.person.about) == ("Ana Lima", "Baker")
+    before = (count(Person), count(Attendance), count(OutboxMessage))
+    with writing(), pytest.raises(CheckInError) as refused:
+        check_in_at_door(
+            tonight,
+            name="someone",
+            email="ana@example.org",
+            interests=["crypto"],
+            share_profile=True,
+            want_followups=True,
+        )
+    db.session.rollback()
+    assert refused.value.code == "email_known"
+    assert "Ana" not in refused.value.message and "Baker" not in refused.value.message
+    assert (count(Person), count(Attendance), count(OutboxMessage)) == before
     # Her phone badge from the other event still works.
     assert find_attendance_by_badge(ana.badge_token).id == ana.attendance.id
 
@@ -179,6 +192,24 @@ def test_bad_door_input_gets_a_clear_message_and_changes_nothing(
     assert response.status_code == 200
     assert message in response.text
     assert count(Attendance) == 0
+
+
+def test_a_known_email_at_the_desk_is_refused_without_naming_anyone(
+    client, make_event, make_attendee, make_organiser
+):
+    make_attendee(make_event(), "Victoria Real", "victim@example.org")
+    owner = make_organiser()
+    event = make_event(owner)
+    login(client, owner)
+    before = (count(Person), count(Attendance), count(OutboxMessage))
+    response = client.post(
+        f"/organiser/events/{event.id}/door/check-in",
+        data={"name": "x", "email": "victim@example.org", "want_followups": "y"},
+    )
+    assert response.status_code == 200
+    assert "check them in here without an email" in response.text
+    assert "Victoria" not in response.text
+    assert (count(Person), count(Attendance), count(OutboxMessage)) == before
 
 
 def test_the_desk_says_whose_badge_a_pasted_link_is(client, make_event, make_attendee, make_member):
