@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 
 from blueprints import device
-from blueprints.downloads import download
+from blueprints.downloads import download, vcard_download
 from blueprints.extensions import sign_in_requests_limited
 from blueprints.forms import DeleteMeForm, PersonForm, SignInRequestForm
 from domain.db import db
 from domain.models import Person
-from domain.people import delete_person, export, memories, send_sign_in_link
+from domain.people import delete_person, export, memories, memory_of, send_sign_in_link
 from domain.profile import ProfileError, update_person
 from domain.signin import lifetime_in_words
 
@@ -66,6 +66,16 @@ def profile() -> Response | str:
             flash("Profile saved.", "success")
             return redirect(url_for("me.home"), 303)
     return render_template("me/profile.html", form=form, person=person)
+
+
+@bp.get("/connections/<id:connection_id>/contact.vcf")
+def contact(connection_id: int) -> Response:
+    """Download what one of my connections shares with me, as a vCard."""
+    person = _me()
+    memory = memory_of(person, connection_id) if person is not None else None
+    if memory is None:
+        abort(404)
+    return vcard_download(memory.card)
 
 
 @bp.get("/data.json")

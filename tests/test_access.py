@@ -36,7 +36,15 @@ PUBLIC = {
     "webhooks.sendgrid_events",
 }
 # /me: only the person this device signed in as, through an email link.
-ME = {"me.home", "me.request_link", "me.profile", "me.data", "me.delete", "me.sign_out"}
+ME = {
+    "me.home",
+    "me.request_link",
+    "me.profile",
+    "me.data",
+    "me.delete",
+    "me.sign_out",
+    "me.contact",
+}
 # The only routes a POST reaches without a CSRF token, each authenticated its own way.
 CSRF_EXEMPT = {"maillinks.unsubscribe", "webhooks.sendgrid_events"}
 # Routes about my own badge: only the phone holding it may use them; anyone else gets 404.
