@@ -177,7 +177,7 @@ def attendees_live(event_id: int) -> Response:
     if held == event.attendees_version:
         return _not_modified(_etag(held))
     listing = (
-        attendee_changes(event, held, _search())
+        attendee_changes(event, held, _search(), _shown())
         if held is not None and "whole" not in request.args
         else attendee_listing(event, _search(), request.args.get("page", 1, type=int) or 1)
     )
@@ -196,6 +196,12 @@ def attendees_live(event_id: int) -> Response:
 
 def _search() -> str:
     return clean_search(request.args.get("q", ""))
+
+
+def _shown() -> tuple[int, ...]:
+    """Return the attendee lines the refreshing page shows, as it names them (one page)."""
+    named = request.args.get("shown", "").split(",")[:ATTENDEES_PAGE]
+    return tuple(int(part) for part in named if part.isdecimal() and len(part) < 19)
 
 
 def _etag(version: int) -> str:

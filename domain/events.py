@@ -34,6 +34,7 @@ from domain.models import (
 )
 from domain.team import PERMISSIONS, ROLE_NAMES, Role, reachable_events
 from domain.tokens import new_token
+from domain.versions import communities_changed, events_changed, met_before_changed
 from domain.words import new_event_word
 
 
@@ -89,9 +90,20 @@ def create_event(organiser: Organiser, details: EventDetails) -> Event:
 def update_event(event: Event, details: EventDetails) -> None:
     """Change an event's details; waiting follow-ups move with its end and settings."""
     caching.forget_event(event.id, event.checkin_token)
+    was = (event.community_id, event.name, event.starts_at, event.timezone)
     _apply(event, details)
     db.session.flush()
     _apply_followups(event, details)
+    if event.community_id != was[0]:
+        events_changed([event.id])
+        communities_changed(was[0], event.community_id)
+    if (event.name, event.starts_at, event.timezone) != was[1:]:
+        # "First met at" names it, on the badges of the people met here, at later events.
+        met_before_changed(
+            *db.session.scalars(
+                sa.select(Attendance.person_id).where(Attendance.event_id == event.id)
+            )
+        )
 
 
 def _apply_followups(event: Event, details: EventDetails) -> None:
