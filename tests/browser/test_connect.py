@@ -79,9 +79,12 @@ def test_scan_connect_accept_and_swap_details(live_server, make_event, new_phone
     assert_no_axe_violations(ben_phone, "Ana's card as Ben sees it")
     label(ben_phone, "Note (only you see it)").fill(NOTE)
     button(ben_phone, "Connect with Ana Lima").click()
-    expect(ben_phone.locator(".flash")).to_have_text(
+    # Said once, by the card, with the note just written.
+    expect(ben_phone.locator(".pending")).to_have_text(
         "Request sent. Ana Lima will see it on their badge."
     )
+    expect(ben_phone.locator(".flash")).to_have_count(0)
+    expect(ben_phone.locator("main")).to_contain_text(f"Your note: {NOTE}")
     expect(ben_phone).to_have_url(ana_url)
     expect(ben_phone.locator("main")).not_to_contain_text(ANA["Email"])
 

@@ -156,7 +156,7 @@ def test_follow_up_digest_from_check_in_to_unsubscribe(
     ben_phone.goto(ana_url)
     expect(ben_phone.get_by_role("heading", level=1)).to_have_text(ANA["Name"])
     button(ben_phone, f"Connect with {ANA['Name']}").click()
-    expect(ben_phone.locator(".flash")).to_have_text(
+    expect(ben_phone.locator(".pending")).to_have_text(
         f"Request sent. {ANA['Name']} will see it on their badge."
     )
     ana_phone.goto(ana_url)
