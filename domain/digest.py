@@ -30,8 +30,9 @@ from domain.visibility import Relation, shared_interest_names, visible_fields
 
 # Kinds that carry a one-time link to confirm an address or sign in.
 LINK_KINDS = ("confirm", "signin")
-# What the organiser's preview of a digest hides: what attendees share only with each other.
-HIDDEN_FROM_ORGANISER = {"email": None, "mailto": None, "links": [], "note": ""}
+# What the organiser's preview of a digest hides: what attendees share only with each other,
+# and where two people first met (an earlier event may be another organiser's).
+HIDDEN_FROM_ORGANISER = {"email": None, "mailto": None, "links": [], "note": "", "first_met": ""}
 
 
 @dataclass(frozen=True)

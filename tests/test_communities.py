@@ -525,3 +525,32 @@ def test_the_refresh_moves_on_when_an_earlier_connection_changes(app, club):
         db.session.commit()
     removed = refresh()
     assert removed.status_code == 200 and "met before" not in removed.text
+
+
+def test_the_organisers_digest_preview_never_names_an_earlier_event(
+    client, make_organiser, make_event, make_attendee
+):
+    """Organiser B's preview shows what each person shows everyone at B's event: not where
+    they first met, least of all organiser A's private event."""
+    organiser_a, organiser_b = make_organiser(), make_organiser()
+    private = make_event(organiser_a, name="Quiet Supper at Number Nine")
+    ana1 = make_attendee(private, "Ana", "ana@example.org")
+    ben1 = make_attendee(private, "Ben", "ben@example.org")
+    connect(ana1, ben1)
+    move_back(private, 30)
+    public = make_event(organiser_b, name="Open Meetup")
+    ana = make_attendee(public, "Ana", "ana@example.org", person_id=ana1.attendance.person_id)
+    ben = make_attendee(
+        public,
+        "Ben",
+        "ben@example.org",
+        person_id=ben1.attendance.person_id,
+        want_followups=True,
+    )
+    connect(ana, ben)
+    login(client, organiser_b)
+    page = client.get(f"/organiser/events/{public.id}/emails/preview/{ben.attendance.id}")
+    assert page.status_code == 200
+    assert "Ana" in page.text
+    assert "Quiet Supper" not in page.text
+    assert "You first met" not in page.text
