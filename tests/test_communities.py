@@ -252,6 +252,31 @@ def test_the_badge_shows_met_before_and_new_here_tonight_each_once(club):
     assert [p.name for p in live_badge(club.cleo).suggestions] == ["Ana"]
 
 
+def test_first_timers_see_each_other_as_suggestions_not_as_new_here(club, make_attendee):
+    dan = make_attendee(club.tonight, "Dan", "dan@example.org", interests=["sourdough"])
+    dan = db.session.get_one(Attendance, dan.attendance.id)
+    # Dan is new: newcomer Cleo is an ordinary suggestion to him, not "new here".
+    assert live_badge(dan).new_here == []
+    assert "Cleo" in [p.name for p in live_badge(dan).suggestions]
+    assert "Dan" not in [p.name for p in live_badge(club.cleo).new_here]
+    # Ana came before: both newcomers are new here to her.
+    assert sorted(p.name for p in live_badge(club.ana).new_here) == ["Cleo", "Dan"]
+
+
+def test_no_one_is_new_here_at_a_communitys_first_event(make_organiser, make_event, make_attendee):
+    organiser = make_organiser()
+    first = make_event(organiser, name="Sunday Brunch")
+    with writing():
+        community = create_community(organiser, "Sunday Brunch Club")
+        attach_event(community, db.session.get_one(Event, first.id))
+        db.session.commit()
+    ana = make_attendee(first, "Ana", "ana@example.org", interests=["sourdough"])
+    make_attendee(first, "Ben", "ben@example.org", interests=["sourdough"])
+    live = live_badge(db.session.get_one(Attendance, ana.attendance.id))
+    assert live.new_here == []
+    assert [p.name for p in live.suggestions] == ["Ben"]
+
+
 def test_the_community_overview_names_members_within_their_choices(club, make_attendee):
     make_attendee(club.tonight, "Dee Private", "dee@example.org", share_profile=False)
     seen = overview(club.community)
