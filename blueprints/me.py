@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 
 from blueprints import device
 from blueprints.downloads import download
 from blueprints.extensions import sign_in_requests_limited
 from blueprints.forms import DeleteMeForm, PersonForm, SignInRequestForm
+from domain.connections import remove_person
 from domain.db import db
 from domain.models import Person
-from domain.people import delete_person, export, memories, send_sign_in_link
+from domain.people import delete_person, export, memories, other_person_of, send_sign_in_link
 from domain.profile import ProfileError, update_person
 
 bp = Blueprint("me", __name__, url_prefix="/me")
@@ -31,6 +32,19 @@ def home() -> str:
         device.device_secret()
         return render_template("me/signed_out.html", form=SignInRequestForm())
     return render_template("me/home.html", person=person, memories=memories(person))
+
+
+@bp.post("/connections/<id:connection_id>/remove")
+def remove(connection_id: int) -> Response:
+    """Remove someone from my connections, at every event we connected at, without a block."""
+    person = _me()
+    other = other_person_of(person, connection_id) if person else None
+    if person is None or other is None:
+        abort(404)
+    remove_person(person.id, other.id)
+    db.session.commit()
+    flash(f"Removed {other.name}. You're no longer connected.", "success")
+    return redirect(url_for("me.home"), 303)
 
 
 @bp.post("/sign-in")

@@ -77,6 +77,21 @@ def memories(person: Person) -> list[Memory]:
     return found
 
 
+def other_person_of(person: Person, connection_id: int) -> Person | None:
+    """Return the other person of one of my connections (at any event), or None."""
+    connection = db.session.get(Connection, connection_id)
+    if connection is None:
+        return None
+    ends = db.session.scalars(
+        sa.select(Attendance)
+        .where(Attendance.id.in_([connection.low_attendance_id, connection.high_attendance_id]))
+        .options(selectinload(Attendance.person))
+    ).all()
+    if person.id not in {end.person_id for end in ends}:
+        return None
+    return next((end.person for end in ends if end.person_id != person.id), None)
+
+
 def export(person: Person) -> dict[str, Any]:
     """Return everything Rapport holds about a person, as plain data."""
     return {

@@ -315,6 +315,82 @@ def test_scanning_someone_met_before_says_since_when_with_my_note(app, club):
     assert "Connect with Cleo" in card.text
 
 
+def earlier_connections(club) -> int:
+    people = (club.ana.person_id, club.ben.person_id)
+    return db.session.scalar(
+        sa.text(
+            "SELECT count(*) FROM connection c"
+            " JOIN attendance l ON l.id = c.low_attendance_id"
+            " JOIN attendance h ON h.id = c.high_attendance_id"
+            " WHERE l.person_id IN (:a, :b) AND h.person_id IN (:a, :b)"
+        ),
+        {"a": people[0], "b": people[1]},
+    )
+
+
+def test_someone_met_before_is_not_offered_a_second_connection(app, club):
+    ana, ben = Phone(app, club.checked_in["ana"]), Phone(app, club.checked_in["ben"])
+    card = ana.get(f"/b/{ben.token}")
+    assert "Connect at this event too" not in card.text
+    assert "Connect with Ben" not in card.text
+    assert "You share" in card.text and "marathon" in card.text
+    # A crafted request is turned away too: the earlier connection, note and all, stands.
+    refused = ana.post(f"/b/{ben.token}/connect", data={"note": "again"})
+    assert refused.status_code == 303
+    assert earlier_connections(club) == 1
+    badge = ana.get(f"/b/{ana.token}/live").text
+    assert "hasn't shared contact details yet" not in badge
+    assert "we talked about the Hanoi night market" in badge
+    assert "ben@example.org" in badge
+    assert ana.post(f"/b/{ana.token}/suggestions/{club.ben.id}/connect").status_code == 404
+    assert earlier_connections(club) == 1
+
+
+def test_removing_someone_met_before_from_the_badge_needs_no_block(app, club):
+    ana = Phone(app, club.checked_in["ana"])
+    badge = ana.get(f"/b/{ana.token}").text
+    path = f"/b/{ana.token}/met-before/{club.ben.id}/remove"
+    assert f'action="{path}"' in badge and "Remove Ben" in badge
+    # Only someone I met before, on my own phone.
+    assert ana.post(f"/b/{ana.token}/met-before/{club.cleo.id}/remove").status_code == 404
+    cleo = Phone(app, club.checked_in["cleo"])
+    assert cleo.post(path.replace(ana.token, cleo.token)).status_code == 404
+    assert app.test_client().post(path).status_code == 404
+    assert earlier_connections(club) == 1
+    assert ana.post(path).status_code == 303
+    assert earlier_connections(club) == 0
+    assert met_before_here(club.ana) == [] and met_before_here(club.ben) == []
+    assert "People here you've met before" not in ana.get(f"/b/{ana.token}").text
+    # Not a block: Ben's card is open to Ana, with Connect.
+    card = ana.get(f"/b/{club.checked_in['ben'].badge_token}")
+    assert card.status_code == 200 and "Connect with Ben" in card.text
+
+
+def signed_in_to_me(phone: Phone) -> Phone:
+    """Sign a phone in to /me as its badge's person, as an emailed link would."""
+    with phone.client.session_transaction() as session:
+        session["me"] = session["person"]
+    return phone
+
+
+def test_removing_someone_from_my_connections_on_me_needs_no_block(app, club):
+    ana = signed_in_to_me(Phone(app, club.checked_in["ana"]))
+    page = ana.get("/me/").text
+    [connection_id] = re.findall(r'action="/me/connections/(\d+)/remove"', page)
+    # Nobody else's /me removes it, nor a phone signed in to no one.
+    cleo = signed_in_to_me(Phone(app, club.checked_in["cleo"]))
+    assert cleo.post(f"/me/connections/{connection_id}/remove").status_code == 404
+    assert app.test_client().post(f"/me/connections/{connection_id}/remove").status_code == 404
+    assert ana.post("/me/connections/999999/remove").status_code == 404
+    assert earlier_connections(club) == 1
+    removed = ana.post(f"/me/connections/{connection_id}/remove")
+    assert removed.status_code == 303 and removed.location == "/me/"
+    assert earlier_connections(club) == 0
+    assert met_before_here(club.ana) == []
+    assert "Removed Ben" in ana.get("/me/").text
+    assert ana.get(f"/b/{club.checked_in['ben'].badge_token}").status_code == 200
+
+
 def test_my_badge_lists_people_met_before_above_new_here_and_suggestions(app, club):
     ana = Phone(app, club.checked_in["ana"])
     for path in (f"/b/{ana.token}", f"/b/{ana.token}/live"):
