@@ -162,6 +162,7 @@ def attendees(event_id: int) -> str:
     return render_template(
         "organiser/attendees.html",
         event=event,
+        community=event.community,
         overview=event_overview(event, utcnow()),
         listing=listing,
         standing=standing(event),

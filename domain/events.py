@@ -122,6 +122,8 @@ class ListedEvent:
     attendees: int
     connections: int
     purge_on: datetime  # when its attendee data is purged, in its own time zone
+    community_id: int | None = None  # the community it belongs to, if any, and its name
+    community_name: str = ""
 
 
 def listed_events(organiser: Organiser, now: datetime) -> list[ListedEvent]:
@@ -142,9 +144,11 @@ def listed_events(organiser: Organiser, now: datetime) -> list[ListedEvent]:
             Event,
             sa.func.coalesce(attendees.c.number, 0),
             sa.func.coalesce(connections.c.number, 0),
+            Community.name,
         )
         .outerjoin(attendees, attendees.c.event_id == Event.id)
         .outerjoin(connections, connections.c.event_id == Event.id)
+        .outerjoin(Community, Community.id == Event.community_id)
         .where(Event.organiser_id == organiser.id)
         .order_by(Event.starts_at.desc(), Event.id.desc())
     )
@@ -156,8 +160,10 @@ def listed_events(organiser: Organiser, now: datetime) -> list[ListedEvent]:
             attendees=people,
             connections=pairs,
             purge_on=local_time(event, purge_due_at(event)),
+            community_id=event.community_id,
+            community_name=community or "",
         )
-        for event, people, pairs in rows
+        for event, people, pairs, community in rows
     ]
 
 

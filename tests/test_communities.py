@@ -4,7 +4,7 @@ pages, and the digest's memory of where people first met and of the next event."
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import icalendar
@@ -464,6 +464,44 @@ def test_community_page_shows_attendance_members_and_counts(client, club, make_a
     assert "<td>Ana</td><td>2</td>" in page and "<td>Cleo</td><td>1</td>" in page
     assert "Dee Private" not in page
     assert "1 more person keeps their profile to themselves" in page
+
+
+def test_the_events_offered_to_a_community_say_their_date_in_their_zone(
+    client, make_organiser, make_event
+):
+    organiser = make_organiser()
+    with writing():
+        community = create_community(organiser, "Sunday Brunch Club")
+        db.session.commit()
+    # Two brunches of one name, each at 12:00 UTC: 01:00 the next day in Auckland.
+    for day in (7, 14):
+        brunch = make_event(organiser, name="Sunday Brunch", timezone="Pacific/Auckland")
+        with writing():
+            brunch = db.session.get_one(Event, brunch.id)
+            starts = datetime(2026, 12, day, 12, 0, tzinfo=UTC)
+            brunch.starts_at, brunch.ends_at = starts, starts + timedelta(hours=2)
+            db.session.commit()
+    login(client, organiser)
+    page = client.get(f"/organiser/communities/{community.id}").text
+    options = re.findall(r"<option[^>]*>([^<]*)</option>", page)
+    assert options == ["Sunday Brunch, Tue 15 Dec 2026", "Sunday Brunch, Tue 8 Dec 2026"]
+
+
+def test_the_community_tables_are_styled_as_the_attendee_table(client, club):
+    login(client, club.organiser)
+    page = client.get(f"/organiser/communities/{club.community.id}").text
+    tables = re.findall(r"<table[^>]*>", page)
+    assert len(tables) == 2 and all('class="attendees"' in table for table in tables)
+
+
+def test_the_event_page_and_the_events_list_name_the_community(client, club, make_event):
+    alone = make_event(club.organiser, name="A night on its own")
+    login(client, club.organiser)
+    link = f'<a href="/organiser/communities/{club.community.id}">Sunday Brunch Club</a>'
+    assert link in client.get(f"/organiser/events/{club.tonight.id}").text
+    assert "Sunday Brunch Club" not in client.get(f"/organiser/events/{alone.id}").text
+    listing = client.get("/organiser/").text
+    assert listing.count(link) == 2  # both brunches, not the night on its own
 
 
 def test_attendee_page_marks_first_timers_and_regulars(client, club):
