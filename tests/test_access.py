@@ -33,7 +33,7 @@ PUBLIC = {
     "maillinks.unsubscribe",
     "maillinks.contact",
     "maillinks.in_touch",
-    "maillinks.next_event_calendar",
+    "maillinks.event_calendar",
     "webhooks.sendgrid_events",
 }
 # /me: only the person this device signed in as, through an email link.

@@ -563,7 +563,10 @@ def test_digest_says_where_we_first_met_and_ends_with_the_next_event_and_its_cal
     assert f"Next: Sunday Brunch, {starts.day} {starts:%B}, {starts:%H:%M}, The Back Room" in to_ana
     assert "You first met at" in text_to("ben@example.org")
 
-    path = link_in(SimpleNamespace(text=to_ana), "/f/", "/next.ics")
+    assert "\n\nNext: Sunday Brunch" in to_ana  # a blank line sets it apart
+
+    path = link_in(SimpleNamespace(text=to_ana), "/f/", ".ics")
+    assert f"/events/{coming.id}/" in path
     download = app.test_client().get(path)
     assert download.status_code == 200
     assert download.mimetype == "text/calendar"
@@ -573,15 +576,41 @@ def test_digest_says_where_we_first_met_and_ends_with_the_next_event_and_its_cal
     assert entry.start.replace(tzinfo=None) == starts.replace(tzinfo=None)
     assert str(entry["location"]) == "The Back Room"
     assert str(entry["summary"]) == "Sunday Brunch"
-    # Another token, or a digest of an event with no next one, opens nothing.
+    assert str(entry["url"]) == f"{app.config['PUBLIC_URL']}/e/{coming.checkin_token}"
+    # Another token, another event under this signature, or another signature opens nothing.
     assert app.test_client().get(path.replace("/f/", "/f/x")).status_code == 404
+    other = make_event(club.organiser, name="Private dinner")
+    assert app.test_client().get(path.replace(f"/{coming.id}/", f"/{other.id}/")).status_code == 404
+    token, _, _, signed = path.removeprefix("/f/").removesuffix(".ics").split("/")
+    forged = path.replace(signed, signed[::-1])
+    assert app.test_client().get(forged).status_code == 404
+
+    # An earlier brunch is set later on: the old digest still gives the one it announced.
+    sooner = make_event(club.organiser, name="Extra brunch")
+    with writing():
+        sooner = db.session.get_one(Event, sooner.id)
+        sooner.starts_at += timedelta(days=7)
+        sooner.ends_at += timedelta(days=7)
+        attach_event(club.community, sooner)
+        db.session.commit()
+    assert next_event(club.tonight).id == sooner.id
+    [entry] = icalendar.Calendar.from_ical(app.test_client().get(path).data).events
+    assert str(entry["summary"]) == "Sunday Brunch" and entry.start == coming.starts_at
+
+    # The announced event is deleted: a clear page says so.
+    with writing():
+        db.session.delete(db.session.get_one(Event, coming.id))
+        db.session.commit()
+    gone = app.test_client().get(path)
+    assert gone.status_code == 410
+    assert "This event is no longer on Rapport" in gone.text
 
 
 def test_no_next_event_no_calendar(met, mailbox):
     end_now(met.event)
     mailbox.deliver()
     digest = mailbox.one("ana@example.org", "digest")
-    assert "Next:" not in digest.text and "next.ics" not in digest.text
+    assert "Next:" not in digest.text and ".ics" not in digest.text
     assert "You first met" not in digest.text
 
 

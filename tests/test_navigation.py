@@ -27,7 +27,7 @@ NOT_PAGES = {
     "badge.contact": "a vCard download",
     "me.data": "a JSON download",
     "maillinks.contact": "a vCard download",
-    "maillinks.next_event_calendar": "a calendar (.ics) download",
+    "maillinks.event_calendar": "a calendar (.ics) download",
 }
 
 
