@@ -40,8 +40,10 @@ run: $(VENV)/.installed instance/config.py
 	$(FLASK) demo
 	@echo "Starting the email worker and the web server (Ctrl+C stops both)."
 	@$(FLASK) outbox worker & worker=$$!; \
-	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
+	$(BIN)/gunicorn --workers $(WORKERS) \
+		--bind $(HOST):$(PORT) --access-logfile - 'app:create_app()' & web=$$!; \
+	trap 'kill -TERM $$worker $$web 2>/dev/null; wait $$worker $$web; exit 0' INT TERM; \
+	wait $$web; kill -TERM $$worker 2>/dev/null; wait $$worker
 
 # The same, with Flask's auto-reloading development server instead of gunicorn.
 dev: $(VENV)/.installed instance/config.py
@@ -49,8 +51,9 @@ dev: $(VENV)/.installed instance/config.py
 	$(FLASK) demo
 	@echo "Starting the email worker and the development server (Ctrl+C stops both)."
 	@$(FLASK) outbox worker & worker=$$!; \
-	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
-	$(FLASK) run --debug --host $(HOST) --port $(PORT)
+	$(FLASK) run --debug --host $(HOST) --port $(PORT) & web=$$!; \
+	trap 'kill -TERM $$worker $$web 2>/dev/null; wait $$worker $$web; exit 0' INT TERM; \
+	wait $$web; kill -TERM $$worker 2>/dev/null; wait $$worker
 
 # Test files run side by side, one per CPU (PYTEST_WORKERS=0 runs them in one process).
 PYTEST_WORKERS ?= auto

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from flask import current_app, g, has_request_context, session, url_for
 from domain.badges import retire_badges
 from domain.checkin import CheckInResult, PersonKey, find_attendance_by_badge
 from domain.db import db
+from domain.events import local_time
 from domain.limits import MAX_REMEMBERED_BADGES
 from domain.models import Attendance, Event, Person
 from domain.people import end_sessions, session_is_current
@@ -205,6 +207,7 @@ class NavEvent:
     name: str
     badge_url: str
     event_url: str
+    when: str  # the day it starts, in its own time zone: "1 Mar"
 
 
 class PhoneNavigation:
@@ -224,23 +227,22 @@ class PhoneNavigation:
         if not held:
             return {}
         rows = db.session.execute(
-            sa.select(
-                Attendance.event_id, Attendance.badge_token_hash, Event.name, Event.checkin_token
-            )
+            sa.select(Attendance.event_id, Attendance.badge_token_hash, Event)
             .join(Event, Event.id == Attendance.event_id)
             .where(Attendance.badge_token_hash.in_([hash_token(t) for t in held.values()]))
         ).all()
         working = {
-            event_id: (name, checkin)
-            for event_id, token_hash, name, checkin in rows
+            event_id: event
+            for event_id, token_hash, event in rows
             if event_id in held and hash_token(held[event_id]) == token_hash
         }
         return {
             event_id: NavEvent(
                 event_id,
-                working[event_id][0],
+                working[event_id].name,
                 url_for("badge.view", token=token),
-                url_for("public.landing", token=working[event_id][1]),
+                url_for("public.landing", token=working[event_id].checkin_token),
+                _day(local_time(working[event_id], working[event_id].starts_at)),
             )
             for event_id, token in held.items()
             if event_id in working
@@ -250,6 +252,44 @@ class PhoneNavigation:
     def latest(self) -> NavEvent | None:
         """Return the event this phone checked in at last, if it holds a badge anywhere."""
         return next(reversed(self.events.values()), None)
+
+    @property
+    def known(self) -> bool:
+        """Tell whether this phone holds a badge or is signed in to /me."""
+        return bool(session.get("me")) or self.latest is not None
+
+    def here(self, event_id: int | None) -> NavEvent | None:
+        """Return the badge a page links to as "My badge": the one at the event on screen,
+        or, on a page about no event, the latest."""
+        if event_id is None:
+            return self.latest
+        return self.events.get(event_id)
+
+    def links(self, event_id: int | None) -> list[tuple[str, str]]:
+        """Return the navigation's links, as (text, address), for a page about an event."""
+        mine = url_for("me.home")
+        here = self.here(event_id)
+        if here is not None:
+            return [
+                ("My badge", here.badge_url),
+                ("My connections", mine),
+                (here.name, here.event_url),
+            ]
+        older = self.latest
+        if older is not None:
+            # A page about an event this phone has no badge at: the badge it holds is from
+            # another event, so it is named with its day rather than called "My badge".
+            return [("My connections", mine), (f"{older.name}, {older.when}", older.badge_url)]
+        return [("My connections", mine)]
+
+    def brand(self, event_id: int | None) -> str:
+        """Return where the logo leads: the badge at the event on screen, or /me."""
+        here = self.here(event_id)
+        return here.badge_url if here is not None else url_for("me.home")
+
+
+def _day(moment: datetime) -> str:
+    return f"{moment.day} {moment:%b}"
 
 
 def navigation_context() -> dict[str, object]:

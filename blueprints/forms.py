@@ -324,23 +324,20 @@ class ProfileFields(Form):
     def offer(self, suggestions: list[str]) -> None:
         """Offer interests already used at the event as tick boxes.
 
-        A form filled from a saved profile ticks the ones the person has, and keeps only
-        the others typed in the Interests field.
+        A form filled from a saved profile keeps the person's own interests, as they typed
+        them, in the Interests field, and ticks the boxes of the ones they already have.
         """
         self.suggested.choices = [SelectChoice(tag, tag) for tag in suggestions]
         if self.is_submitted():
             return
-        typed = split_interests(self.interests.data or "")
-        offered = {interest_key(tag) for tag in suggestions}
-        have = {interest_key(tag) for tag in typed}
-        ticked = [tag for tag in suggestions if interest_key(tag) in have]
-        self.suggested.data = ticked
-        self.interests.data = ", ".join(
-            tag.strip() for tag in typed if interest_key(tag) not in offered
-        )
+        have = {interest_key(tag) for tag in split_interests(self.interests.data or "")}
+        self.suggested.data = [tag for tag in suggestions if interest_key(tag) in have]
 
     def interest_list(self) -> list[str]:
-        """Return the tags typed plus the ticked suggestions, as raw strings."""
+        """Return the tags typed plus the ticked suggestions, as raw strings.
+
+        A tag typed comes first, so its spelling wins over a ticked box with the same key.
+        """
         return split_interests(self.interests.data or "") + list(self.suggested.data or [])
 
     def link_list(self) -> list[str]:
@@ -474,6 +471,29 @@ class PersonForm(Form):
     person_fields = ProfileFields.person_fields
     data_of = ProfileFields.data_of
     validate_links = ProfileFields.validate_links
+
+
+class LinkConsentForm(Form):
+    """The consent choices beside a sign-in link's one tap that checks a person in."""
+
+    share_profile = BooleanField("Show my profile to people here")
+    want_followups = BooleanField("Email me follow-ups")
+
+    @classmethod
+    def filled(cls, saved: Profile | None) -> LinkConsentForm:
+        """Return the form, set as last time on the page that asks."""
+        if saved is None or request.method != "GET":
+            return cls()
+        return cls(
+            data={"share_profile": saved.share_profile, "want_followups": saved.want_followups}
+        )
+
+    def choices(self) -> dict[str, bool]:
+        """Return the choices sent, as sign_in_with_link takes them."""
+        return {
+            "share_profile": bool(self.share_profile.data),
+            "want_followups": bool(self.want_followups.data),
+        }
 
 
 class SignInRequestForm(Form):

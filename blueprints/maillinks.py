@@ -19,13 +19,16 @@ from flask import (
 from blueprints import device
 from blueprints.downloads import download, vcard_download
 from blueprints.extensions import csrf, lookup_limited
+from blueprints.forms import LinkConsentForm
 from blueprints.urls import poster_url
-from domain.badges import SignIn, link_checks_in, sign_in_with_link
+from domain.badges import LinkOffer, SignIn, link_offer, sign_in_with_link
 from domain.calendar import event_ics
+from domain.checkin import remembered_profile
 from domain.db import db
 from domain.digest import DigestError, announced_event, connection_for_link, message_by_link_token
 from domain.followups import attendance_of, mark_in_touch
 from domain.models import OutboxMessage
+from domain.profile import mask_email
 from domain.signin import LinkError, check_link, find_link
 from domain.suppression import suppress
 from domain.visibility import contact_card
@@ -59,14 +62,24 @@ def sign_in(token: str) -> Response | str:
         check_link(link)
     except LinkError as error:
         return render_template("me/link_problem.html", message=LINK_MESSAGES[error.code]), 410
+    holds = link.event_id is not None and device.badge_token(link.event_id) is not None
+    offer = link_offer(link, holds)
+    saved = remembered_profile(link.person_id) if offer is LinkOffer.CHECK_IN else None
+    form = LinkConsentForm.filled(saved)
     if request.method == "GET":
         return render_template(
-            "me/sign_in.html", link=link, token=token, checks_in=link_checks_in(link)
+            "me/sign_in.html",
+            link=link,
+            offer=offer.value,
+            form=form,
+            masked_email=mask_email(link.person.email),
         )
+    # The consent choices shown beside the button are the ones the check-in takes.
+    choices = form.choices() if saved is not None else {}
     # A sign-in starts a clean session under a new secret, made before the badge moves to it.
     secret = device.new_secret()
     try:
-        signed = sign_in_with_link(token, secret)
+        signed = sign_in_with_link(token, secret, **choices)
     except LinkError as error:
         db.session.rollback()
         return render_template("me/link_problem.html", message=LINK_MESSAGES[error.code]), 410
@@ -81,6 +94,8 @@ def sign_in(token: str) -> Response | str:
 
 
 def _welcome(signed: SignIn) -> str:
+    if signed.ended:
+        return "That event has ended. You're signed in: here are your connections."
     if signed.checked_in_now:
         return "You're checked in, with your saved profile."
     if signed.badge is not None:

@@ -7,14 +7,15 @@ import json
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 
 from blueprints import device
-from blueprints.downloads import download
+from blueprints.downloads import download, vcard_download
 from blueprints.extensions import sign_in_requests_limited
 from blueprints.forms import DeleteMeForm, PersonForm, SignInRequestForm
 from domain.connections import remove_person
 from domain.db import db
 from domain.models import Person
-from domain.people import delete_person, export, memories, other_person_of, send_sign_in_link
+from domain.people import delete_person, export, memories, memory_of, send_sign_in_link
 from domain.profile import ProfileError, update_person
+from domain.signin import lifetime_in_words
 
 bp = Blueprint("me", __name__, url_prefix="/me")
 
@@ -38,9 +39,10 @@ def home() -> str:
 def remove(connection_id: int) -> Response:
     """Remove someone from my connections, at every event we connected at, without a block."""
     person = _me()
-    other = other_person_of(person, connection_id) if person else None
-    if person is None or other is None:
+    memory = memory_of(person, connection_id) if person else None
+    if person is None or memory is None:
         abort(404)
+    other = memory.other.person
     remove_person(person.id, other.id)
     db.session.commit()
     flash(f"Removed {other.name}. You're no longer connected.", "success")
@@ -56,7 +58,9 @@ def request_link() -> str | tuple[str, int]:
         return render_template("me/signed_out.html", form=form), 400
     send_sign_in_link(form.email.data)
     db.session.commit()
-    return render_template("me/link_sent.html", email=form.email.data)
+    return render_template(
+        "me/link_sent.html", email=form.email.data, lifetime=lifetime_in_words("signin")
+    )
 
 
 @bp.route("/profile", methods=["GET", "POST"])
@@ -77,6 +81,16 @@ def profile() -> Response | str:
             flash("Profile saved.", "success")
             return redirect(url_for("me.home"), 303)
     return render_template("me/profile.html", form=form, person=person)
+
+
+@bp.get("/connections/<id:connection_id>/contact.vcf")
+def contact(connection_id: int) -> Response:
+    """Download what one of my connections shares with me, as a vCard."""
+    person = _me()
+    memory = memory_of(person, connection_id) if person is not None else None
+    if memory is None:
+        abort(404)
+    return vcard_download(memory.card)
 
 
 @bp.get("/data.json")

@@ -34,6 +34,8 @@ from domain.db import begin_writing, db, utcnow
 from domain.events import local_time
 from domain.models import Event
 from domain.people import send_sign_in_link
+from domain.profile import mask_email
+from domain.signin import lifetime_in_words
 
 bp = Blueprint("public", __name__)
 
@@ -71,7 +73,8 @@ def landing(token: str) -> Response | str | tuple[str, int]:
     event = _event_or_404(token)
     window = checkin_window(event)
     # A phone that checked in before (anywhere) gets its person's last profile, filled in.
-    saved = None if request.args.get("new") else remembered_profile(device.person_id())
+    someone_else = bool(request.args.get("new"))
+    saved = None if someone_else else remembered_profile(device.person_id())
     form = CheckInForm.filled(saved)
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
@@ -82,8 +85,17 @@ def landing(token: str) -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         return _check_in(event, window, form, continuation)
     device.device_secret()
+    # A form with errors is the open new-person form, whoever's phone it is.
+    returning = saved is not None and not form.errors
     return _landing_page(
-        event, window, WindowState.OPEN, form=form, offer_sign_in=False, returning=bool(saved)
+        event,
+        window,
+        WindowState.OPEN,
+        form=form,
+        offer_sign_in=False,
+        returning=returning,
+        someone_else=someone_else,
+        masked_email=mask_email(saved.email) if returning and saved else "",
     )
 
 
@@ -172,7 +184,11 @@ def sign_in_link(token: str) -> str | tuple[str, int]:
         return page, 400
     send_sign_in_link(form.email.data, event)
     db.session.commit()
-    return render_template("me/link_sent.html", email=form.email.data)
+    return render_template(
+        "me/link_sent.html",
+        email=form.email.data,
+        lifetime=lifetime_in_words("signin"),
+    )
 
 
 def _event_or_404(token: str) -> Event:

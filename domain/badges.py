@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
 
@@ -11,13 +12,15 @@ from domain.checkin import (
     CheckInError,
     CheckInResult,
     PersonKey,
+    WindowState,
     badge_token_for,
     check_in,
+    checkin_window,
     remembered_profile,
 )
 from domain.communities import is_regular
 from domain.connections import connections_of
-from domain.db import db
+from domain.db import db, utcnow
 from domain.followups import set_followup_consent
 from domain.limits import SUGGESTIONS
 from domain.met_before import MetBefore, met_before_here
@@ -108,11 +111,22 @@ class SignIn:
     check_in_at: Event | None  # the link's event, where they could not be checked in now
     event_id: int | None = None  # the event the link was sent about, if any
     checked_in_now: bool = False  # the link checked them in, with their saved profile
+    ended: bool = False  # the link's event had ended: the phone is signed in to /me
 
 
-def sign_in_with_link(token: str, device_secret: str) -> SignIn:
+def sign_in_with_link(
+    token: str,
+    device_secret: str,
+    *,
+    share_profile: bool | None = None,
+    want_followups: bool | None = None,
+) -> SignIn:
     """Use a one-time link: confirm the address and, for a sign-in at an event, bring the
-    person's badge there to this phone. Raise LinkError if the link can't be used."""
+    person's badge there to this phone. Raise LinkError if the link can't be used.
+
+    A link that checks its person in takes the consent choices shown beside its button
+    (left as last time when not given).
+    """
     link = use_link(token)
     person = link.person
     if link.purpose != "signin" or link.event_id is None:
@@ -123,27 +137,51 @@ def sign_in_with_link(token: str, device_secret: str) -> SignIn:
     # Not checked in there yet: the link completes the check-in with the saved profile.
     saved = remembered_profile(person.id)
     assert saved is not None  # the link's person exists
+    if share_profile is not None:
+        saved = replace(saved, share_profile=share_profile)
+    if want_followups is not None:
+        saved = replace(saved, want_followups=want_followups)
     try:
         # Refused before anything is written when the event's check-in is closed; the saved
         # profile is the person's own, so nothing else in it can be refused.
         badge = check_in(link.event, saved, device_secret=device_secret, person_id=person.id)
-    except CheckInError:
+    except CheckInError as error:
+        if error.code == WindowState.ENDED:
+            # Nothing to check in to any more: the link signs the phone in to /me.
+            return SignIn(person, link.purpose, None, None, link.event_id, ended=True)
         return SignIn(person, link.purpose, None, link.event, link.event_id)
     return SignIn(person, link.purpose, badge, None, link.event_id, checked_in_now=True)
 
 
-def link_checks_in(link: EmailLink) -> bool:
-    """Tell whether using a sign-in link would check its person in at its event."""
-    if link.purpose != "signin" or link.event_id is None:
-        return False
-    return (
-        db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(Attendance)
-            .where(Attendance.person_id == link.person_id, Attendance.event_id == link.event_id)
-        )
-        == 0
+class LinkOffer(enum.StrEnum):
+    """What using an email link does on this phone, for its page to say so."""
+
+    CONFIRM = "confirm"  # confirms the address and signs the phone in
+    CHECK_IN = "check_in"  # checks its person in at its event with the saved profile
+    NOT_YET = "not_yet"  # its event's check-in has not opened: signs in, then the event
+    ENDED = "ended"  # its event's check-in has closed: signs in to /me
+    MOVE_BADGE = "move_badge"  # brings the person's badge at its event to this phone
+    HERE = "here"  # this phone already holds that badge: signs in to /me
+    ME = "me"  # opens the person's connections on this phone
+
+
+def link_offer(link: EmailLink, holds_badge: bool) -> LinkOffer:
+    """Say what using a link does on a phone that holds (or not) its event's badge."""
+    if link.purpose == "confirm":
+        return LinkOffer.CONFIRM
+    if link.purpose != "signin" or link.event is None:
+        return LinkOffer.ME
+    checked_in = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Attendance)
+        .where(Attendance.person_id == link.person_id, Attendance.event_id == link.event_id)
     )
+    if checked_in:
+        return LinkOffer.HERE if holds_badge else LinkOffer.MOVE_BADGE
+    state = checkin_window(link.event).state(utcnow())
+    if state is WindowState.ENDED:
+        return LinkOffer.ENDED
+    return LinkOffer.NOT_YET if state is WindowState.NOT_YET else LinkOffer.CHECK_IN
 
 
 @dataclass(frozen=True)

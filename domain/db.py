@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,7 +12,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -147,12 +147,40 @@ def insert_ignoring_conflict(
     Duplicates are settled by the database's unique constraint rather than by a
     check-then-insert race, on both SQLite and PostgreSQL.
     """
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=conflict_columns)
-        .returning(table.c[returning])
+    statement = _insert_ignoring(table, tuple(values), tuple(conflict_columns), returning)
+    return db.session.execute(statement, values).scalar()
+
+
+@functools.cache
+def _insert_ignoring(
+    table: sa.Table, columns: tuple[str, ...], conflict: tuple[str, ...], returning: str | None
+) -> sa.TextClause:
+    """Build, once per shape, the insert-or-ignore both engines speak alike.
+
+    Written as text with typed parameters: SQLAlchemy compiles an ON CONFLICT insert anew on
+    every execution (it has no cache key), which was a third of a check-in's time.
+    """
+    # Names from the models' own tables, never from input.
+    text = (
+        f"INSERT INTO {_quoted(table.name)} ({', '.join(map(_quoted, columns))}) "  # noqa: S608
+        f"VALUES ({', '.join(':' + column for column in columns)}) "
+        f"ON CONFLICT ({', '.join(map(_quoted, conflict))}) DO NOTHING"
     )
-    return db.session.execute(statement).scalar()
+    statement = sa.text(text + (f" RETURNING {_quoted(returning)}" if returning else ""))
+    statement = statement.bindparams(
+        *(sa.bindparam(column, type_=table.c[column].type) for column in columns)
+    )
+    return statement.columns(table.c[returning]) if returning else statement
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"'
+
+
+def insert_many_ignoring_conflict(
+    table: sa.Table, rows: list[dict[str, Any]], conflict_columns: list[str]
+) -> None:
+    """Insert rows (all with the same columns) in one statement, skipping those that clash."""
+    if rows:
+        statement = _insert_ignoring(table, tuple(rows[0]), tuple(conflict_columns), None)
+        db.session.execute(statement, rows)

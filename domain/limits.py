@@ -147,8 +147,11 @@ EVENT_YEARS_AROUND_NOW = 10
 # ---------------------------------------------------------------- what a page shows
 # Seconds between refreshes of a live page (my badge's requests, an organiser's attendees).
 LIVE_REFRESH_SECONDS = 5
-# People suggested on a badge page, most interests shared first.
+# People suggested on a badge page, most interests shared first...
 SUGGESTIONS = 8
+# ...chosen among this many of the latest arrivals who show their interests, so a badge
+# costs the same at a conference as at a meetup.
+SUGGESTION_CANDIDATES = 300
 # Interests offered as one-tap choices on a profile form: the event's most popular.
 SUGGESTED_INTERESTS = 12
 # Seconds a server process reuses what it looked up for a poster (the event, the interests

@@ -16,8 +16,9 @@ from domain.followups import request_sign_in
 from domain.models import Attendance, Block, Connection, Event, OutboxMessage, Person
 from domain.profile import normalise_email
 from domain.suppression import is_suppressed, suppress
+from domain.vcard import Card
 from domain.versions import person_shown_changed
-from domain.visibility import Relation, shared_interests
+from domain.visibility import Relation, contact_card, shared_interests
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Memory:
     shared: list[str]
     note: str
     met_on: datetime  # the event's start, in its own time zone
+    card: Card  # what they share with me: email and links, as the visibility rules allow
 
 
 def find_person(email: str) -> Person | None:
@@ -72,24 +74,18 @@ def memories(person: Person) -> list[Memory]:
                     shared_interests(mine, other, Relation.CONNECTION),
                     connection.note_of(mine),
                     local_time(mine.event, mine.event.starts_at),
+                    contact_card(mine, connection),
                 )
             )
     return found
 
 
-def other_person_of(person: Person, connection_id: int) -> Person | None:
-    """Return the other person of one of my connections (at any event), or None."""
-    connection = db.session.get(Connection, connection_id)
-    if connection is None:
-        return None
-    ends = db.session.scalars(
-        sa.select(Attendance)
-        .where(Attendance.id.in_([connection.low_attendance_id, connection.high_attendance_id]))
-        .options(selectinload(Attendance.person))
-    ).all()
-    if person.id not in {end.person_id for end in ends}:
-        return None
-    return next((end.person for end in ends if end.person_id != person.id), None)
+def memory_of(person: Person, connection_id: int) -> Memory | None:
+    """Return one of a person's accepted connections, or None if it isn't theirs."""
+    for memory in memories(person):
+        if memory.connection.id == connection_id:
+            return memory
+    return None
 
 
 def export(person: Person) -> dict[str, Any]:

@@ -7,9 +7,8 @@ import unicodedata
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from domain.db import db, utcnow
+from domain.db import db, insert_many_ignoring_conflict, utcnow
 from domain.errors import DomainError
 from domain.interest_keys import interest_key, without_format_characters
 from domain.limits import INTEREST_MARKS_MAX, INTEREST_MAX, LINK_MAX, MAX_INTERESTS, MAX_LINKS
@@ -230,10 +229,6 @@ def intern_interest_ids(names: list[str]) -> list[int]:
 
 def _insert_interests(names: list[str]) -> None:
     """Add the interests not known yet, in one statement."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # In one order for everyone, so two check-ins adding the same new tags never deadlock.
     rows = [{"name": name, "key": interest_key(name)} for name in sorted(names)]
-    db.session.execute(
-        insert(Interest.__table__).on_conflict_do_nothing(index_elements=["name"]), rows
-    )
+    insert_many_ignoring_conflict(Interest.__table__, rows, ["name"])

@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 from domain.communities import came_before
 from domain.connections import either_way
 from domain.db import db
-from domain.limits import SUGGESTIONS
+from domain.limits import SUGGESTION_CANDIDATES, SUGGESTIONS
 from domain.models import (
     Attendance,
     Block,
@@ -39,7 +39,8 @@ def suggestions(
     """Return people at my event who share my interests, most shared first.
 
     Only people who show their interests to everyone here, not connected or asked
-    either way, and not blocked either way. Three queries, however many people came.
+    either way, and not blocked either way, among the latest SUGGESTION_CANDIDATES
+    arrivals who show them: three queries whose cost does not grow with the crowd.
     `only` narrows the answer to one attendance, to check that it is a suggestion;
     `newcomers` to first-timers at the event's community ("New here tonight").
     """
@@ -59,8 +60,24 @@ def suggestions(
             Block.blocker_person_id, Block.blocked_person_id, mine.person_id, Attendance.person_id
         )
     )
+    # The latest arrivals who show their interests, found by walking an index: whatever
+    # the size of the crowd, the ranking below looks at this many people at most.
+    latest = (
+        sa.select(Attendance.id)
+        .where(
+            Attendance.event_id == mine.event_id,
+            Attendance.interests_visibility == Visibility.EVERYONE.value,
+            # One person asked about is looked at however long ago they came.
+            Attendance.id == only if only is not None else sa.true(),
+        )
+        .order_by(Attendance.checked_in_at.desc())
+        .limit(SUGGESTION_CANDIDATES)
+        .subquery()
+    )
     ranked = db.session.execute(
         sa.select(Attendance.id, shared)
+        .select_from(latest)
+        .join(Attendance, Attendance.id == latest.c.id)
         .join(theirs, theirs.c.attendance_id == Attendance.id)
         .join(their_interest, their_interest.id == theirs.c.interest_id)
         .join(my_interest, my_interest.key == their_interest.key)

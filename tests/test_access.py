@@ -45,6 +45,7 @@ ME = {
     "me.delete",
     "me.sign_out",
     "me.remove",
+    "me.contact",
 }
 # The only routes a POST reaches without a CSRF token, each authenticated its own way.
 CSRF_EXEMPT = {"maillinks.unsubscribe", "webhooks.sendgrid_events"}

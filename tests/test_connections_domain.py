@@ -305,3 +305,19 @@ def test_fold_never_splits_a_character():
 
 def test_escape():
     assert escape("a\\b;c,d\ne") == "a\\\\b\\;c\\,d\\ne"
+
+
+def test_suggestions_come_from_the_latest_arrivals(make_event, make_attendee, monkeypatch):
+    # At a conference the ranking looks at a fixed number of the latest arrivals who show
+    # their interests, so its cost does not grow with the crowd.
+    import domain.suggestions
+
+    monkeypatch.setattr(domain.suggestions, "SUGGESTION_CANDIDATES", 3)
+    event = make_event()
+    early = make_attendee(event, "Early", interests=["chess"]).attendance
+    me = make_attendee(event, "Me", interests=["chess"]).attendance
+    assert [s.attendance.id for s in suggestions(me)] == [early.id]
+    later = [make_attendee(event, interests=["knitting"]).attendance for _ in range(2)]
+    assert suggestions(me) == [] and later
+    # Asked about by name (a tap on a suggestion shown earlier), Early still counts.
+    assert [s.attendance.id for s in suggestions(me, only=early.id)] == [early.id]

@@ -3,6 +3,7 @@ badge to a new phone from check-in, and the organiser's emails page."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -507,3 +508,46 @@ def test_a_deleted_persons_old_session_never_opens_someone_else(app, make_event,
     page = laptop.get("/me/")
     assert "bob@example.org" not in page.text
     assert "Email me a sign-in link" in page.text
+
+
+def test_me_shows_what_each_connection_shares_and_nothing_more(app, ana_across_two_events, mailbox):
+    ana, ben, cleo = ana_across_two_events
+    with writing():
+        ben_now = db.session.get_one(Attendance, ben.attendance.id)
+        ben_now.person.links = ["https://ben.example/bakes"]
+        ben_now.links_visibility = "connections"
+        db.session.commit()
+    phone = app.test_client()
+    sign_in(phone, mailbox, "ana@example.org")
+    page = phone.get("/me/")
+    people = {
+        re.search(r"<strong>(\w+)</strong>", item).group(1): item
+        for item in page.text.split("<li>")[1:]
+        if "Met at" in item
+    }
+    # Ben shows his email and links to the people he connects with: they are there, with
+    # his vCard, beside my note.
+    assert 'href="mailto:ben@example.org"' in people["Ben"]
+    assert 'href="https://ben.example/bakes"' in people["Ben"]
+    assert "My note: bread swap on Friday" in people["Ben"]
+    vcard_path = re.search(r'href="(/me/connections/\d+/contact\.vcf)"', people["Ben"]).group(1)
+    card = phone.get(vcard_path)
+    assert card.status_code == 200 and card.mimetype == "text/vcard"
+    assert "ben@example.org" in card.text and "https://ben.example/bakes" in card.text
+    # Cleo shows her email to no one: not here, not in a download.
+    assert "cleo@example.org" not in page.text
+    assert "Cleo hasn't shared contact details yet." in html.unescape(people["Cleo"])
+    assert ".vcf" not in people["Cleo"]
+    cleo_link = db.session.scalars(
+        sa.select(Connection.id).where(
+            sa.or_(
+                Connection.low_attendance_id == cleo.attendance.id,
+                Connection.high_attendance_id == cleo.attendance.id,
+            )
+        )
+    ).first()
+    assert "cleo@example.org" not in phone.get(f"/me/connections/{cleo_link}/contact.vcf").text
+    # Dan never connected: nothing of his is on the page.
+    assert "dan@example.org" not in page.text and "Dan" not in page.text
+    # Someone else's phone, or no sign-in, gets nothing.
+    assert app.test_client().get(vcard_path).status_code == 404

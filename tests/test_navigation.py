@@ -26,6 +26,7 @@ NOT_PAGES = {
     "badge.live": "a fragment the badge page fetches into itself",
     "badge.contact": "a vCard download",
     "me.data": "a JSON download",
+    "me.contact": "a vCard download",
     "maillinks.contact": "a vCard download",
     "maillinks.event_calendar": "a calendar (.ics) download",
 }
@@ -236,3 +237,29 @@ def test_the_confirmation_link_lands_on_the_badge(app, make_event, mailbox):
     assert "Thanks: your email is confirmed." in done.text
     assert ("My connections", "/me/") in links_of(done.text).nav
     assert f"/b/{badge}/edit" in done.text  # it is the badge page
+
+
+@pytest.mark.parametrize("path", ["/b/{token}", "/e/{token}", "/m/{token}", "/b/{token}/edit"])
+def test_error_pages_keep_the_phones_navigation(app, night, path):
+    """A replaced badge or poster link is no dead end on a phone that has its own pages."""
+    url = path.format(token=new_token())
+    page = night["phone"].get(url)
+    assert page.status_code == 404
+    links = links_of(page.text)
+    assert ("My badge", night["badge"]) in links.nav, links.nav
+    assert ("My connections", "/me/") in links.nav
+    assert links.brand == night["badge"]
+    # A phone with no pages of its own gets the plain error page.
+    stranger = links_of(app.test_client().get(url).text)
+    assert stranger.nav == [] and stranger.brand == "/"
+
+
+def test_another_events_page_names_the_older_badge_by_its_day(app, night, make_event):
+    later = make_event(name="April brunch")
+    page = night["phone"].get(f"/e/{later.checkin_token}")
+    links = links_of(page.text)
+    # No badge here yet: nothing calls the older event's badge "My badge".
+    assert "My badge" not in [text for text, _ in links.nav]
+    older = [(text, href) for text, href in links.nav if href == night["badge"]]
+    assert len(older) == 1 and re.fullmatch(r"Sunday brunch, \d{1,2} \w{3}", older[0][0])
+    assert links.brand == "/me/"

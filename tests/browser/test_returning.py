@@ -125,3 +125,11 @@ def test_a_remembered_phone_and_a_new_phone_check_in_within_the_targets(live_ser
     # Both are on the April badge pages, with a way to /me.
     for phone in (ana_phone, ben_phone):
         expect(phone.get_by_role("link", name="My connections", exact=True)).to_be_visible()
+
+    # Ana looks at her card as others see it: a phone page like the rest.
+    with Traffic(ana_phone) as preview:
+        ana_phone.get_by_role("link", name="See my card as others see it").click()
+        expect(ana_phone.get_by_role("heading", level=1)).to_have_text("My card as others see it")
+    preview.check(live_server, "the card preview")
+    assert_no_axe_violations(ana_phone, "the card preview")
+    expect(ana_phone.get_by_text(ANA["About me"]).first).to_be_visible()
