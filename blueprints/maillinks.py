@@ -158,14 +158,16 @@ def contact(token: str, connection_id: int) -> Response:
     return vcard_download(contact_card(mine, connection))
 
 
-@bp.get("/f/<token:token>/events/<id:event_id>/<token:signed>.ics")
+@bp.get("/f/<token:token>/events/<id:event_id>/<token:signed_token>.ics")
 @lookup_limited
-def event_calendar(token: str, event_id: int, signed: str) -> Response | tuple[str, int]:
+def event_calendar(token: str, event_id: int, signed_token: str) -> Response | tuple[str, int]:
     """Download the event a digest announced ("Next: ..."), as a calendar file: the link
     names that event, signed, so an old digest keeps giving the event it announced."""
     message = _message_or_404(token)
     try:
-        event = announced_event(current_app.config["SECRET_KEY"], message, token, event_id, signed)
+        event = announced_event(
+            current_app.config["SECRET_KEY"], message, token, event_id, signed_token
+        )
     except DigestError as error:
         return render_template("me/event_gone.html", message=error.message), 410
     if event is None:
