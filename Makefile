@@ -65,7 +65,8 @@ test: $(VENV)/.installed-dev
 screenshots: $(VENV)/.installed-dev
 	UPDATE_SCREENSHOTS=1 REQUIRE_BROWSER=1 FAIL_ON_SKIP=1 \
 		$(BIN)/pytest -q tests/browser/test_checkin.py::test_documentation_screenshots \
-			tests/browser/test_community.py
+		tests/browser/test_community.py \
+		tests/browser/test_door.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

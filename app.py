@@ -16,12 +16,14 @@ from blueprints import (
     cli,
     communities,
     device,
+    door,
     errors,
     maillinks,
     me,
     organiser,
     public,
     security,
+    team,
     webhooks,
 )
 from blueprints.converters import CONVERTERS
@@ -127,6 +129,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         errors.bp,
         auth.bp,
         organiser.bp,
+        team.bp,
+        door.bp,
         communities.bp,
         public.bp,
         badge.bp,

@@ -51,8 +51,10 @@ def signup() -> Response | str:
         else:
             db.session.commit()
             _start_session(organiser)
-            flash("Welcome to Rapport! Create your first event.", "success")
-            return redirect(url_for("organiser.new_event"), 303)
+            flash("Welcome to Rapport!", "success")
+            # Someone who signed up to accept an invitation goes back to it.
+            target = local_path(request.args.get("next")) or url_for("organiser.new_event")
+            return redirect(target, 303)
     return render_template("auth/signup.html", form=form)
 
 

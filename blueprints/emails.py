@@ -14,10 +14,12 @@ from flask import Flask, Response, current_app, render_template
 
 from blueprints.urls import absolute
 from domain.digest import NextEvent, calendar_signature, content_of, next_event_of, preview_cards
+from domain.limits import INVITATION_LIFETIME
 from domain.mailer import Email, FileMailer, Mailer, SendGridMailer
 from domain.models import Attendance, OutboxMessage
 from domain.outbox import set_link_token
 from domain.signin import lifetime_in_words, record_link
+from domain.team import ROLE_NAMES, Role, invitation_to_send, set_invitation_token
 from domain.tokens import new_token
 from domain.worker import Rendered
 
@@ -27,6 +29,7 @@ SUBJECTS = {
     "digest": "The people you met at {event}",
     "connection": "You connected with someone at {event}",
     "nudge": "Have you been in touch since {event}?",
+    "invite": "You're invited to help run an event on Rapport",
 }
 
 
@@ -60,6 +63,8 @@ def compose(message: OutboxMessage) -> Rendered:
     Nothing is written here: the tokens its links carry are saved by `Rendered.save`.
     """
     content = content_of(message)
+    if message.kind == "invite":
+        return _compose_invitation(message)
     context: dict[str, Any] = {
         "person": message.person,
         "event": message.event,
@@ -98,6 +103,26 @@ def compose(message: OutboxMessage) -> Rendered:
     )
     # The links' hashes are saved just before sending, outside this read-only render.
     return Rendered(email, save)
+
+
+def _compose_invitation(message: OutboxMessage) -> Rendered:
+    invitation = invitation_to_send(message)
+    token = new_token()
+    # Like a confirmation, it goes to an address nobody confirmed, so it carries nothing
+    # anyone typed: the event and who invited are shown once the address signs in.
+    context = {
+        "role": ROLE_NAMES[Role(invitation.role)],
+        "link": absolute(f"/team/join/{token}"),
+        "lifetime": f"{INVITATION_LIFETIME.days} days",
+        "postal_address": current_app.config.get("MAIL_POSTAL_ADDRESS", ""),
+    }
+    email = Email(
+        to=message.to_email,
+        subject=SUBJECTS["invite"],
+        text=render_template("email/invite.txt", **context),
+        html=render_template("email/invite.html", **context),
+    )
+    return Rendered(email, partial(set_invitation_token, invitation.id, token))
 
 
 def _save_followup_links(message: OutboxMessage, token: str, me_token: str) -> None:

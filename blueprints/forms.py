@@ -538,3 +538,61 @@ class AttachEventForm(Form):
 def _day(event: Event) -> str:
     starts = local_time(event, event.starts_at)
     return f"{starts:%a} {starts.day} {starts:%b %Y}"
+
+
+class InviteForm(Form):
+    """The owner invites someone into the event's team."""
+
+    email = EmailField(
+        "Their email",
+        filters=[_trim],
+        validators=[
+            DataRequired("Type the address to send the invitation to."),
+            Email("Please enter a valid email address, like ana@example.com."),
+            _length(EMAIL_MAX, "the address"),
+        ],
+    )
+    role = SelectField(
+        "Role",
+        choices=[
+            SelectChoice(
+                "organiser", "Co-organiser: everything but deleting the event or the team"
+            ),
+            SelectChoice("door", "Door staff: the door desk and the attendee list only"),
+        ],
+    )
+
+
+class DoorCheckInForm(Form):
+    """Door staff check someone in by hand: a name, and if they like an email and interests."""
+
+    name = ProfileFields.name
+    email = EmailField(
+        "Email (optional)",
+        filters=[_trim],
+        validators=[
+            Optional(),
+            Email("Please enter a valid email address, like ana@example.com."),
+            _length(EMAIL_MAX, "the address"),
+        ],
+        description="Checks the same person in only once; without it, nothing is ever emailed.",
+    )
+    interests = ProfileFields.interests
+    share_profile = BooleanField("They agree to show their interests to the people they meet")
+    want_followups = BooleanField(
+        "They want a follow-up email (we first ask them to confirm the address)"
+    )
+    suggested = ProfileFields.suggested
+    offer = ProfileFields.offer
+    interest_list = ProfileFields.interest_list
+    validate_interests = ProfileFields.validate_interests
+
+
+class BadgeLookupForm(Form):
+    """A scanned or pasted badge link, for the door desk to say whose badge it is."""
+
+    code = StringField(
+        "Badge link",
+        filters=[_trim],
+        validators=[DataRequired("Scan a badge or paste its link."), Length(max=600)],
+    )

@@ -18,6 +18,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
+from blueprints.access import allowed_actions, event_or_404
 from blueprints.downloads import download
 from blueprints.emails import preview_digest
 from blueprints.forms import EventForm
@@ -38,7 +39,6 @@ from domain.events import (
     EventError,
     create_event,
     default_timezone,
-    event_of,
     event_overview,
     is_timezone,
     known_timezones,
@@ -50,11 +50,12 @@ from domain.events import (
 )
 from domain.followups import end_event
 from domain.limits import ATTENDEES_PAGE, LIVE_REFRESH_SECONDS, PICTURES_REFRESH_SECONDS, SEARCH_MAX
-from domain.models import Event, OutboxMessage
+from domain.models import OutboxMessage
 from domain.outbox import OutboxError, cancel_message, retry_message
 from domain.pictures import room_pictures
 from domain.qr import qr_svg
 from domain.sending import resume_sending
+from domain.team import Action
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
 
@@ -72,13 +73,6 @@ EVENT_ERRORS = {
 @login_required
 def require_login() -> None:
     """Every organiser page needs a signed-in organiser."""
-
-
-def _own_event(event_id: int) -> Event:
-    event = event_of(current_user, event_id)
-    if event is None:
-        abort(404)
-    return event
 
 
 @bp.get("/")
@@ -118,9 +112,10 @@ def new_event() -> Response | str:
 @bp.route("/events/<id:event_id>/edit", methods=["GET", "POST"])
 def edit_event(event_id: int) -> Response | str:
     """Change an event's details."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.SETTINGS)
     form = EventForm()
-    form.offer_communities(communities_of(current_user))
+    # The event's communities are its owner's, whoever on the team edits it.
+    form.offer_communities(communities_of(event.organiser))
     if request.method == "GET":
         form.process(
             data={
@@ -157,12 +152,13 @@ def edit_event(event_id: int) -> Response | str:
 @bp.get("/events/<id:event_id>")
 def attendees(event_id: int) -> str:
     """Show who is here, a page at a time, refreshing by itself."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.ATTENDEES)
     listing = attendee_listing(event, _search(), request.args.get("page", 1, type=int) or 1)
     return render_template(
         "organiser/attendees.html",
         event=event,
-        community=event.community,
+        community=event.community if event.organiser_id == current_user.id else None,
+        can=allowed_actions(event),
         overview=event_overview(event, utcnow()),
         listing=listing,
         standing=standing(event),
@@ -177,12 +173,12 @@ def attendees(event_id: int) -> str:
 @bp.get("/events/<id:event_id>/live")
 def attendees_live(event_id: int) -> Response:
     """Return what changed on the attendee page since the version it holds; 304 if nothing."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.ATTENDEES)
     held = _version_held()
     if held == event.attendees_version:
         return _not_modified(_etag(held))
     listing = (
-        attendee_changes(event, held, _search())
+        attendee_changes(event, held, _search(), _shown())
         if held is not None and "whole" not in request.args
         else attendee_listing(event, _search(), request.args.get("page", 1, type=int) or 1)
     )
@@ -190,6 +186,7 @@ def attendees_live(event_id: int) -> Response:
         render_template(
             "organiser/_attendee_table.html",
             event=event,
+            can=allowed_actions(event),
             listing=listing,
             standing=standing(event),
         )
@@ -200,6 +197,12 @@ def attendees_live(event_id: int) -> Response:
 
 def _search() -> str:
     return clean_search(request.args.get("q", ""))
+
+
+def _shown() -> tuple[int, ...]:
+    """Return the attendee lines the refreshing page shows, as it names them (one page)."""
+    named = request.args.get("shown", "").split(",")[:ATTENDEES_PAGE]
+    return tuple(int(part) for part in named if part.isdecimal() and len(part) < 19)
 
 
 def _etag(version: int) -> str:
@@ -224,14 +227,14 @@ def _not_modified(etag: str) -> Response:
 @bp.get("/events/<id:event_id>/attendees.csv", endpoint="attendees_csv")
 def attendees_csv_download(event_id: int) -> Response:
     """Download the attendee list as CSV, safe to open in a spreadsheet."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.CSV)
     return download(attendees_csv(event), "text/csv", f"attendees-{event.id}.csv")
 
 
 @bp.get("/events/<id:event_id>/poster")
 def poster(event_id: int) -> str:
     """Show the print-ready poster."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.POSTER)
     url = poster_url(event)
     return render_template(
         "organiser/poster.html",
@@ -244,7 +247,7 @@ def poster(event_id: int) -> str:
 @bp.get("/events/<id:event_id>/poster.svg")
 def poster_svg(event_id: int) -> Response:
     """Download the poster QR code as an SVG file."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.POSTER)
     svg = '<?xml version="1.0" encoding="UTF-8"?>\n' + qr_svg(poster_url(event))
     return download(svg, "image/svg+xml", f"rapport-poster-{event.id}.svg")
 
@@ -252,7 +255,7 @@ def poster_svg(event_id: int) -> Response:
 @bp.route("/events/<id:event_id>/poster/rotate", methods=["GET", "POST"])
 def rotate(event_id: int) -> Response | str:
     """Ask, then replace the poster code; printed posters stop working."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.POSTER)
     if request.method == "GET":
         return render_template("organiser/rotate.html", event=event)
     rotate_poster(event)
@@ -264,7 +267,7 @@ def rotate(event_id: int) -> Response | str:
 @bp.route("/events/<id:event_id>/end", methods=["GET", "POST"])
 def end(event_id: int) -> Response | str:
     """Ask, saying who gets follow-ups and when, then end the event now."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.END)
     if event_state(event, utcnow()) is EventState.ENDED:
         flash("The event has already ended.", "success")
         return redirect(url_for("organiser.attendees", event_id=event.id), 303)
@@ -281,10 +284,11 @@ def end(event_id: int) -> Response | str:
 @bp.get("/events/<id:event_id>/pictures")
 def pictures(event_id: int) -> str:
     """Show the pictures of the room on a page of their own: the summary of the night."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.PICTURES)
     return render_template(
         "organiser/pictures.html",
         event=event,
+        can=allowed_actions(event),
         overview=event_overview(event, utcnow()),
         pictures=room_pictures(event),
     )
@@ -293,7 +297,7 @@ def pictures(event_id: int) -> str:
 @bp.get("/events/<id:event_id>/pictures/live")
 def pictures_live(event_id: int) -> Response:
     """Return the pictures alone, for the event page; 304 while no one came or connected."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.PICTURES)
     # The pictures show what the attendee page shows, so its version tells when they change.
     tag = f'W/"p{event.attendees_version}"'
     if request.if_none_match.contains_weak(tag.removeprefix("W/").strip('"')):
@@ -308,7 +312,7 @@ def pictures_live(event_id: int) -> Response:
 @bp.get("/events/<id:event_id>/emails")
 def emails(event_id: int) -> str:
     """Show the event's emails: counts by state and one page of messages."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.EMAILS)
     page = emails_page(event, utcnow(), request.args.get("page", 1, type=int))
     return render_template("organiser/emails.html", event=event, page=page)
 
@@ -316,7 +320,7 @@ def emails(event_id: int) -> str:
 @bp.post("/events/<id:event_id>/emails/resume")
 def resume(event_id: int) -> Response:
     """Resume sending after the email service refused our key, once it is fixed."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.EMAILS)
     resume_sending()
     db.session.commit()
     flash("Sending resumed. Waiting emails go out now.", "success")
@@ -326,7 +330,7 @@ def resume(event_id: int) -> Response:
 @bp.get("/events/<id:event_id>/emails/preview/<id:attendance_id>")
 def preview(event_id: int, attendance_id: int) -> Response:
     """Show the digest an attendee would get, with their private notes hidden."""
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.EMAILS)
     attendance = digest_recipient(event, attendance_id)
     if attendance is None:
         abort(404)
@@ -348,7 +352,7 @@ def retry(event_id: int, message_id: int) -> Response:
 def _change_message(
     event_id: int, message_id: int, change: Callable[[OutboxMessage], None], done: str
 ) -> Response:
-    event = _own_event(event_id)
+    event = event_or_404(event_id, Action.EMAILS)
     message = message_of_event(event.id, message_id)
     if message is None:
         abort(404)

@@ -153,6 +153,7 @@ class AttendeeListing:
     page: int
     pages: int
     since: int | None = None
+    removed: tuple[int, ...] = ()  # lines the page shows whose person is no longer here
 
 
 def attendee_listing(event: Event, search: str = "", page: int = 1) -> AttendeeListing:
@@ -169,14 +170,44 @@ def attendee_listing(event: Event, search: str = "", page: int = 1) -> AttendeeL
     return AttendeeListing(rows, total, total_connections, matching, version, search, page, pages)
 
 
-def attendee_changes(event: Event, since: int, search: str = "") -> AttendeeListing:
-    """Return the attendees whose line changed after version `since`, and the counts."""
+def attendee_changes(
+    event: Event, since: int, search: str = "", shown: tuple[int, ...] = ()
+) -> AttendeeListing:
+    """Return the attendees whose line changed after version `since`, and the counts.
+
+    `shown` are the lines the page holds: those whose person left (deleted, or purged)
+    come back as `removed`, for the page to take away.
+    """
     total, total_connections, version = _counts(event.id)
+    matching = _matching_count(event.id, search) if search else total
     changed = sa.and_(Attendance.listed_version > since, _matching(search))
     rows = _rows(event, changed, offset=0)
     return AttendeeListing(
-        rows, total, total_connections, total, version, search, 1, 1, since=since
+        rows,
+        total,
+        total_connections,
+        matching,
+        version,
+        search,
+        1,
+        1,
+        since=since,
+        removed=_gone(event.id, shown),
     )
+
+
+def _gone(event_id: int, shown: tuple[int, ...]) -> tuple[int, ...]:
+    """Return which of the attendance ids a page shows are no longer at the event."""
+    if not shown:
+        return ()
+    here = set(
+        db.session.scalars(
+            sa.select(Attendance.id).where(
+                Attendance.event_id == event_id, Attendance.id.in_(shown)
+            )
+        )
+    )
+    return tuple(sorted(set(shown) - here))
 
 
 def _counts(event_id: int) -> tuple[int, int, int]:

@@ -341,9 +341,15 @@ def _check_in_known_person(
 
 
 def find_attendance_by_badge(token: str) -> Attendance | None:
-    """Return the attendance a badge token opens, or None."""
+    """Return the attendance a badge token opens (a phone's, or a printed badge's), or None."""
+    token_hash = hash_token(token)
     return db.session.scalars(
-        sa.select(Attendance).where(Attendance.badge_token_hash == hash_token(token))
+        sa.select(Attendance).where(
+            sa.or_(
+                Attendance.badge_token_hash == token_hash,
+                Attendance.printed_token_hash == token_hash,
+            )
+        )
     ).one_or_none()
 
 

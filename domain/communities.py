@@ -19,7 +19,7 @@ from domain.events import local_time
 from domain.limits import DESCRIPTION_MAX, NAME_MAX
 from domain.models import Attendance, Community, Event, Organiser, Person
 from domain.profile import has_control_characters
-from domain.versions import attendees_changed, badge_changed
+from domain.versions import communities_changed, events_changed
 
 
 class CommunityError(DomainError):
@@ -80,9 +80,10 @@ def attach_event(community: Community, event: Event) -> None:
     """Make an event part of a community; it may have belonged to another of the organiser's."""
     if event.organiser_id != community.organiser_id:
         raise CommunityError("not_yours", "That event is not one of yours.")
+    was = event.community_id
     event.community_id = community.id
     db.session.flush()
-    _everyone_changed(event)
+    _everyone_changed(event, was, community.id)
 
 
 def detach_event(community: Community, event: Event) -> None:
@@ -90,14 +91,14 @@ def detach_event(community: Community, event: Event) -> None:
     if event.community_id == community.id:
         event.community_id = None
         db.session.flush()
-        _everyone_changed(event)
+        _everyone_changed(event, community.id)
 
 
-def _everyone_changed(event: Event) -> None:
-    """Move on every page of an event: its newcomers and regulars are counted afresh."""
-    ids = list(db.session.scalars(sa.select(Attendance.id).where(Attendance.event_id == event.id)))
-    badge_changed(*ids)
-    attendees_changed(event.id, *ids)
+def _everyone_changed(event: Event, *community_ids: int | None) -> None:
+    """Move on every page of an event and of the events in the communities it left or
+    joined: their newcomers, regulars and first-time marks are counted afresh."""
+    events_changed([event.id])
+    communities_changed(*community_ids)
 
 
 def attachable_events(community: Community) -> list[Event]:

@@ -21,7 +21,7 @@ from domain.models import (
     Person,
 )
 from domain.profile import has_control_characters
-from domain.versions import attendees_changed, badge_changed
+from domain.versions import attendees_changed, badge_changed, met_before_changed
 
 
 class ConnectError(DomainError):
@@ -218,6 +218,7 @@ def share_email(mine: Attendance, connection: Connection, share: bool) -> None:
         connection.high_shares_email = share
     # The other sees my email (or no longer), and my badge offers the other choice.
     badge_changed(connection.low_attendance_id, connection.high_attendance_id)
+    met_before_changed(mine.person_id)  # and where they see me as met before
     db.session.flush()
 
 

@@ -26,6 +26,7 @@ from domain.met_before import first_meetings
 from domain.models import Attendance, Connection, Event, OutboxMessage
 from domain.outbox import HELD_UNCONFIRMED, Skip
 from domain.suppression import is_suppressed
+from domain.team import invitation_to_send
 from domain.tokens import hash_token, signature, signed
 from domain.visibility import Relation, shared_interest_names, visible_fields
 
@@ -74,6 +75,9 @@ def content_of(message: OutboxMessage) -> Content:
         return Content(mine, people, coming)
     if message.kind in LINK_KINDS:
         return Content(mine)
+    if message.kind == "invite":
+        invitation_to_send(message)
+        return Content(None)
     raise Skip("unknown_kind")
 
 

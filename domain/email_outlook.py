@@ -49,6 +49,10 @@ NOT_SENT_BECAUSE = {
     "unknown_kind": "not a kind of email Rapport sends",
     "nothing_to_send": "no connections to tell about",
     "cancelled by the organiser": "cancelled by you",
+    # An invitation to join an event's team.
+    "revoked": "the invitation was withdrawn",
+    "used": "the invitation has been used",
+    "expired": "the invitation expired",
 }
 # The groups the page counts, in the order it shows them.
 OUTLOOK_GROUPS = (

@@ -23,8 +23,18 @@ from domain.limits import (
     RETENTION_CHOICES,
     RETENTION_DAYS,
 )
-from domain.models import Attendance, Community, Connection, ConnectionStatus, Event, Organiser
+from domain.models import (
+    Attendance,
+    Community,
+    Connection,
+    ConnectionStatus,
+    Event,
+    Organiser,
+    TeamMember,
+)
+from domain.team import PERMISSIONS, ROLE_NAMES, Role, reachable_events
 from domain.tokens import new_token
+from domain.versions import communities_changed, events_changed, met_before_changed
 from domain.words import new_event_word
 
 
@@ -80,9 +90,20 @@ def create_event(organiser: Organiser, details: EventDetails) -> Event:
 def update_event(event: Event, details: EventDetails) -> None:
     """Change an event's details; waiting follow-ups move with its end and settings."""
     caching.forget_event(event.id, event.checkin_token)
+    was = (event.community_id, event.name, event.starts_at, event.timezone)
     _apply(event, details)
     db.session.flush()
     _apply_followups(event, details)
+    if event.community_id != was[0]:
+        events_changed([event.id])
+        communities_changed(was[0], event.community_id)
+    if (event.name, event.starts_at, event.timezone) != was[1:]:
+        # "First met at" names it, on the badges of the people met here, at later events.
+        met_before_changed(
+            *db.session.scalars(
+                sa.select(Attendance.person_id).where(Attendance.event_id == event.id)
+            )
+        )
 
 
 def _apply_followups(event: Event, details: EventDetails) -> None:
@@ -114,7 +135,8 @@ def local_time(event: Event, moment: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class ListedEvent:
-    """One event in an organiser's list: its state, local start, counts and purge date."""
+    """One event in an organiser's list: its state, local start, counts and purge date, the
+    organiser's role there (in words) and what they may do there (action names)."""
 
     event: Event
     starts: datetime
@@ -122,12 +144,15 @@ class ListedEvent:
     attendees: int
     connections: int
     purge_on: datetime  # when its attendee data is purged, in its own time zone
+    role: str = ROLE_NAMES[Role.OWNER]
+    can: frozenset[str] = frozenset(action.value for action in PERMISSIONS[Role.OWNER])
     community_id: int | None = None  # the community it belongs to, if any, and its name
     community_name: str = ""
 
 
 def listed_events(organiser: Organiser, now: datetime) -> list[ListedEvent]:
-    """Return an organiser's events, newest first, each with its counts, in one query."""
+    """Return the events an organiser owns or helps run, newest first, with their counts and
+    the organiser's role, in one query."""
     attendees = (
         sa.select(Attendance.event_id, sa.func.count().label("number"))
         .group_by(Attendance.event_id)
@@ -144,27 +169,38 @@ def listed_events(organiser: Organiser, now: datetime) -> list[ListedEvent]:
             Event,
             sa.func.coalesce(attendees.c.number, 0),
             sa.func.coalesce(connections.c.number, 0),
+            TeamMember.role,
             Community.name,
         )
         .outerjoin(attendees, attendees.c.event_id == Event.id)
         .outerjoin(connections, connections.c.event_id == Event.id)
+        .outerjoin(
+            TeamMember,
+            sa.and_(TeamMember.event_id == Event.id, TeamMember.organiser_id == organiser.id),
+        )
         .outerjoin(Community, Community.id == Event.community_id)
-        .where(Event.organiser_id == organiser.id)
+        .where(reachable_events(organiser))
         .order_by(Event.starts_at.desc(), Event.id.desc())
     )
-    return [
-        ListedEvent(
-            event=event,
-            starts=local_time(event, event.starts_at),
-            state=event_state(event, now),
-            attendees=people,
-            connections=pairs,
-            purge_on=local_time(event, purge_due_at(event)),
-            community_id=event.community_id,
-            community_name=community or "",
+    listed = []
+    for event, people, pairs, member_role, community in rows:
+        role = Role.OWNER if event.organiser_id == organiser.id else Role(member_role)
+        listed.append(
+            ListedEvent(
+                event=event,
+                starts=local_time(event, event.starts_at),
+                state=event_state(event, now),
+                attendees=people,
+                connections=pairs,
+                purge_on=local_time(event, purge_due_at(event)),
+                role=ROLE_NAMES[role],
+                can=frozenset(action.value for action in PERMISSIONS[role]),
+                # A community is its owner's: only they are shown it (and may open it).
+                community_id=event.community_id if role == Role.OWNER else None,
+                community_name=(community or "") if role == Role.OWNER else "",
+            )
         )
-        for event, people, pairs, community in rows
-    ]
+    return listed
 
 
 @dataclass(frozen=True)
@@ -207,6 +243,17 @@ def default_timezone(organiser: Organiser) -> str:
     return latest if latest and is_timezone(latest) else "UTC"
 
 
+def event_of(organiser: Organiser, event_id: int) -> Event | None:
+    """Return an event the organiser owns, or None for any other id.
+
+    For what only an owner does with their events (their communities); pages of an event go
+    through domain/team.py, which lets its team in by role.
+    """
+    return db.session.scalars(
+        sa.select(Event).where(Event.id == event_id, Event.organiser_id == organiser.id)
+    ).one_or_none()
+
+
 def events_of(organiser: Organiser) -> list[Event]:
     """Return an organiser's events, the most recent first."""
     return list(
@@ -216,13 +263,6 @@ def events_of(organiser: Organiser) -> list[Event]:
             .order_by(Event.starts_at.desc(), Event.id.desc())
         )
     )
-
-
-def event_of(organiser: Organiser, event_id: int) -> Event | None:
-    """Return one of the organiser's own events, or None for any other id."""
-    return db.session.scalars(
-        sa.select(Event).where(Event.id == event_id, Event.organiser_id == organiser.id)
-    ).one_or_none()
 
 
 def _apply(event: Event, details: EventDetails) -> None:

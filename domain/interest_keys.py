@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import unicodedata
 
 import snowballstemmer
@@ -34,9 +35,16 @@ def _spell_signs(match: re.Match[str]) -> str:
     return " " + " ".join(_SIGN_WORDS[sign] for sign in match.group(0)) + " "
 
 
-@functools.cache
+# A Snowball stemmer keeps the word it is working on in itself, so two threads sharing one
+# (a threaded server's requests) garble each other's words: each thread has its own.
+_local = threading.local()
+
+
 def _stemmer() -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer("english")
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = snowballstemmer.stemmer("english")
+    return stemmer
 
 
 def _fold(text: str) -> str:

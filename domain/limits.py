@@ -102,6 +102,11 @@ LINK_LIFETIME = {
     "signin": timedelta(minutes=30),
     "me": timedelta(days=7),
 }
+# How long an invitation to join an event's team works, and how many an event's owner may
+# send in a day (each is an email to an address nobody confirmed).
+INVITATION_LIFETIME = timedelta(days=7)
+INVITATIONS_PER_DAY = 20
+INVITATIONS_WINDOW = timedelta(hours=24)
 # Connection requests a person sends in an hour.
 CONNECTION_REQUESTS_PER_HOUR = 30
 CONNECTION_REQUESTS_WINDOW = timedelta(hours=1)
@@ -154,6 +159,12 @@ SUGGESTIONS = 8
 SUGGESTION_CANDIDATES = 300
 # Interests offered as one-tap choices on a profile form: the event's most popular.
 SUGGESTED_INTERESTS = 12
+# The door desk's count of people who "just arrived".
+DOOR_RECENT = timedelta(minutes=10)
+# Name badges on one printed sheet (2 across, 4 down on A4 or US Letter), and the interests
+# each shows under the name.
+BADGES_PER_SHEET = 8
+BADGE_INTERESTS = 3
 # Seconds a server process reuses what it looked up for a poster (the event, the interests
 # its form offers) before asking the database again; a change shows in other processes
 # within this time, in the process that made it at once.

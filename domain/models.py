@@ -174,6 +174,9 @@ class Attendance(db.Model):
         sa.ForeignKey("person.id", ondelete="CASCADE"), index=True
     )
     badge_token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # A badge printed at the door carries a token of its own (see domain/badgesheet.py):
+    # it opens the card for anyone who scans it, but never makes a phone its owner.
+    printed_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Consent as given at check-in: each box unticked unless the person ticks it.
     profile_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -327,11 +330,16 @@ class OutboxMessage(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(sa.String(160), unique=True)
     kind: Mapped[str] = mapped_column(sa.String(24))
-    person_id: Mapped[int] = mapped_column(
+    # Every message goes to a person, except an invitation to join an event's team, which
+    # goes to the address the owner typed.
+    person_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("person.id", ondelete="CASCADE"), index=True
     )
     event_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("event.id", ondelete="CASCADE"), index=True
+    )
+    invitation_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("invitation.id", ondelete="CASCADE"), index=True
     )
     connection_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("connection.id", ondelete="SET NULL"), index=True
@@ -361,6 +369,7 @@ class OutboxMessage(db.Model):
     person: Mapped[Person] = relationship()
     event: Mapped[Event | None] = relationship()
     connection: Mapped[Connection | None] = relationship()
+    invitation: Mapped[Invitation | None] = relationship()
 
 
 class EmailLink(db.Model):
@@ -409,3 +418,42 @@ class SenderState(db.Model):
     pause_reason: Mapped[str | None] = mapped_column(sa.String(200))
     throttled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_webhook_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TeamMember(db.Model):
+    """An organiser who helps run someone else's event, in one role (see domain/team.py)."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "organiser_id"),
+        sa.CheckConstraint("role IN ('organiser', 'door')", name="role_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("event.id", ondelete="CASCADE"))
+    organiser_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organiser.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(sa.String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    organiser: Mapped[Organiser] = relationship()
+    event: Mapped[Event] = relationship()
+
+
+class Invitation(db.Model):
+    """An owner's invitation to join an event's team: one link, used once, until it expires."""
+
+    __table_args__ = (sa.CheckConstraint("role IN ('organiser', 'door')", name="role_valid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(sa.String(EMAIL_MAX))
+    role: Mapped[str] = mapped_column(sa.String(12))
+    # Made when the email is written (the link is in it); only its hash is kept.
+    token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    event: Mapped[Event] = relationship()

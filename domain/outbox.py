@@ -22,7 +22,15 @@ from domain import limits
 from domain.db import UTCDateTime, db, insert_ignoring_conflict, utcnow
 from domain.errors import DomainError
 from domain.mailer import Outcome, OutcomeKind
-from domain.models import Connection, Event, MessageStatus, OutboxMessage, Person, WebhookEvent
+from domain.models import (
+    Connection,
+    Event,
+    Invitation,
+    MessageStatus,
+    OutboxMessage,
+    Person,
+    WebhookEvent,
+)
 from domain.sending import last_webhook_at, pause_sending, sending_held, throttle_sending
 from domain.tokens import hash_token
 
@@ -45,20 +53,28 @@ def enqueue(
     *,
     kind: str,
     dedupe_key: str,
-    person: Person,
     send_after: datetime,
+    person: Person | None = None,
     event: Event | None = None,
     connection: Connection | None = None,
+    invitation: Invitation | None = None,
+    to_email: str | None = None,
 ) -> OutboxMessage | None:
-    """Add a message unless one with the same dedupe key exists; return it if new."""
+    """Add a message unless one with the same dedupe key exists; return it if new.
+
+    It goes to the person's address, or for an invitation (which has no person) to `to_email`.
+    """
+    address = person.email if person is not None else to_email
+    assert address, "a message needs a person or an address"
     message_id = enqueue_row(
         kind=kind,
         dedupe_key=dedupe_key,
-        person_id=person.id,
-        to_email=person.email,
+        person_id=person.id if person is not None else None,
+        to_email=address,
         send_after=send_after,
         event_id=event.id if event else None,
         connection_id=connection.id if connection else None,
+        invitation_id=invitation.id if invitation else None,
     )
     return db.session.get(OutboxMessage, message_id) if message_id else None
 
@@ -67,11 +83,12 @@ def enqueue_row(
     *,
     kind: str,
     dedupe_key: str,
-    person_id: int,
+    person_id: int | None,
     to_email: str,
     send_after: datetime,
     event_id: int | None = None,
     connection_id: int | None = None,
+    invitation_id: int | None = None,
 ) -> int | None:
     """Add a message in one statement unless its dedupe key exists; return its id if new."""
     now = utcnow()
@@ -83,6 +100,7 @@ def enqueue_row(
             "person_id": person_id,
             "event_id": event_id,
             "connection_id": connection_id,
+            "invitation_id": invitation_id,
             "to_email": to_email,
             "status": MessageStatus.PENDING.value,
             "send_after": send_after,

@@ -20,6 +20,11 @@ def _matrix(url: str, border: int) -> list[list[bool]]:
     return code.get_matrix()
 
 
+def qr_modules(url: str) -> list[list[bool]]:
+    """Return the dark (True) and light modules of `url`'s QR code, quiet zone included."""
+    return _matrix(url, BORDER)
+
+
 @functools.lru_cache(maxsize=4096)
 def qr_svg(url: str, label: str = "QR code") -> str:
     """Return an <svg class="qr"> element encoding `url`; cached per URL and label."""

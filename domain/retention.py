@@ -27,7 +27,7 @@ from domain.models import (
     Person,
     attendance_interest,
 )
-from domain.versions import attendees_changed
+from domain.versions import attendees_changed, met_before_changed
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,15 @@ def purge_event(event: Event, now: datetime) -> PurgeCounts:
             sa.select(Attendance.person_id)
             .where(Attendance.event_id == event.id)
             .where(Attendance.id.in_(gone))
+        )
+    )
+    # The people who lose a connection here no longer show as met before where they meet.
+    met_before_changed(
+        *db.session.scalars(
+            sa.select(Attendance.person_id).where(
+                Attendance.event_id == event.id,
+                sa.or_(Attendance.id.in_(gone), Attendance.id.in_(_partners_of(gone))),
+            )
         )
     )
     emails = _delete(sa.delete(OutboxMessage).where(OutboxMessage.event_id == event.id))
@@ -129,3 +138,15 @@ def _delete(statement: sa.Delete) -> int:
 
 def _count(select: sa.Select[tuple[int]]) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(select.subquery())) or 0
+
+
+def _partners_of(attendances: sa.Select[tuple[int]]) -> sa.CompoundSelect:
+    """The attendances connected with any of `attendances`."""
+    return sa.union(
+        sa.select(Connection.high_attendance_id).where(
+            Connection.low_attendance_id.in_(attendances)
+        ),
+        sa.select(Connection.low_attendance_id).where(
+            Connection.high_attendance_id.in_(attendances)
+        ),
+    )

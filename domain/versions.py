@@ -104,10 +104,56 @@ def person_shown_changed(person_id: int) -> None:
         )
     ).all()
     connections_changed(row.id for row in attendances)
+    met_before_changed(person_id)
     for row in attendances:
         if row.interests_visibility == Visibility.EVERYONE.value:
             interests_changed(row.event_id, _keys_of(row.id))
         attendees_changed(row.event_id, row.id)
+
+
+def met_before_changed(*person_ids: int) -> None:
+    """Move on the badge pages that show these people as met before: those, at every event
+    where one of them is too, of the people they connected with at any event."""
+    people = sorted(set(person_ids))
+    if not people:
+        return
+    theirs = sa.select(Attendance.id).where(Attendance.person_id.in_(people))
+    met = sa.select(Attendance.person_id).where(
+        Attendance.id.in_(
+            sa.union(
+                sa.select(Connection.high_attendance_id).where(
+                    Connection.low_attendance_id.in_(theirs)
+                ),
+                sa.select(Connection.low_attendance_id).where(
+                    Connection.high_attendance_id.in_(theirs)
+                ),
+            )
+        )
+    )
+    where = sa.select(Attendance.event_id).where(Attendance.person_id.in_(people))
+    db.session.execute(
+        sa.update(Attendance)
+        .where(Attendance.person_id.in_(met), Attendance.event_id.in_(where))
+        .values(badge_version=Attendance.badge_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def events_changed(event_ids: Iterable[int]) -> None:
+    """Move on every page of these events: who is new or returning there is counted afresh."""
+    for event_id in sorted(set(event_ids)):
+        ids = list(
+            db.session.scalars(sa.select(Attendance.id).where(Attendance.event_id == event_id))
+        )
+        badge_changed(*ids)
+        attendees_changed(event_id, *ids)
+
+
+def communities_changed(*community_ids: int | None) -> None:
+    """Move on every page of the events in these communities: their marks are counted afresh."""
+    ids = sorted({community_id for community_id in community_ids if community_id is not None})
+    if ids:
+        events_changed(db.session.scalars(sa.select(Event.id).where(Event.community_id.in_(ids))))
 
 
 def _keys_of(attendance_id: int) -> list[str]:

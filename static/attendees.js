@@ -11,6 +11,7 @@
   var status = document.getElementById("attendees-status");
   var counts = box.querySelector(".count");
   var lastCounts = counts ? counts.textContent : "";
+  var page = new URLSearchParams(window.location.search).get("page") || "1";
 
   function announce() {
     var now = box.querySelector(".count");
@@ -20,7 +21,7 @@
   }
 
   // Put changed lines in place: a line shown is replaced; a new arrival goes on top of
-  // the first page, which keeps its length.
+  // the first page, which keeps its length; the line of someone no longer here goes.
   function merge(html) {
     var incoming = document.createElement("div");
     incoming.innerHTML = html;
@@ -29,6 +30,12 @@
     if (!table) { box.innerHTML = html; return; }
     var body = table.tBodies[0];
     var firstPage = table.getAttribute("data-page") === "1";
+    var changes = incoming.querySelector("table.changes");
+    var removed = changes ? (changes.getAttribute("data-removed") || "").split(" ") : [];
+    for (var j = 0; j < removed.length; j++) {
+      var gone = removed[j] && body.querySelector('tr[data-id="' + removed[j] + '"]');
+      if (gone) body.removeChild(gone);
+    }
     var rows = incoming.querySelectorAll("table.changes tr");
     for (var i = rows.length - 1; i >= 0; i--) {
       var shown = body.querySelector('tr[data-id="' + rows[i].getAttribute("data-id") + '"]');
@@ -40,16 +47,23 @@
     if (count) box.querySelector(".count").replaceWith(count);
   }
 
+  // The lines shown, for the server to say which of them are gone.
+  function shownLines() {
+    var lines = box.querySelectorAll("table.attendees tr[data-id]");
+    var ids = [];
+    for (var k = 0; k < lines.length; k++) ids.push(lines[k].getAttribute("data-id"));
+    return ids.length ? "&shown=" + ids.join(",") : "";
+  }
+
   function refresh() {
     if (document.hidden) return;
     var query = input ? input.value : "";
     // A new search starts from the whole first page, not from what changed.
-    if (query !== searched) { version = ""; searched = query; }
-    var page = new URLSearchParams(window.location.search).get("page") || "1";
+    if (query !== searched) { version = ""; searched = query; page = "1"; }
     // With no table shown yet (no one here, or no one matching), a change brings it whole.
     var whole = box.querySelector("table.attendees") ? "" : "&whole=1";
     var url = box.getAttribute("data-live-url") + "?q=" + encodeURIComponent(query) +
-      "&page=" + encodeURIComponent(page) + whole;
+      "&page=" + encodeURIComponent(page) + whole + shownLines();
     var headers = { Accept: "text/html" };
     if (version) headers["If-None-Match"] = version;
     fetch(url, { credentials: "same-origin", headers: headers })

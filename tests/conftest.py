@@ -22,6 +22,7 @@ from domain.db import db, writing
 from domain.events import EventDetails, create_event, wall_clock_now
 from domain.models import Event, Organiser
 from domain.organisers import create_organiser
+from domain.team import accept_invitation, invite, set_invitation_token
 from domain.tokens import new_token
 from tests.fake_sendgrid import FakeSendGrid
 
@@ -258,6 +259,23 @@ def make_attendee(app: Flask) -> Callable[..., CheckInResult]:
             )
             db.session.commit()
         return result
+
+    return make
+
+
+@pytest.fixture
+def make_member(app: Flask, make_organiser: Callable[..., Organiser]) -> Callable[..., Organiser]:
+    """Put a new organiser on an event's team in a role, through a real invitation."""
+
+    def make(event: Event, role: str, organiser: Organiser | None = None) -> Organiser:
+        member = organiser or make_organiser()
+        token = new_token()
+        with writing():
+            invitation = invite(event, member.email, role)
+            set_invitation_token(invitation.id, token)
+            accept_invitation(token, member)
+            db.session.commit()
+        return member
 
     return make
 

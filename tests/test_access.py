@@ -1,6 +1,8 @@
-"""Who may reach which route: tenant isolation, login, and CSRF on every state change.
+"""Who may reach which route: the authorization matrix, tenant isolation, and CSRF.
 
-Every route must be classified below; a new route that is not fails these tests.
+Every route is classified below for each of six people: the event's owner, a co-organiser
+and door staff on its team, another organiser, an attendee's phone and an anonymous
+visitor. A new route without a classification fails these tests.
 """
 
 from __future__ import annotations
@@ -12,43 +14,114 @@ import sqlalchemy as sa
 
 from blueprints.extensions import limiter
 from domain.db import db
-from domain.models import Attendance, Event, Interest, Organiser, Person
+from domain.models import (
+    Attendance,
+    Event,
+    Interest,
+    Invitation,
+    Organiser,
+    OutboxMessage,
+    Person,
+    TeamMember,
+)
 from tests.conftest import csrf_token_from, login
 
-# Routes anyone may open; they reach organiser data only through a capability token.
-PUBLIC = {
-    "static",
-    "public.home",
-    "auth.signup",
-    "auth.login",
-    "auth.logout",
-    "public.landing",
-    "badge.view",
-    "badge.connect",
-    "badge.block_owner",
-    "public.sign_in_link",
-    # Links in emails: each opens only with its own token.
-    "maillinks.sign_in",
-    "maillinks.unsubscribe_page",
-    "maillinks.unsubscribe",
-    "maillinks.contact",
-    "maillinks.in_touch",
-    "maillinks.event_calendar",
-    "webhooks.sendgrid_events",
+OWNER, ORGANISER, DOOR, OTHER, ATTENDEE, ANONYMOUS = (
+    "owner",
+    "organiser",
+    "door",
+    "other organiser",
+    "attendee",
+    "anonymous",
+)
+ROLES = (OWNER, ORGANISER, DOOR, OTHER, ATTENDEE, ANONYMOUS)
+TEAM = (OWNER, ORGANISER, DOOR)
+# What each person gets: the page ("ok"); "404", the same as for an event that doesn't
+# exist; "login", sent to log in; "token", opened by a capability token alone, whoever
+# holds it (tested on their own below and elsewhere).
+OK, NOT_FOUND, LOGIN, TOKEN = "ok", "404", "login", "token"
+
+
+def event_route(*allowed: str) -> dict[str, str]:
+    """An organiser route about one event: the roles named may use it, no one else."""
+    return {
+        **{role: OK if role in allowed else NOT_FOUND for role in (*TEAM, OTHER)},
+        ATTENDEE: LOGIN,
+        ANONYMOUS: LOGIN,
+    }
+
+
+EVERYONE_ON_THE_TEAM = event_route(OWNER, ORGANISER, DOOR)
+ORGANISERS = event_route(OWNER, ORGANISER)
+OWNER_ONLY = event_route(OWNER)
+ANY_ORGANISER = {**dict.fromkeys((*TEAM, OTHER), OK), ATTENDEE: LOGIN, ANONYMOUS: LOGIN}
+BY_TOKEN = dict.fromkeys(ROLES, TOKEN)
+
+# Routes about one organiser's community (the night's is its owner's): anyone else, a 404.
+COMMUNITY_SCOPED = {"communities.show", "communities.attach", "communities.detach"}
+
+MATRIX: dict[str, dict[str, str]] = {
+    # Organiser pages not about one event: each shows only the organiser's own events.
+    "organiser.events": ANY_ORGANISER,
+    "organiser.new_event": ANY_ORGANISER,
+    # The attendee list: the whole team (door staff see names and what people show all).
+    "organiser.attendees": EVERYONE_ON_THE_TEAM,
+    "organiser.attendees_live": EVERYONE_ON_THE_TEAM,
+    # The door desk and printed badges (a badge QR is a capability: only the team prints).
+    "door.desk": EVERYONE_ON_THE_TEAM,
+    "door.check_in": EVERYONE_ON_THE_TEAM,
+    "door.scan": EVERYONE_ON_THE_TEAM,
+    "door.count": EVERYONE_ON_THE_TEAM,
+    "door.badges": EVERYONE_ON_THE_TEAM,
+    "door.badges_download": EVERYONE_ON_THE_TEAM,
+    # No CSV, no emails, no settings, no poster for door staff.
+    "organiser.attendees_csv": ORGANISERS,
+    "organiser.edit_event": ORGANISERS,
+    "organiser.poster": ORGANISERS,
+    "organiser.poster_svg": ORGANISERS,
+    "organiser.rotate": ORGANISERS,
+    "organiser.end": ORGANISERS,
+    "organiser.emails": ORGANISERS,
+    "organiser.preview": ORGANISERS,
+    "organiser.cancel": ORGANISERS,
+    "organiser.retry": ORGANISERS,
+    "organiser.resume": ORGANISERS,
+    # Pictures of the room: who met whom is not the door's business.
+    "organiser.pictures": ORGANISERS,
+    "organiser.pictures_live": ORGANISERS,
+    # A community is its owner's: their list of communities, and each one of them.
+    "communities.index": ANY_ORGANISER,
+    **dict.fromkeys(COMMUNITY_SCOPED, OWNER_ONLY),
+    # The team is the owner's alone.
+    "team.team": OWNER_ONLY,
+    "team.revoke": OWNER_ONLY,
+    "team.remove": OWNER_ONLY,
+    # Anyone may open these; they reach an event's data only through a capability token.
+    **dict.fromkeys(
+        (
+            "static",
+            "public.home",
+            "auth.signup",
+            "auth.login",
+            "auth.logout",
+            "public.landing",
+            "public.sign_in_link",
+            "badge.view",
+            "badge.connect",
+            "badge.block_owner",
+            "team.join",
+            # Links in emails: each opens only with its own token.
+            "maillinks.sign_in",
+            "maillinks.unsubscribe_page",
+            "maillinks.unsubscribe",
+            "maillinks.contact",
+            "maillinks.in_touch",
+            "maillinks.event_calendar",
+            "webhooks.sendgrid_events",
+        ),
+        BY_TOKEN,
+    ),
 }
-# /me: only the person this device signed in as, through an email link.
-ME = {
-    "me.home",
-    "me.request_link",
-    "me.profile",
-    "me.data",
-    "me.delete",
-    "me.sign_out",
-    "me.remove",
-    "me.contact",
-}
-# The only routes a POST reaches without a CSRF token, each authenticated its own way.
-CSRF_EXEMPT = {"maillinks.unsubscribe", "webhooks.sendgrid_events"}
 # Routes about my own badge: only the phone holding it may use them; anyone else gets 404.
 BADGE_OWNER = {
     "badge.edit",
@@ -67,30 +140,20 @@ BADGE_OWNER = {
     "badge.note",
     "badge.contact",
 }
-# Routes that are about one organiser's event: another organiser gets a 404.
-EVENT_SCOPED = {
-    "organiser.edit_event",
-    "organiser.attendees",
-    "organiser.attendees_live",
-    "organiser.attendees_csv",
-    "organiser.poster",
-    "organiser.poster_svg",
-    "organiser.rotate",
+# /me: only the person this device signed in as, through an email link.
+ME = {
+    "me.home",
+    "me.request_link",
+    "me.profile",
+    "me.data",
+    "me.delete",
+    "me.sign_out",
+    "me.contact",
+    "me.remove",
 }
-# Routes that are about one organiser's community: another organiser gets a 404.
-COMMUNITY_SCOPED = {"communities.show", "communities.attach", "communities.detach"}
-# Organiser routes that are not about one event: they show only the organiser's own.
-ORGANISER_ONLY = {"organiser.events", "organiser.new_event", "communities.index"}
-EVENT_SCOPED |= {
-    "organiser.end",
-    "organiser.emails",
-    "organiser.preview",
-    "organiser.cancel",
-    "organiser.retry",
-    "organiser.resume",
-    "organiser.pictures",
-    "organiser.pictures_live",
-}
+MATRIX |= dict.fromkeys(BADGE_OWNER | ME, BY_TOKEN)
+# The only routes a POST reaches without a CSRF token, each authenticated its own way.
+CSRF_EXEMPT = {"maillinks.unsubscribe", "webhooks.sendgrid_events"}
 
 
 def state_changing_rules(app):
@@ -102,35 +165,131 @@ def state_changing_rules(app):
 def row_counts():
     return tuple(
         db.session.scalar(sa.select(sa.func.count()).select_from(model))
-        for model in (Organiser, Event, Person, Attendance, Interest)
+        for model in (
+            Organiser,
+            Event,
+            Person,
+            Attendance,
+            Interest,
+            TeamMember,
+            Invitation,
+            OutboxMessage,
+        )
     )
 
 
-def test_every_route_is_classified(app):
+def test_every_route_is_classified_for_every_role(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
-    classified = PUBLIC | EVENT_SCOPED | COMMUNITY_SCOPED | ORGANISER_ONLY | BADGE_OWNER | ME
-    assert endpoints == classified, endpoints ^ classified
+    assert endpoints == set(MATRIX), endpoints ^ set(MATRIX)
+    for endpoint, classes in MATRIX.items():
+        assert set(classes) == set(ROLES), endpoint
+        assert set(classes.values()) <= {OK, NOT_FOUND, LOGIN, TOKEN}, endpoint
 
 
-def test_organiser_gets_404_on_every_route_of_another_organisers_event(
-    app, client, make_organiser, make_event
-):
-    owner, intruder = make_organiser(), make_organiser()
+@pytest.fixture
+def night(make_organiser, make_event, make_member, make_attendee, app_factory):
+    """An event with its owner, a co-organiser, door staff, a stranger organiser and a guest."""
+    from domain.communities import attach_event, create_community
+    from domain.connections import accept_connection, request_connection
+    from domain.team import invite
+
+    owner = make_organiser(name="Olga Owner")
     event = make_event(owner, name="Owner's secret party")
+    people = {
+        OWNER: owner,
+        ORGANISER: make_member(event, "organiser"),
+        DOOR: make_member(event, "door"),
+        OTHER: make_organiser(),
+    }
+    spare = make_member(event, "door")  # the one the owner takes off the team
+    guest = make_attendee(
+        event, "Gus Guest", "gus@example.org", interests=["chess"], want_followups=True
+    )
+    friend = make_attendee(event, "Fay Friend", interests=["chess"])
+    # Gus met someone and wants follow-ups, so his digest can be previewed.
+    accept_connection(friend.attendance, request_connection(guest.attendance, friend.attendance))
+    # His check-in asked him to confirm his address: an email of the event to cancel or retry.
+    message = db.session.scalars(
+        sa.select(OutboxMessage).where(
+            OutboxMessage.person_id == guest.attendance.person_id, OutboxMessage.kind == "confirm"
+        )
+    ).one()
+    invitation = invite(event, "new@example.org", "door")
+    # The event is in its owner's community; another of the owner's events is not, yet.
+    community = create_community(owner, "Owner's brunch club")
+    attach_event(community, event)
+    spare_event = make_event(owner, name="Owner's other party")
+    db.session.commit()
+    member_id = db.session.scalar(
+        sa.select(TeamMember.id).where(TeamMember.organiser_id == spare.id)
+    )
+    values = {
+        "event_id": event.id,
+        "message_id": message.id,
+        "attendance_id": guest.attendance.id,
+        "invitation_id": invitation.id,
+        "member_id": member_id,
+        "community_id": community.id,
+    }
+    return event, people, guest, values, spare_event.id
+
+
+def client_for(app, role, people, guest, event):
+    client = app.test_client()
+    if role in people:
+        login(client, people[role])
+    elif role == ATTENDEE:
+        with client.session_transaction() as session:
+            session["badges"] = {str(event.id): guest.badge_token}
+    return client
+
+
+FORM = {"name": "Hijacked", "email": "hijack@example.org", "role": "door", "code": "x" * 20}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_authorization_matrix_holds_on_every_route(app, night, role):
+    event, people, guest, values, spare_event_id = night
+    client = client_for(app, role, people, guest, event)
+    form = {**FORM, "event": str(spare_event_id)}
     token = event.checkin_token
-    login(client, intruder)
-    before = row_counts()
-    rules = [rule for rule in app.url_map.iter_rules() if rule.endpoint in EVENT_SCOPED]
-    assert {rule.endpoint for rule in rules} == EVENT_SCOPED
-    for rule in rules:
-        path = rule.build({"event_id": event.id, "message_id": 1, "attendance_id": 1})[1]
+    checked = 0
+    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.endpoint):
+        expected = MATRIX[rule.endpoint][role]
+        if expected == TOKEN:
+            continue
+        path = rule.build(values)[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            response = client.open(path, method=method, data={"name": "Hijacked"})
-            assert response.status_code == 404, (method, path)
-            assert "Owner&#39;s secret party" not in response.text
-    assert row_counts() == before
+            before = row_counts()
+            response = client.open(path, method=method, data=form)
+            where = (role, method, path)
+            if expected == OK:
+                assert response.status_code in (200, 303), where
+            elif expected == NOT_FOUND:
+                assert response.status_code == 404, where
+                assert "Owner&#39;s secret party" not in response.text, where
+                assert row_counts() == before, where
+            else:
+                assert response.status_code == 302, where
+                assert response.location.startswith("/login"), where
+                assert row_counts() == before, where
+            checked += 1
+    assert checked >= 10
     db.session.refresh(event)
-    assert (event.name, event.checkin_token) == ("Owner's secret party", token)
+    if role not in (OWNER, ORGANISER):
+        assert (event.name, event.checkin_token) == ("Owner's secret party", token)
+
+
+def test_door_staff_see_no_links_they_may_not_follow(client, night):
+    event, people, _guest, _values, _spare = night
+    login(client, people[DOOR])
+    page = client.get(f"/organiser/events/{event.id}").text
+    assert "Gus Guest" in page and "Door desk" in page
+    hidden_links = ("Export CSV", "Emails", "Edit event", "Poster", ">Team<", "Pictures", "End the")
+    for hidden in hidden_links:
+        assert hidden not in page, hidden
+    listing = client.get("/organiser/").text
+    assert "Owner&#39;s secret party" in listing and "you are door staff" in listing
 
 
 def test_organiser_gets_404_on_every_route_of_another_organisers_community(
@@ -195,20 +354,6 @@ def test_organiser_lists_only_their_own_events(client, make_organiser, make_even
     assert "My meetup" in page and "Their meetup" not in page
 
 
-def test_anonymous_visitors_are_sent_to_log_in(app, client, make_event):
-    event = make_event()
-    for rule in app.url_map.iter_rules():
-        if rule.endpoint not in EVENT_SCOPED | COMMUNITY_SCOPED | ORGANISER_ONLY:
-            continue
-        path = rule.build(
-            {"event_id": event.id, "message_id": 1, "attendance_id": 1, "community_id": 1}
-        )[1]
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            response = client.open(path, method=method)
-            assert response.status_code == 302, (method, path)
-            assert response.location.startswith("/login")
-
-
 def test_every_post_without_a_csrf_token_is_refused(app_factory, make_attendee):
     app = app_factory(WTF_CSRF_ENABLED=True)
     with app.app_context():
@@ -255,7 +400,14 @@ def test_every_post_without_a_csrf_token_is_refused(app_factory, make_attendee):
         },
     )
     assert response.status_code == 303
-    values = {"event_id": event_id, "token": badge, "message_id": 1, **ids}
+    values = {
+        "event_id": event_id,
+        "token": badge,
+        "message_id": 1,
+        "invitation_id": 1,
+        "member_id": 1,
+        **ids,
+    }
     checked = 0
     exempt_views = app.extensions["csrf"]._exempt_views
     exempt = set()

@@ -164,3 +164,31 @@ def test_organiser_search_matches_on_the_key(make_event, make_attendee) -> None:
     assert found("marat") == ["Ana"]
     assert found("Cafe") == ["Ben"]
     assert found("running") == []
+
+
+def test_threads_stemming_at_once_get_the_keys_one_thread_gets() -> None:
+    import threading
+
+    from domain.interest_keys import _fold, _stemmer
+
+    words = [
+        f"{stem}{ending}" for stem in ("marathon", "travel", "bake") for ending in ("s", "ing")
+    ]
+    expected = [_stemmer().stemWords(_fold(word).split()) for word in words]
+    barrier = threading.Barrier(8)
+    wrong: list[str] = []
+
+    def stem_many() -> None:
+        barrier.wait()
+        for _ in range(500):
+            for word, key in zip(words, expected, strict=True):
+                # Past the cache, as a threaded server's first sight of each tag is.
+                if _stemmer().stemWords(_fold(word).split()) != key:
+                    wrong.append(word)
+
+    threads = [threading.Thread(target=stem_many) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []

@@ -1,7 +1,7 @@
 """interest keys keep "+" and "#" ("C++", "C#") and drop invisible characters
 
 Revision ID: e3a8c5f17b42
-Revises: 6c1d9e3b5a27
+Revises: 36a6e63cd7b5
 Create Date: 2026-12-01 00:10:00.000000
 
 """
@@ -13,7 +13,7 @@ from domain.interest_keys import interest_key
 
 # revision identifiers, used by Alembic.
 revision = 'e3a8c5f17b42'
-down_revision = '6c1d9e3b5a27'
+down_revision = '36a6e63cd7b5'
 branch_labels = None
 depends_on = None
 

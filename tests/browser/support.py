@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -107,6 +108,29 @@ def badge_token_of(page: Any, server: LiveServer) -> str:
     match = re.fullmatch(re.escape(server.url) + r"/b/([A-Za-z0-9_-]{43,})", page.url)
     assert match, f"not a badge page: {page.url}"
     return match.group(1)
+
+
+# ---------------------------------------------------------------- a fake camera
+
+
+def camera_frame(png: bytes, size: tuple[int, int] = (640, 480), qr_px: int = 400) -> Image.Image:
+    """Return a greyscale camera picture of a QR code held up on a white background."""
+    code = Image.open(io.BytesIO(png)).convert("L").resize((qr_px, qr_px), Image.Resampling.LANCZOS)
+    frame = Image.new("L", size, 255)
+    frame.paste(code, ((size[0] - qr_px) // 2, (size[1] - qr_px) // 2))
+    return frame
+
+
+def write_y4m(frame: Image.Image, path: Path, frames: int = 5, fps: int = 10) -> None:
+    """Write a raw YUV4MPEG2 (4:2:0) video of a greyscale picture; Chromium loops it."""
+    width, height = frame.size
+    assert width % 2 == 0 and height % 2 == 0
+    luma = frame.convert("L").tobytes()
+    chroma = bytes([128]) * ((width // 2) * (height // 2))  # no colour
+    with path.open("wb") as video:
+        video.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            video.write(b"FRAME\n" + luma + chroma + chroma)
 
 
 # ---------------------------------------------------------------- journeys

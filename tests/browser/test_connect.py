@@ -8,12 +8,9 @@ Chromium with a fake camera that films a badge.
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import zxingcpp
-from PIL import Image
 from playwright.sync_api import expect
 
 from domain.checkin import find_attendance_by_badge
@@ -28,11 +25,13 @@ from tests.browser.support import (
     Traffic,
     assert_no_axe_violations,
     button,
+    camera_frame,
     check_in,
     check_in_at,
     decode_qr,
     label,
     qr_png,
+    write_y4m,
 )
 from tests.browser.support import BEN as BEN_AT_CHECK_IN
 
@@ -43,29 +42,6 @@ BEN = {**BEN_AT_CHECK_IN, "Links (optional)": "https://ben.example.org/runs"}
 CLEO = {"Name": "Cleo Park", "Email": "cleo@example.org", "Interests": "climbing"}
 DEV = {"Name": "Dev Rao", "Email": "dev@example.org", "Interests": "marathons, chess"}
 NOTE = "we talked about the Hanoi night market"
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def camera_frame(png: bytes, size: tuple[int, int] = (640, 480), qr_px: int = 400) -> Image.Image:
-    """Return a greyscale camera picture of a QR code held up on a white background."""
-    code = Image.open(io.BytesIO(png)).convert("L").resize((qr_px, qr_px), Image.Resampling.LANCZOS)
-    frame = Image.new("L", size, 255)
-    frame.paste(code, ((size[0] - qr_px) // 2, (size[1] - qr_px) // 2))
-    return frame
-
-
-def write_y4m(frame: Image.Image, path: Path, frames: int = 5, fps: int = 10) -> None:
-    """Write a raw YUV4MPEG2 (4:2:0) video of a greyscale picture; Chromium loops it."""
-    width, height = frame.size
-    assert width % 2 == 0 and height % 2 == 0
-    luma = frame.convert("L").tobytes()
-    chroma = bytes([128]) * ((width // 2) * (height // 2))  # no colour
-    with path.open("wb") as video:
-        video.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
-            video.write(b"FRAME\n" + luma + chroma + chroma)
 
 
 # ---------------------------------------------------------------- the journey

@@ -3,10 +3,13 @@ form's time zone."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from domain.connections import request_connection
 from domain.db import db, writing
+from domain.models import Person
+from domain.people import delete_person
 from tests.browser.support import (
     LAPTOP_VIEWPORT,
     assert_no_axe_violations,
@@ -86,3 +89,20 @@ def test_new_event_form_takes_the_browsers_time_zone(live_server, browser, make_
         assert_no_axe_violations(page, "new event form")
     finally:
         context.close()
+
+
+def test_the_attendee_refresh_takes_away_the_line_of_someone_who_left(
+    live_server, laptop, make_organiser, make_event, make_attendee
+):
+    event = a_night(make_organiser, make_event, make_attendee)
+    log_in(laptop, live_server, "maya@example.org")
+    laptop.goto(f"{live_server.url}/organiser/events/{event.id}")
+    rows = laptop.locator("table.attendees tbody tr")
+    expect(rows).to_have_count(5)
+    with writing():
+        kofi = db.session.scalars(sa.select(Person).where(Person.name == "Kofi Mensah")).one()
+        delete_person(kofi)
+        db.session.commit()
+    expect(rows).to_have_count(4, timeout=15_000)
+    expect(laptop.locator("table.attendees")).not_to_contain_text("Kofi Mensah")
+    expect(laptop.locator("#attendees .count")).to_contain_text("4 checked in")
