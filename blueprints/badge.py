@@ -24,7 +24,7 @@ from blueprints.extensions import lookup_limited
 from blueprints.forms import NoteForm, ProfileForm
 from domain.attendees import popular_interests
 from domain.badges import card_page, edit_badge_profile, live_badge, my_card
-from domain.checkin import find_attendance_by_badge
+from domain.checkin import WindowState, checkin_window, find_attendance_by_badge
 from domain.connections import (
     ConnectError,
     accept_connection,
@@ -38,7 +38,7 @@ from domain.connections import (
     set_note,
     share_email,
 )
-from domain.db import db
+from domain.db import db, utcnow
 from domain.followups import pending_confirmation, resend_confirmation
 from domain.limits import CONNECTION_REQUESTS_PER_HOUR, LIVE_REFRESH_SECONDS, NOTE_MAX
 from domain.met_before import met_before_here
@@ -261,10 +261,9 @@ def connect(token: str) -> Response:
     return _connection_change(
         token,
         lambda: request_connection(viewer, owner, form.note.data or ""),
+        # A request sent is said once, by the card it leads back to.
         lambda connection: (
-            f"You're now connected with {owner.person.name}."
-            if connection.accepted
-            else f"Request sent. {owner.person.name} will see it on their badge."
+            f"You're now connected with {owner.person.name}." if connection.accepted else ""
         ),
     )
 
@@ -430,9 +429,13 @@ def _connection_change(
         flash(CONNECT_MESSAGES[error.code], "error")
         return redirect(url_for("badge.view", token=token), 303)
     db.session.commit()
-    flash(message(result), "success")
+    said = message(result)
+    if said:
+        flash(said, "success")
     return redirect(url_for("badge.view", token=token), 303)
 
 
 def _live_context(mine: Attendance) -> dict[str, object]:
-    return {"live": live_badge(mine), "note_max": NOTE_MAX}
+    # Once check-in has closed, no one new arrives: the page offers nothing that waits for it.
+    over = checkin_window(mine.event).state(utcnow()) is WindowState.ENDED
+    return {"live": live_badge(mine), "note_max": NOTE_MAX, "over": over}

@@ -315,6 +315,7 @@ class CardPage:
     shared: list[str]  # interests we share that they show me
     state: str  # "none", "connected", "asked" (by me) or "asked_me"
     connection_id: int | None
+    my_note: str = ""  # my private note about them, on our connection or request
 
 
 def card_page(owner: Attendance, viewer: Attendance | None) -> CardPage:
@@ -335,6 +336,7 @@ def card_page(owner: Attendance, viewer: Attendance | None) -> CardPage:
         shared=card.shared,
         state=state,
         connection_id=connection.id if connection is not None else None,
+        my_note=connection.note_of(viewer) if connection is not None and viewer else "",
     )
 
 

@@ -13,6 +13,7 @@ from domain.db import db, writing
 from domain.models import Attendance, Person
 from domain.signin import record_link
 from domain.tokens import new_token
+from tests.test_http_connect import Phone
 from tests.test_returning import ana_before, attendance_at, link_for, served_form
 
 __all__ = ["ana_before"]  # a fixture these tests share with tests/test_returning.py
@@ -189,3 +190,45 @@ def test_a_sign_in_link_on_the_phone_that_holds_the_badge_does_not_move_it(
     phone.post(first)
     again = text(phone.get(f"/m/{link_for(ana_before.attendance.person_id, event.id)}"))
     assert "move your badge" not in again and "See your connections" in again
+
+
+# ---------------------------------------------------------------- the card and the ended badge
+
+
+def test_a_request_is_said_once_with_the_note_just_written(app, make_event, make_attendee):
+    event = make_event()
+    ana = make_attendee(event, "Ana Almeida", "ana@example.org")
+    ben = make_attendee(event, "Ben Okafor", "ben@example.org")
+    phone = Phone(app, ben)
+    card = phone.post(
+        f"/b/{ana.badge_token}/connect",
+        data={"note": "ask about the Hanoi markets"},
+        follow_redirects=True,
+    )
+    page = text(card)
+    assert page.count("Request sent. Ana Almeida will see it on their badge.") == 1
+    assert "Your note: <em>ask about the Hanoi markets</em>" in page
+
+
+def ended(event):
+    with writing():
+        event.starts_at -= timedelta(days=2)
+        event.ends_at -= timedelta(days=2)
+        db.session.commit()
+
+
+def test_an_ended_events_badge_offers_nothing_that_cannot_happen(app, make_event, make_attendee):
+    event = make_event()
+    ana = make_attendee(event, "Ana Almeida", "ana@example.org", interests=["chess"])
+    phone = Phone(app, ana)
+    during = text(phone.get(f"/b/{ana.badge_token}"))
+    assert "Scan a badge" in during and "When people who share your interests" in during
+    ended(event)
+    after = text(phone.get(f"/b/{ana.badge_token}"))
+    assert "Scan a badge" not in after and 'id="scanner"' not in after
+    assert "When people who share your interests" not in after
+    assert "Scan someone's badge" not in after
+    live = text(phone.get(f"/b/{ana.badge_token}/live"))
+    assert "When people who share your interests" not in live
+    # What stays true is still there: the badge, its connections section, the profile.
+    assert "My connections" in after and "My profile" in after

@@ -133,3 +133,17 @@ def test_a_remembered_phone_and_a_new_phone_check_in_within_the_targets(live_ser
     preview.check(live_server, "the card preview")
     assert_no_axe_violations(ana_phone, "the card preview")
     expect(ana_phone.get_by_text(ANA["About me"]).first).to_be_visible()
+
+
+def test_the_top_links_keep_to_two_rows_on_a_narrow_phone(live_server, new_phone):
+    march, _ = two_events(live_server)
+    phone = new_phone()
+    phone.set_viewport_size({"width": 320, "height": 640})
+    check_in_at(phone, live_server, march, ANA)
+    expect(phone.get_by_role("heading", level=1)).to_have_text(ANA["Name"])
+    tops = phone.eval_on_selector_all(
+        "nav.mine a", "links => links.map(link => Math.round(link.getBoundingClientRect().top))"
+    )
+    assert len(tops) == 3 and len(set(tops)) <= 2, tops
+    widths = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], widths  # nothing sticks out sideways
