@@ -33,6 +33,7 @@ from domain.connections import (
     decline_connection,
     is_blocked,
     remove_connection,
+    remove_person,
     request_connection,
     set_note,
     share_email,
@@ -249,6 +250,10 @@ def connect(token: str) -> Response:
         return redirect(
             url_for("public.landing", token=owner.event.checkin_token, next=f"/b/{token}"), 303
         )
+    if met_before_here(viewer, only=owner.id):
+        # A connection belongs to the two people: the earlier one still holds.
+        flash(f"You're already connected with {owner.person.name}.", "info")
+        return redirect(url_for("badge.view", token=token), 303)
     form = NoteForm()
     if not form.validate():
         # The card again, with what was typed and why it can't go: nothing is lost.
@@ -285,7 +290,7 @@ def connect_suggestion(token: str, attendance_id: int) -> Response:
     """Ask someone from my suggestions to connect."""
     mine = _mine_or_404(token)
     target = suggested(mine, attendance_id)
-    if target is None:
+    if target is None or met_before_here(mine, only=attendance_id):
         abort(404)
     return _connection_change(
         token,
@@ -329,6 +334,22 @@ def remove(token: str, connection_id: int) -> Response:
     other = connection.other(mine).person.name
     return _connection_change(
         token, lambda: remove_connection(mine, connection), lambda _: f"Removed {other}."
+    )
+
+
+@bp.post("/<token:token>/met-before/<id:attendance_id>/remove")
+@lookup_limited
+def remove_met_before(token: str, attendance_id: int) -> Response:
+    """Remove someone here I met before: our earlier connections go, with no block."""
+    mine = _mine_or_404(token)
+    found = met_before_here(mine, only=attendance_id)
+    if not found:
+        abort(404)
+    met = found[0]
+    return _connection_change(
+        token,
+        lambda: remove_person(mine.person_id, met.person_id),
+        lambda _: f"Removed {met.name}. You're no longer connected.",
     )
 
 

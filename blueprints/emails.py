@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, render_template
 
 from blueprints.urls import absolute
-from domain.digest import content_of, next_event_of, preview_cards
+from domain.digest import NextEvent, calendar_signature, content_of, next_event_of, preview_cards
 from domain.limits import INVITATION_LIFETIME
 from domain.mailer import Email, FileMailer, Mailer, SendGridMailer
 from domain.models import Attendance, OutboxMessage
@@ -85,7 +85,7 @@ def compose(message: OutboxMessage) -> Rendered:
         unsubscribe = absolute(f"/u/{token}")
         context["people"] = content.people
         context["next_event"] = content.next_event
-        context["links"] = _links(token)
+        context["links"] = _links(token, content.next_event)
         context["unsubscribe"] = unsubscribe
         headers = {
             "List-Unsubscribe": f"<{unsubscribe}>",
@@ -130,12 +130,17 @@ def _save_followup_links(message: OutboxMessage, token: str, me_token: str) -> N
     record_link(message.person_id, message.event_id, "me", me_token)
 
 
-def _links(token: str) -> dict[str, str]:
-    return {
+def _links(token: str, coming: NextEvent | None) -> dict[str, str]:
+    links = {
         "contact": absolute(f"/f/{token}/contacts/"),
         "in_touch": absolute(f"/f/{token}/in-touch/"),
-        "calendar": absolute(f"/f/{token}/next.ics"),
     }
+    if coming is not None:
+        # The link names the event the digest announces, signed: clicked months later, it
+        # still gives that event, not whichever is next by then.
+        signed = calendar_signature(current_app.config["SECRET_KEY"], token, coming.event_id)
+        links["calendar"] = absolute(f"/f/{token}/events/{coming.event_id}/{signed}.ics")
+    return links
 
 
 def preview_digest(mine: Attendance) -> Response:

@@ -24,7 +24,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from domain import limits
 from domain.checkin import Profile
-from domain.events import is_timezone
+from domain.events import is_timezone, local_time
 from domain.interest_keys import interest_key
 from domain.limits import (
     DESCRIPTION_MAX,
@@ -528,8 +528,16 @@ class AttachEventForm(Form):
     event = SelectField("Add one of your events", choices=[])
 
     def offer(self, events: list[Event]) -> None:
-        """Offer the organiser's events that are not in the community yet."""
-        self.event.choices = [SelectChoice(str(event.id), event.name) for event in events]
+        """Offer the organiser's events that are not in the community yet, each with its
+        date in its own time zone ("Sunday Brunch, Sun 14 Dec 2026")."""
+        self.event.choices = [
+            SelectChoice(str(event.id), f"{event.name}, {_day(event)}") for event in events
+        ]
+
+
+def _day(event: Event) -> str:
+    starts = local_time(event, event.starts_at)
+    return f"{starts:%a} {starts.day} {starts:%b %Y}"
 
 
 class InviteForm(Form):

@@ -20,11 +20,12 @@ from blueprints import device
 from blueprints.downloads import download, vcard_download
 from blueprints.extensions import csrf, lookup_limited
 from blueprints.forms import LinkConsentForm
+from blueprints.urls import poster_url
 from domain.badges import LinkOffer, SignIn, link_offer, sign_in_with_link
 from domain.calendar import event_ics
 from domain.checkin import remembered_profile
 from domain.db import db
-from domain.digest import connection_for_link, message_by_link_token, next_event_for_link
+from domain.digest import DigestError, announced_event, connection_for_link, message_by_link_token
 from domain.followups import attendance_of, mark_in_touch
 from domain.models import OutboxMessage
 from domain.profile import mask_email
@@ -157,14 +158,22 @@ def contact(token: str, connection_id: int) -> Response:
     return vcard_download(contact_card(mine, connection))
 
 
-@bp.get("/f/<token:token>/next.ics")
+@bp.get("/f/<token:token>/events/<id:event_id>/<token:signed_token>.ics")
 @lookup_limited
-def next_event_calendar(token: str) -> Response:
-    """Download the community's next event, named at the end of a digest, as a calendar file."""
-    event = next_event_for_link(_message_or_404(token))
+def event_calendar(token: str, event_id: int, signed_token: str) -> Response | tuple[str, int]:
+    """Download the event a digest announced ("Next: ..."), as a calendar file: the link
+    names that event, signed, so an old digest keeps giving the event it announced."""
+    message = _message_or_404(token)
+    try:
+        event = announced_event(
+            current_app.config["SECRET_KEY"], message, token, event_id, signed_token
+        )
+    except DigestError as error:
+        return render_template("me/event_gone.html", message=error.message), 410
     if event is None:
         abort(404)
-    ics = event_ics(event, urlsplit(current_app.config["PUBLIC_URL"]).hostname or "rapport")
+    host = urlsplit(current_app.config["PUBLIC_URL"]).hostname or "rapport"
+    ics = event_ics(event, host, poster_url(event))
     return download(ics, "text/calendar", f"{event.name}.ics", fallback="event")
 
 

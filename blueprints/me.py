@@ -10,6 +10,7 @@ from blueprints import device
 from blueprints.downloads import download, vcard_download
 from blueprints.extensions import sign_in_requests_limited
 from blueprints.forms import DeleteMeForm, PersonForm, SignInRequestForm
+from domain.connections import remove_person
 from domain.db import db
 from domain.models import Person
 from domain.people import delete_person, export, memories, memory_of, send_sign_in_link
@@ -32,6 +33,20 @@ def home() -> str:
         device.device_secret()
         return render_template("me/signed_out.html", form=SignInRequestForm())
     return render_template("me/home.html", person=person, memories=memories(person))
+
+
+@bp.post("/connections/<id:connection_id>/remove")
+def remove(connection_id: int) -> Response:
+    """Remove someone from my connections, at every event we connected at, without a block."""
+    person = _me()
+    memory = memory_of(person, connection_id) if person else None
+    if person is None or memory is None:
+        abort(404)
+    other = memory.other.person
+    remove_person(person.id, other.id)
+    db.session.commit()
+    flash(f"Removed {other.name}. You're no longer connected.", "success")
+    return redirect(url_for("me.home"), 303)
 
 
 @bp.post("/sign-in")

@@ -157,6 +157,7 @@ def attendees(event_id: int) -> str:
     return render_template(
         "organiser/attendees.html",
         event=event,
+        community=event.community if event.organiser_id == current_user.id else None,
         can=allowed_actions(event),
         overview=event_overview(event, utcnow()),
         listing=listing,

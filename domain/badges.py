@@ -18,6 +18,7 @@ from domain.checkin import (
     checkin_window,
     remembered_profile,
 )
+from domain.communities import is_regular
 from domain.connections import connections_of
 from domain.db import db, utcnow
 from domain.followups import set_followup_consent
@@ -220,13 +221,16 @@ def live_badge(mine: Attendance) -> LiveBadge:
     """Return what the changing part of my badge page shows, each person as far as they allow.
 
     Each person is listed once: someone I met before is not also a newcomer or a suggestion.
+    "New here tonight" is for regulars (who came to an earlier event of the community): at
+    a community's first event everyone is new, and first-timers see each other as
+    ordinary suggestions.
     """
     shown = connections_of(mine)
     met = [_met_before(person) for person in met_before_here(mine)]
     listed = {person.attendance_id for person in met}
     in_community = mine.event.community_id is not None
     new_here = []
-    if in_community:
+    if in_community and is_regular(mine):
         new_here = [
             _suggested(suggestion)
             for suggestion in suggestions(mine, newcomers=True)

@@ -10,8 +10,9 @@ from domain.db import utcnow
 from domain.models import Event
 
 
-def event_ics(event: Event, domain: str) -> bytes:
-    """Return an .ics file holding one event, in its own time zone, with its venue."""
+def event_ics(event: Event, domain: str, page: str = "") -> bytes:
+    """Return an .ics file holding one event, in its own time zone, with its venue and the
+    address of its public page, if given."""
     zone = ZoneInfo(event.timezone)
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//Rapport//Rapport//EN")
@@ -27,6 +28,8 @@ def event_ics(event: Event, domain: str) -> bytes:
         entry.add("location", event.venue)
     if event.description:
         entry.add("description", event.description)
+    if page:
+        entry.add("url", page)
     calendar.add_component(entry)
     calendar.add_missing_timezones()
     return calendar.to_ical()

@@ -217,6 +217,13 @@ def came_before(attendance: Any) -> sa.Exists:
     )
 
 
+def is_regular(attendance: Attendance) -> bool:
+    """Tell whether a person came to an earlier event of this event's community."""
+    return bool(
+        db.session.scalar(sa.select(came_before(Attendance)).where(Attendance.id == attendance.id))
+    )
+
+
 @dataclass(frozen=True)
 class Standing:
     """First-timers and regulars at one event of a community."""

@@ -154,6 +154,22 @@ def remove_connection(mine: Attendance, connection: Connection) -> None:
     db.session.flush()
 
 
+def remove_person(person_id: int, other_person_id: int) -> int:
+    """Remove every connection between two people, at every event, without blocking: they
+    no longer show as met before, and either may ask again later. Return how many went."""
+    if person_id == other_person_id:
+        raise ConnectError("self")
+    pair = _attendance_ids_of(person_id, other_person_id)
+    between = (Connection.low_attendance_id.in_(pair), Connection.high_attendance_id.in_(pair))
+    found = db.session.scalars(sa.select(Connection).where(*between)).all()
+    for connection in found:
+        cancel_about_connection(connection, "connection_removed")
+        _gone(connection)
+    db.session.execute(sa.delete(Connection).where(*between))
+    db.session.flush()
+    return len(found)
+
+
 def block(blocker: Attendance, blocked: Attendance) -> None:
     """Block a person everywhere: no requests, no card, no suggestions, either way."""
     if blocker.person_id == blocked.person_id:

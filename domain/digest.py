@@ -18,6 +18,7 @@ from domain.attendees import organiser_card
 from domain.communities import next_event
 from domain.connections import accepted_connections
 from domain.db import db, utcnow
+from domain.errors import DomainError
 from domain.events import local_time
 from domain.followups import FOLLOWUP_KINDS, attendance_of
 from domain.interest_keys import interest_key
@@ -26,13 +27,18 @@ from domain.models import Attendance, Connection, Event, OutboxMessage
 from domain.outbox import HELD_UNCONFIRMED, Skip
 from domain.suppression import is_suppressed
 from domain.team import invitation_to_send
-from domain.tokens import hash_token
+from domain.tokens import hash_token, signature, signed
 from domain.visibility import Relation, shared_interest_names, visible_fields
 
 # Kinds that carry a one-time link to confirm an address or sign in.
 LINK_KINDS = ("confirm", "signin")
-# What the organiser's preview of a digest hides: what attendees share only with each other.
-HIDDEN_FROM_ORGANISER = {"email": None, "mailto": None, "links": [], "note": ""}
+# What the organiser's preview of a digest hides: what attendees share only with each other,
+# and where two people first met (an earlier event may be another organiser's).
+HIDDEN_FROM_ORGANISER = {"email": None, "mailto": None, "links": [], "note": "", "first_met": ""}
+
+
+class DigestError(DomainError):
+    """A digest's link can no longer give what it named; `code` is stable."""
 
 
 @dataclass(frozen=True)
@@ -160,12 +166,22 @@ def preview_cards(mine: Attendance) -> list[dict[str, Any]]:
     return people
 
 
-def next_event_for_link(message: OutboxMessage) -> Event | None:
-    """Return the next event a sent digest names (its "Add to calendar" link), or None."""
-    mine = attendance_of(message)
-    if mine is None or message.kind != "digest":
+def calendar_signature(secret: str, token: str, event_id: int) -> str:
+    """Return what signs a digest's "Add to calendar" link to the event it names."""
+    return signature(secret, "calendar", token, event_id)
+
+
+def announced_event(
+    secret: str, message: OutboxMessage, token: str, event_id: int, given: str
+) -> Event | None:
+    """Return the event a sent digest's calendar link names, as it was signed; None if the
+    link was not signed for it (a 404), and DigestError("event_gone") if it was deleted."""
+    if message.kind != "digest" or not signed(secret, given, "calendar", token, event_id):
         return None
-    return next_event(mine.event)
+    event = db.session.get(Event, event_id)
+    if event is None:
+        raise DigestError("event_gone", "The event this email announced is no longer on Rapport.")
+    return event
 
 
 def message_by_link_token(token: str) -> OutboxMessage | None:

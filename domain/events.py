@@ -146,6 +146,8 @@ class ListedEvent:
     purge_on: datetime  # when its attendee data is purged, in its own time zone
     role: str = ROLE_NAMES[Role.OWNER]
     can: frozenset[str] = frozenset(action.value for action in PERMISSIONS[Role.OWNER])
+    community_id: int | None = None  # the community it belongs to, if any, and its name
+    community_name: str = ""
 
 
 def listed_events(organiser: Organiser, now: datetime) -> list[ListedEvent]:
@@ -168,6 +170,7 @@ def listed_events(organiser: Organiser, now: datetime) -> list[ListedEvent]:
             sa.func.coalesce(attendees.c.number, 0),
             sa.func.coalesce(connections.c.number, 0),
             TeamMember.role,
+            Community.name,
         )
         .outerjoin(attendees, attendees.c.event_id == Event.id)
         .outerjoin(connections, connections.c.event_id == Event.id)
@@ -175,11 +178,12 @@ def listed_events(organiser: Organiser, now: datetime) -> list[ListedEvent]:
             TeamMember,
             sa.and_(TeamMember.event_id == Event.id, TeamMember.organiser_id == organiser.id),
         )
+        .outerjoin(Community, Community.id == Event.community_id)
         .where(reachable_events(organiser))
         .order_by(Event.starts_at.desc(), Event.id.desc())
     )
     listed = []
-    for event, people, pairs, member_role in rows:
+    for event, people, pairs, member_role, community in rows:
         role = Role.OWNER if event.organiser_id == organiser.id else Role(member_role)
         listed.append(
             ListedEvent(
@@ -191,6 +195,9 @@ def listed_events(organiser: Organiser, now: datetime) -> list[ListedEvent]:
                 purge_on=local_time(event, purge_due_at(event)),
                 role=ROLE_NAMES[role],
                 can=frozenset(action.value for action in PERMISSIONS[role]),
+                # A community is its owner's: only they are shown it (and may open it).
+                community_id=event.community_id if role == Role.OWNER else None,
+                community_name=(community or "") if role == Role.OWNER else "",
             )
         )
     return listed

@@ -2,8 +2,11 @@
 
 "Marathons" and "marathon", "Café" and "cafe", "board games" and "Board Game", "running"
 and "run" are one interest to the people who typed them. The key folds case and accents,
-treats punctuation as a space and stems each word with the Snowball English stemmer, so
-plurals and word forms meet; the tag as typed is kept for display.
+treats punctuation (hyphens and underscores too) as a space and stems each word with the
+Snowball English stemmer, so plurals and word forms meet; the tag as typed is kept for
+display. A "+" or "#" after a letter or digit is part of the name ("C++", "C#", "F#"), so it
+is spelt out ("c plus plus", "c sharp") rather than folded away; invisible format characters
+(zero-width spaces, bidi controls) are dropped.
 """
 
 from __future__ import annotations
@@ -18,6 +21,18 @@ import snowballstemmer
 from domain.limits import INTEREST_MAX
 
 _NOT_WORD = re.compile(r"[\W_]+")
+# "+" and "#" that end a name: "C++", "C#", "F#", "A+" (not a leading "#" of a hashtag).
+_NAMED_SIGNS = re.compile(r"(?<=[^\W_])[+#]+")
+_SIGN_WORDS = {"+": "plus", "#": "sharp"}
+
+
+def without_format_characters(text: str) -> str:
+    """Return text without Unicode format characters (category Cf: zero-width, bidi, BOM)."""
+    return "".join(char for char in text if unicodedata.category(char) != "Cf")
+
+
+def _spell_signs(match: re.Match[str]) -> str:
+    return " " + " ".join(_SIGN_WORDS[sign] for sign in match.group(0)) + " "
 
 
 # A Snowball stemmer keeps the word it is working on in itself, so two threads sharing one
@@ -34,7 +49,8 @@ def _stemmer() -> snowballstemmer.stemmer:
 
 def _fold(text: str) -> str:
     """Return text case-folded, with accents and punctuation gone, words one space apart."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    visible = _NAMED_SIGNS.sub(_spell_signs, without_format_characters(text))
+    decomposed = unicodedata.normalize("NFKD", visible.casefold())
     bare = "".join(char for char in decomposed if not unicodedata.combining(char))
     return _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", bare)).strip()
 
@@ -45,7 +61,8 @@ def interest_key(tag: str) -> str:
     words = _fold(tag).split()
     if not words:
         # A tag of symbols alone (an emoji, "C++" without its letters) matches itself.
-        return unicodedata.normalize("NFKC", tag).casefold().strip()[:INTEREST_MAX]
+        bare = without_format_characters(tag)
+        return unicodedata.normalize("NFKC", bare).casefold().strip()[:INTEREST_MAX]
     return " ".join(_stemmer().stemWords(words))[:INTEREST_MAX]
 
 

@@ -135,6 +135,9 @@ NOTE_MAX = 280  # a private note about a connection
 # before each interest and link is checked on its own.
 INTERESTS_TYPED_MAX = 500
 LINKS_TYPED_MAX = 700
+# The most accents (combining marks) one letter of an interest carries: enough for any
+# language, too few to stack a tag into an unreadable smear.
+INTEREST_MARKS_MAX = 3
 # How many interests and links one profile holds.
 MAX_INTERESTS = 10
 MAX_LINKS = 3

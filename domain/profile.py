@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from domain.db import db, insert_many_ignoring_conflict, utcnow
 from domain.errors import DomainError
-from domain.interest_keys import interest_key
-from domain.limits import INTEREST_MAX, LINK_MAX, MAX_INTERESTS, MAX_LINKS
+from domain.interest_keys import interest_key, without_format_characters
+from domain.limits import INTEREST_MARKS_MAX, INTEREST_MAX, LINK_MAX, MAX_INTERESTS, MAX_LINKS
 from domain.models import (
     PROFILE_FIELDS,
     VISIBILITY_VALUES,
@@ -61,8 +61,40 @@ def mask_email(email: str) -> str:
 
 
 def normalise_interest(tag: str) -> str:
-    """Return an interest tag as it is shown: as typed, trimmed, inner spaces collapsed."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", tag)).strip()
+    """Return an interest tag as it is shown: as typed, trimmed, inner spaces collapsed,
+    without invisible format characters (zero-width spaces, bidi controls)."""
+    visible = without_format_characters(unicodedata.normalize("NFKC", tag))
+    return _SPACES.sub(" ", visible).strip()
+
+
+def _most_marks_on_a_letter(tag: str) -> int:
+    """Return the longest run of combining marks (accents) in a tag."""
+    longest = run = 0
+    for char in tag:
+        run = run + 1 if unicodedata.combining(char) else 0
+        longest = max(longest, run)
+    return longest
+
+
+def _check_interest(raw: str, tag: str) -> None:
+    """Raise ProfileError for a tag (normalised from `raw`) that would show as nothing."""
+    if not tag or all(unicodedata.combining(char) or char.isspace() for char in tag):
+        raise ProfileError(
+            "interest_invisible",
+            "One of the interests has nothing you can see: type it in letters or symbols.",
+        )
+    if _most_marks_on_a_letter(tag) > INTEREST_MARKS_MAX:
+        raise ProfileError(
+            "interest_marks",
+            f"An interest can carry at most {INTEREST_MARKS_MAX} accents on one letter.",
+        )
+    if len(tag) > INTEREST_MAX:
+        typed = without_format_characters(raw).strip()
+        shown = typed if len(typed) <= 20 else typed[:20] + "\u2026"
+        raise ProfileError(
+            "interest_too_long",
+            f"Keep each interest to {INTEREST_MAX} characters (\u201c{shown}\u201d is longer).",
+        )
 
 
 def normalise_interests(tags: list[str]) -> list[str]:
@@ -75,15 +107,10 @@ def normalise_interests(tags: list[str]) -> list[str]:
     for raw in tags:
         if has_control_characters(_SPACES.sub(" ", raw)):
             raise ProfileError("interest_control", "Interests can't contain control characters.")
-        tag = normalise_interest(raw)
-        if not tag:
+        if not raw.strip():
             continue
-        if len(tag) > INTEREST_MAX:
-            raise ProfileError(
-                "interest_too_long",
-                f"Keep each interest to {INTEREST_MAX} characters "
-                f"(\u201c{tag[:20]}\u2026\u201d is longer).",
-            )
+        tag = normalise_interest(raw)
+        _check_interest(raw, tag)
         seen.setdefault(interest_key(tag), tag)
     if len(seen) > MAX_INTERESTS:
         raise ProfileError(

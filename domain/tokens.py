@@ -34,3 +34,16 @@ def derive_token(secret: str, purpose: str) -> str:
 def same_token(token: str, token_hash: str) -> bool:
     """Tell in constant time whether a token matches a stored hash."""
     return hmac.compare_digest(hash_token(token), token_hash)
+
+
+def signature(secret: str, *parts: object) -> str:
+    """Return a signature (256 bits) over some values, that only the holder of `secret` makes.
+
+    A link carrying it names those values and cannot be changed to name others.
+    """
+    return derive_token(secret, "\x1f".join(str(part) for part in parts))
+
+
+def signed(secret: str, given: str, *parts: object) -> bool:
+    """Tell in constant time whether `given` is the signature of these values."""
+    return hmac.compare_digest(signature(secret, *parts), given)

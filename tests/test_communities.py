@@ -4,7 +4,7 @@ pages, and the digest's memory of where people first met and of the next event."
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import icalendar
@@ -252,6 +252,31 @@ def test_the_badge_shows_met_before_and_new_here_tonight_each_once(club):
     assert [p.name for p in live_badge(club.cleo).suggestions] == ["Ana"]
 
 
+def test_first_timers_see_each_other_as_suggestions_not_as_new_here(club, make_attendee):
+    dan = make_attendee(club.tonight, "Dan", "dan@example.org", interests=["sourdough"])
+    dan = db.session.get_one(Attendance, dan.attendance.id)
+    # Dan is new: newcomer Cleo is an ordinary suggestion to him, not "new here".
+    assert live_badge(dan).new_here == []
+    assert "Cleo" in [p.name for p in live_badge(dan).suggestions]
+    assert "Dan" not in [p.name for p in live_badge(club.cleo).new_here]
+    # Ana came before: both newcomers are new here to her.
+    assert sorted(p.name for p in live_badge(club.ana).new_here) == ["Cleo", "Dan"]
+
+
+def test_no_one_is_new_here_at_a_communitys_first_event(make_organiser, make_event, make_attendee):
+    organiser = make_organiser()
+    first = make_event(organiser, name="Sunday Brunch")
+    with writing():
+        community = create_community(organiser, "Sunday Brunch Club")
+        attach_event(community, db.session.get_one(Event, first.id))
+        db.session.commit()
+    ana = make_attendee(first, "Ana", "ana@example.org", interests=["sourdough"])
+    make_attendee(first, "Ben", "ben@example.org", interests=["sourdough"])
+    live = live_badge(db.session.get_one(Attendance, ana.attendance.id))
+    assert live.new_here == []
+    assert [p.name for p in live.suggestions] == ["Ben"]
+
+
 def test_the_community_overview_names_members_within_their_choices(club, make_attendee):
     make_attendee(club.tonight, "Dee Private", "dee@example.org", share_profile=False)
     seen = overview(club.community)
@@ -288,6 +313,82 @@ def test_scanning_someone_met_before_says_since_when_with_my_note(app, club):
     card = ana.get(f"/b/{cleo.token}")
     assert "already connected" not in card.text
     assert "Connect with Cleo" in card.text
+
+
+def earlier_connections(club) -> int:
+    people = (club.ana.person_id, club.ben.person_id)
+    return db.session.scalar(
+        sa.text(
+            "SELECT count(*) FROM connection c"
+            " JOIN attendance l ON l.id = c.low_attendance_id"
+            " JOIN attendance h ON h.id = c.high_attendance_id"
+            " WHERE l.person_id IN (:a, :b) AND h.person_id IN (:a, :b)"
+        ),
+        {"a": people[0], "b": people[1]},
+    )
+
+
+def test_someone_met_before_is_not_offered_a_second_connection(app, club):
+    ana, ben = Phone(app, club.checked_in["ana"]), Phone(app, club.checked_in["ben"])
+    card = ana.get(f"/b/{ben.token}")
+    assert "Connect at this event too" not in card.text
+    assert "Connect with Ben" not in card.text
+    assert "You share" in card.text and "marathon" in card.text
+    # A crafted request is turned away too: the earlier connection, note and all, stands.
+    refused = ana.post(f"/b/{ben.token}/connect", data={"note": "again"})
+    assert refused.status_code == 303
+    assert earlier_connections(club) == 1
+    badge = ana.get(f"/b/{ana.token}/live").text
+    assert "hasn't shared contact details yet" not in badge
+    assert "we talked about the Hanoi night market" in badge
+    assert "ben@example.org" in badge
+    assert ana.post(f"/b/{ana.token}/suggestions/{club.ben.id}/connect").status_code == 404
+    assert earlier_connections(club) == 1
+
+
+def test_removing_someone_met_before_from_the_badge_needs_no_block(app, club):
+    ana = Phone(app, club.checked_in["ana"])
+    badge = ana.get(f"/b/{ana.token}").text
+    path = f"/b/{ana.token}/met-before/{club.ben.id}/remove"
+    assert f'action="{path}"' in badge and "Remove Ben" in badge
+    # Only someone I met before, on my own phone.
+    assert ana.post(f"/b/{ana.token}/met-before/{club.cleo.id}/remove").status_code == 404
+    cleo = Phone(app, club.checked_in["cleo"])
+    assert cleo.post(path.replace(ana.token, cleo.token)).status_code == 404
+    assert app.test_client().post(path).status_code == 404
+    assert earlier_connections(club) == 1
+    assert ana.post(path).status_code == 303
+    assert earlier_connections(club) == 0
+    assert met_before_here(club.ana) == [] and met_before_here(club.ben) == []
+    assert "People here you've met before" not in ana.get(f"/b/{ana.token}").text
+    # Not a block: Ben's card is open to Ana, with Connect.
+    card = ana.get(f"/b/{club.checked_in['ben'].badge_token}")
+    assert card.status_code == 200 and "Connect with Ben" in card.text
+
+
+def signed_in_to_me(phone: Phone) -> Phone:
+    """Sign a phone in to /me as its badge's person, as an emailed link would."""
+    with phone.client.session_transaction() as session:
+        session["me"] = session["person"]
+    return phone
+
+
+def test_removing_someone_from_my_connections_on_me_needs_no_block(app, club):
+    ana = signed_in_to_me(Phone(app, club.checked_in["ana"]))
+    page = ana.get("/me/").text
+    [connection_id] = re.findall(r'action="/me/connections/(\d+)/remove"', page)
+    # Nobody else's /me removes it, nor a phone signed in to no one.
+    cleo = signed_in_to_me(Phone(app, club.checked_in["cleo"]))
+    assert cleo.post(f"/me/connections/{connection_id}/remove").status_code == 404
+    assert app.test_client().post(f"/me/connections/{connection_id}/remove").status_code == 404
+    assert ana.post("/me/connections/999999/remove").status_code == 404
+    assert earlier_connections(club) == 1
+    removed = ana.post(f"/me/connections/{connection_id}/remove")
+    assert removed.status_code == 303 and removed.location == "/me/"
+    assert earlier_connections(club) == 0
+    assert met_before_here(club.ana) == []
+    assert "Removed Ben" in ana.get("/me/").text
+    assert ana.get(f"/b/{club.checked_in['ben'].badge_token}").status_code == 200
 
 
 def test_my_badge_lists_people_met_before_above_new_here_and_suggestions(app, club):
@@ -365,6 +466,44 @@ def test_community_page_shows_attendance_members_and_counts(client, club, make_a
     assert "1 more person keeps their profile to themselves" in page
 
 
+def test_the_events_offered_to_a_community_say_their_date_in_their_zone(
+    client, make_organiser, make_event
+):
+    organiser = make_organiser()
+    with writing():
+        community = create_community(organiser, "Sunday Brunch Club")
+        db.session.commit()
+    # Two brunches of one name, each at 12:00 UTC: 01:00 the next day in Auckland.
+    for day in (7, 14):
+        brunch = make_event(organiser, name="Sunday Brunch", timezone="Pacific/Auckland")
+        with writing():
+            brunch = db.session.get_one(Event, brunch.id)
+            starts = datetime(2026, 12, day, 12, 0, tzinfo=UTC)
+            brunch.starts_at, brunch.ends_at = starts, starts + timedelta(hours=2)
+            db.session.commit()
+    login(client, organiser)
+    page = client.get(f"/organiser/communities/{community.id}").text
+    options = re.findall(r"<option[^>]*>([^<]*)</option>", page)
+    assert options == ["Sunday Brunch, Tue 15 Dec 2026", "Sunday Brunch, Tue 8 Dec 2026"]
+
+
+def test_the_community_tables_are_styled_as_the_attendee_table(client, club):
+    login(client, club.organiser)
+    page = client.get(f"/organiser/communities/{club.community.id}").text
+    tables = re.findall(r"<table[^>]*>", page)
+    assert len(tables) == 2 and all('class="attendees"' in table for table in tables)
+
+
+def test_the_event_page_and_the_events_list_name_the_community(client, club, make_event):
+    alone = make_event(club.organiser, name="A night on its own")
+    login(client, club.organiser)
+    link = f'<a href="/organiser/communities/{club.community.id}">Sunday Brunch Club</a>'
+    assert link in client.get(f"/organiser/events/{club.tonight.id}").text
+    assert "Sunday Brunch Club" not in client.get(f"/organiser/events/{alone.id}").text
+    listing = client.get("/organiser/").text
+    assert listing.count(link) == 2  # both brunches, not the night on its own
+
+
 def test_attendee_page_marks_first_timers_and_regulars(client, club):
     login(client, club.organiser)
     page = client.get(f"/organiser/events/{club.tonight.id}/live").text
@@ -424,7 +563,10 @@ def test_digest_says_where_we_first_met_and_ends_with_the_next_event_and_its_cal
     assert f"Next: Sunday Brunch, {starts.day} {starts:%B}, {starts:%H:%M}, The Back Room" in to_ana
     assert "You first met at" in text_to("ben@example.org")
 
-    path = link_in(SimpleNamespace(text=to_ana), "/f/", "/next.ics")
+    assert "\n\nNext: Sunday Brunch" in to_ana  # a blank line sets it apart
+
+    path = link_in(SimpleNamespace(text=to_ana), "/f/", ".ics")
+    assert f"/events/{coming.id}/" in path
     download = app.test_client().get(path)
     assert download.status_code == 200
     assert download.mimetype == "text/calendar"
@@ -434,15 +576,41 @@ def test_digest_says_where_we_first_met_and_ends_with_the_next_event_and_its_cal
     assert entry.start.replace(tzinfo=None) == starts.replace(tzinfo=None)
     assert str(entry["location"]) == "The Back Room"
     assert str(entry["summary"]) == "Sunday Brunch"
-    # Another token, or a digest of an event with no next one, opens nothing.
+    assert str(entry["url"]) == f"{app.config['PUBLIC_URL']}/e/{coming.checkin_token}"
+    # Another token, another event under this signature, or another signature opens nothing.
     assert app.test_client().get(path.replace("/f/", "/f/x")).status_code == 404
+    other = make_event(club.organiser, name="Private dinner")
+    assert app.test_client().get(path.replace(f"/{coming.id}/", f"/{other.id}/")).status_code == 404
+    token, _, _, signed = path.removeprefix("/f/").removesuffix(".ics").split("/")
+    forged = path.replace(signed, signed[::-1])
+    assert app.test_client().get(forged).status_code == 404
+
+    # An earlier brunch is set later on: the old digest still gives the one it announced.
+    sooner = make_event(club.organiser, name="Extra brunch")
+    with writing():
+        sooner = db.session.get_one(Event, sooner.id)
+        sooner.starts_at += timedelta(days=7)
+        sooner.ends_at += timedelta(days=7)
+        attach_event(club.community, sooner)
+        db.session.commit()
+    assert next_event(club.tonight).id == sooner.id
+    [entry] = icalendar.Calendar.from_ical(app.test_client().get(path).data).events
+    assert str(entry["summary"]) == "Sunday Brunch" and entry.start == coming.starts_at
+
+    # The announced event is deleted: a clear page says so.
+    with writing():
+        db.session.delete(db.session.get_one(Event, coming.id))
+        db.session.commit()
+    gone = app.test_client().get(path)
+    assert gone.status_code == 410
+    assert "This event is no longer on Rapport" in gone.text
 
 
 def test_no_next_event_no_calendar(met, mailbox):
     end_now(met.event)
     mailbox.deliver()
     digest = mailbox.one("ana@example.org", "digest")
-    assert "Next:" not in digest.text and "next.ics" not in digest.text
+    assert "Next:" not in digest.text and ".ics" not in digest.text
     assert "You first met" not in digest.text
 
 
@@ -525,3 +693,32 @@ def test_the_refresh_moves_on_when_an_earlier_connection_changes(app, club):
         db.session.commit()
     removed = refresh()
     assert removed.status_code == 200 and "met before" not in removed.text
+
+
+def test_the_organisers_digest_preview_never_names_an_earlier_event(
+    client, make_organiser, make_event, make_attendee
+):
+    """Organiser B's preview shows what each person shows everyone at B's event: not where
+    they first met, least of all organiser A's private event."""
+    organiser_a, organiser_b = make_organiser(), make_organiser()
+    private = make_event(organiser_a, name="Quiet Supper at Number Nine")
+    ana1 = make_attendee(private, "Ana", "ana@example.org")
+    ben1 = make_attendee(private, "Ben", "ben@example.org")
+    connect(ana1, ben1)
+    move_back(private, 30)
+    public = make_event(organiser_b, name="Open Meetup")
+    ana = make_attendee(public, "Ana", "ana@example.org", person_id=ana1.attendance.person_id)
+    ben = make_attendee(
+        public,
+        "Ben",
+        "ben@example.org",
+        person_id=ben1.attendance.person_id,
+        want_followups=True,
+    )
+    connect(ana, ben)
+    login(client, organiser_b)
+    page = client.get(f"/organiser/events/{public.id}/emails/preview/{ben.attendance.id}")
+    assert page.status_code == 200
+    assert "Ana" in page.text
+    assert "Quiet Supper" not in page.text
+    assert "You first met" not in page.text

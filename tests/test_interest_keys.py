@@ -7,6 +7,7 @@ import pytest
 from domain.attendees import list_attendees, popular_interests
 from domain.badges import live_badge
 from domain.interest_keys import interest_key
+from domain.profile import ProfileError, normalise_interests, split_interests
 from domain.suggestions import suggestions
 from domain.visibility import Relation, shared_interest_names, shared_interests
 
@@ -25,6 +26,14 @@ MUST_MATCH = [
     ("Crème brûlée", "creme brulee"),
     ("studies", "study"),
     ("🏃", "🏃"),
+    ("Board-games", "board games"),
+    ("board_games", "Board Games"),
+    ("C#", "c sharp"),
+    ("C++", "c++"),
+    ("chess\u200b", "chess"),
+    ("\ufeffchess", "Chess"),
+    ("ch\u200dess", "chess"),
+    ("#running", "running"),
 ]
 
 MUST_NOT_MATCH = [
@@ -38,6 +47,12 @@ MUST_NOT_MATCH = [
     ("marathon", "half marathon"),
     ("🏃", "🏊"),
     ("C", "C++ and C"),
+    ("C++", "C#"),
+    ("C++", "C"),
+    ("C#", "C"),
+    ("F#", "F"),
+    ("C++", "C+"),
+    ("A+", "A"),
 ]
 
 
@@ -54,6 +69,58 @@ def test_different_interests_keep_different_keys(typed: str, other: str) -> None
 def test_a_key_is_never_empty_and_fits_the_column() -> None:
     assert interest_key("!!!") == "!!!"
     assert len(interest_key("marathons " * 10)) <= 40
+
+
+def test_c_plus_plus_c_sharp_and_c_are_three_interests() -> None:
+    assert normalise_interests(split_interests("C++, C#, C, F#, F")) == [
+        "C++",
+        "C#",
+        "C",
+        "F#",
+        "F",
+    ]
+    assert normalise_interests(split_interests("Board-games, board games")) == ["Board-games"]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "\u200b",
+        "\u200d\u200d",
+        "\ufeff",
+        "\u202e\u202c",
+        "\u2066\u2069",
+        "\u0301\u0301\u0301",
+        "\u200b \u0301",
+    ],
+)
+def test_an_interest_with_nothing_visible_is_refused_with_a_reason(typed: str) -> None:
+    with pytest.raises(ProfileError) as refused:
+        normalise_interests(["chess", typed])
+    assert refused.value.code == "interest_invisible"
+    assert "nothing you can see" in refused.value.message
+
+
+def test_invisible_characters_are_taken_out_of_an_interest() -> None:
+    assert normalise_interests(["\u202eche\u200bss\u202c", "\ufeffsourdough"]) == [
+        "chess",
+        "sourdough",
+    ]
+
+
+def test_a_stack_of_accents_is_refused() -> None:
+    assert normalise_interests(["Phở", "Crème brûlée"]) == ["Phở", "Crème brûlée"]
+    with pytest.raises(ProfileError) as refused:
+        normalise_interests(["cha" + "\u0301\u0300\u0302\u0303\u0304" * 4 + "t"])
+    assert refused.value.code == "interest_marks"
+
+
+def test_a_length_error_quotes_what_was_typed() -> None:
+    typed = "\ufdfa\ufdfa\ufdfa"  # three characters, 54 once NFKC spells them out
+    with pytest.raises(ProfileError) as too_long:
+        normalise_interests([typed])
+    assert too_long.value.code == "interest_too_long"
+    assert f"\u201c{typed}\u201d" in too_long.value.message
 
 
 def test_suggestions_and_shared_highlights_match_on_the_key(make_event, make_attendee) -> None:

@@ -145,3 +145,25 @@ def test_interest_keys_are_filled_for_existing_tags(database: tuple[str, Flask])
             keys = dict(connection.execute(sa.text("SELECT name, key FROM interest")).all())
         db.engine.dispose()
     assert keys == {"marathons": "marathon", "café": "cafe", "running": "run"}
+
+
+def test_interest_keys_made_before_plus_and_sharp_counted_are_made_again(
+    database: tuple[str, Flask],
+) -> None:
+    url, app = database
+    flask_db(url, "upgrade", "6c1d9e3b5a27")  # keys folded "C++", "C#" and "C" into "c"
+    with app.app_context():
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO interest (name, key) VALUES ('C++', 'c'), ('C#', 'c'), ('C', 'c'),"
+                    " ('marathons', 'marathon')"
+                )
+            )
+        db.engine.dispose()
+    flask_db(url, "upgrade")
+    with app.app_context():
+        with db.engine.connect() as connection:
+            keys = dict(connection.execute(sa.text("SELECT name, key FROM interest")).all())
+        db.engine.dispose()
+    assert keys == {"C++": "c plus plus", "C#": "c sharp", "C": "c", "marathons": "marathon"}

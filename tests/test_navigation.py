@@ -28,7 +28,7 @@ NOT_PAGES = {
     "me.data": "a JSON download",
     "me.contact": "a vCard download",
     "maillinks.contact": "a vCard download",
-    "maillinks.next_event_calendar": "a calendar (.ics) download",
+    "maillinks.event_calendar": "a calendar (.ics) download",
 }
 
 
