@@ -64,17 +64,7 @@ class OrganiserCard:
 
 def organiser_card(attendance: Attendance) -> OrganiserCard:
     """Return what the organiser may see of an attendee, on every organiser surface."""
-    person = attendance.person
-    return OrganiserCard(
-        attendance=attendance,
-        name=person.name,
-        about=person.about if organiser_may_see(attendance, "about") else "",
-        talk_about=person.talk_about if organiser_may_see(attendance, "talk") else "",
-        interests=[interest.name for interest in attendance.interests]
-        if organiser_may_see(attendance, "interests")
-        else [],
-        arrived=local_time(attendance.event, attendance.checked_in_at),
-    )
+    return _card_at(attendance.event, attendance, attendance.person)
 
 
 def list_attendees(event: Event, search: str = "") -> list[Attendance]:
