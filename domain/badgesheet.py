@@ -12,14 +12,13 @@ print (domain/team.py, Action.PRINT_BADGES).
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from reportlab.lib.pagesizes import A4, LETTER
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy.orm import selectinload
 
@@ -27,13 +26,24 @@ from domain.attendees import organiser_card
 from domain.db import db
 from domain.limits import BADGE_INTERESTS, BADGES_PER_SHEET
 from domain.models import Attendance, Event
+from domain.printtext import (
+    BOLD_FONTS,
+    REGULAR_FONTS,
+    FontList,
+    Line,
+    draw_line,
+)
+from domain.profile import without_direction_controls
 from domain.qr import qr_modules
 from domain.tokens import derive_token, hash_token
 
 PAPERS = {"a4": A4, "letter": LETTER}
 COLUMNS, ROWS = 2, BADGES_PER_SHEET // 2
 MARGIN = 10 * mm
-FONT, BOLD = "RapportSans", "RapportSans-Bold"
+NAME_SIZE, ONE_LINE_MIN, TWO_LINES_MAX, NAME_MIN = 30, 16, 22, 10  # type sizes, points
+SHORT_NAME, LONG_NAME = 12, 24  # characters, on the HTML sheet: beyond them smaller type
+LEADING = 1.2  # line height, in type sizes
+DESCENT = 0.3  # room below a name's last baseline for letters that go below it
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,12 @@ class PrintedBadge:
     name: str
     interests: list[str]
     token: str
+
+    @property
+    def name_size(self) -> str:
+        """Say how long the name is on a badge: short, long or longer (wide letters count twice)."""
+        length = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in self.name)
+        return "short" if length <= SHORT_NAME else "long" if length <= LONG_NAME else "longer"
 
 
 def printed_token(secret: str, attendance: Attendance) -> str:
@@ -71,7 +87,10 @@ def print_badges(event: Event, secret: str, attendance_id: int | None = None) ->
         if attendance.printed_token_hash != hash_token(token):
             attendance.printed_token_hash = hash_token(token)
         card = organiser_card(attendance)
-        badges.append(PrintedBadge(card.name, card.interests[:BADGE_INTERESTS], token))
+        # Rows from before names were cleaned at input may hold direction controls.
+        name = without_direction_controls(card.name)
+        interests = [without_direction_controls(i) for i in card.interests[:BADGE_INTERESTS]]
+        badges.append(PrintedBadge(name, interests, token))
     db.session.flush()
     return sorted(badges, key=lambda badge: (badge.name.casefold(), badge.token))
 
@@ -82,14 +101,23 @@ def sheets(badges: list[PrintedBadge]) -> list[list[PrintedBadge]]:
 
 
 def badges_pdf(
-    event_name: str, badges: list[PrintedBadge], url_of: Callable[[str], str], paper: str
+    event_name: str,
+    badges: list[PrintedBadge],
+    url_of: Callable[[str], str],
+    paper: str,
+    fonts: Sequence[str] = REGULAR_FONTS,
+    bold_fonts: Sequence[str] = BOLD_FONTS,
 ) -> bytes:
-    """Return a PDF of name badges, eight to a sheet of A4 or US Letter, with cut lines."""
-    _register_fonts()
+    """Return a PDF of name badges, eight to a sheet of A4 or US Letter, with cut lines.
+
+    Text takes its glyphs from the first of the font files (bold ones for the name) that
+    has them, so names print in any script those fonts cover.
+    """
+    type_ = Type(FontList(fonts), FontList([*bold_fonts, *fonts]))
     width, height = PAPERS[paper]
     out = io.BytesIO()
     canvas = Canvas(out, pagesize=(width, height), pageCompression=1)
-    canvas.setTitle(f"Name badges: {event_name}")
+    canvas.setTitle(f"Name badges: {without_direction_controls(event_name)}")
     cell_w = (width - 2 * MARGIN) / COLUMNS
     cell_h = (height - 2 * MARGIN) / ROWS
     for sheet in sheets(badges) or [[]]:
@@ -98,17 +126,37 @@ def badges_pdf(
             column, row = index % COLUMNS, index // COLUMNS
             x = MARGIN + column * cell_w
             y = height - MARGIN - (row + 1) * cell_h
-            _draw_badge(canvas, event_name, badge, url_of(badge.token), x, y, cell_w, cell_h)
+            box = (x, y, cell_w, cell_h)
+            _draw_badge(canvas, type_, event_name, badge, url_of(badge.token), box)
         canvas.showPage()
     canvas.save()
     return out.getvalue()
 
 
-def _register_fonts() -> None:
-    # ReportLab's own Bitstream Vera: embedded, so a name prints the same on every printer.
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont(FONT, "Vera.ttf"))
-        pdfmetrics.registerFont(TTFont(BOLD, "VeraBd.ttf"))
+@dataclass(frozen=True)
+class Type:
+    """The fonts a sheet is set in: regular for the event and interests, bold for names."""
+
+    regular: FontList
+    bold: FontList
+
+
+def _name_lines(name: str, fonts: FontList, width: float) -> tuple[float, list[Line]]:
+    """Return the largest type size and lines, one or at most two, in which a name fits.
+
+    One line from 30 points down to 16, else two lines from 22 points down to 10; a name
+    still too long is cut with an ellipsis at the end of its second line.
+    """
+    line = fonts.line(name)
+    one_line = min(NAME_SIZE, width / line.width(1)) if line.width(1) else NAME_SIZE
+    if one_line >= ONE_LINE_MIN:
+        return int(one_line * 2) / 2, [line]
+    for size in range(TWO_LINES_MAX, NAME_MIN - 1, -1):
+        first = fonts.longest_start(name, size, width)
+        rest = name[len(first) :].strip()
+        if fonts.line(rest).width(size) <= width:
+            return size, [fonts.line(first.strip()), fonts.line(rest)]
+    return NAME_MIN, [fonts.line(first.strip()), fonts.fit(rest, NAME_MIN, width)]
 
 
 def _cut_lines(canvas: Canvas, width: float, height: float, cell_w: float, cell_h: float) -> None:
@@ -127,49 +175,39 @@ def _cut_lines(canvas: Canvas, width: float, height: float, cell_w: float, cell_
 
 def _draw_badge(
     canvas: Canvas,
+    type_: Type,
     event_name: str,
     badge: PrintedBadge,
     url: str,
-    x: float,
-    y: float,
-    w: float,
-    h: float,
+    box: tuple[float, float, float, float],
 ) -> None:
+    x, y, w, h = box
     pad = 5 * mm
     text_w = w - 2 * pad
     canvas.setFillGray(0.35)
-    canvas.setFont(FONT, 9)
     top = y + h - pad - 9
-    canvas.drawString(x + pad, top, _fit(event_name, FONT, 9, text_w))
+    _draw(canvas, type_.regular.fit(event_name, 9, text_w), x + pad, top, 9, text_w)
     # The name across the whole badge, as large as fits; below it the interests and the QR.
-    size = _name_size(badge.name, text_w)
-    name_y = top - 4 * mm - size
+    size, lines = _name_lines(badge.name, type_.bold, text_w)
     canvas.setFillGray(0)
-    canvas.setFont(BOLD, size)
-    canvas.drawString(x + pad, name_y, _fit(badge.name, BOLD, size, text_w))
-    qr_size = min(name_y - 3 * mm - (y + pad), 40 * mm)
-    canvas.setFont(FONT, 12)
-    line_y = name_y - 3 * mm - 12
+    name_y = top - 4 * mm - size
+    for line in lines:
+        _draw(canvas, line, x + pad, name_y, size, text_w)
+        name_y -= size * LEADING
+    name_y += size * LEADING
+    qr_size = min(name_y - size * DESCENT - 3 * mm - (y + pad), 40 * mm)
+    line_y = name_y - size * DESCENT - 3 * mm - 12
+    interests_w = text_w - qr_size - pad
     for interest in badge.interests:
-        canvas.drawString(x + pad, line_y, _fit(interest, FONT, 12, text_w - qr_size - pad))
+        line = type_.regular.fit(interest, 12, interests_w)
+        _draw(canvas, line, x + pad, line_y, 12, interests_w)
         line_y -= 16
     _draw_qr(canvas, url, x + w - pad - qr_size, y + pad, qr_size)
 
 
-def _name_size(name: str, width: float) -> float:
-    """The largest type, up to 30 points, in which the name fits its line."""
-    size = 30.0
-    while size > 14 and pdfmetrics.stringWidth(name, BOLD, size) > width:
-        size -= 1
-    return size
-
-
-def _fit(text: str, font: str, size: float, width: float) -> str:
-    if pdfmetrics.stringWidth(text, font, size) <= width:
-        return text
-    while text and pdfmetrics.stringWidth(text + "\u2026", font, size) > width:
-        text = text[:-1]
-    return text + "\u2026"
+def _draw(canvas: Canvas, line: Line, x: float, y: float, size: float, width: float) -> None:
+    """Draw a line from the left edge of its space, or from the right if it reads that way."""
+    draw_line(canvas, line, x + width - line.width(size) if line.rtl else x, y, size)
 
 
 def _draw_qr(canvas: Canvas, url: str, x: float, y: float, size: float) -> None:
