@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import abort
+from flask import abort, current_app
 from flask_login import current_user
 
 from domain.models import Event
+from domain.profile import normalise_email
 from domain.team import Action, actions_on, event_for
 
 
@@ -24,3 +25,22 @@ def event_or_404(event_id: int, action: Action) -> Event:
 def allowed_actions(event: Event) -> frozenset[str]:
     """Return what the signed-in organiser may do at an event, for a page's links."""
     return actions_on(current_user, event)
+
+
+def _administrators() -> set[str]:
+    named = current_app.config["RAPPORT_ADMIN_EMAILS"] or ""
+    if isinstance(named, str):
+        named = named.replace(",", " ").split()
+    return {normalise_email(address) for address in named}
+
+
+def administrators_named() -> bool:
+    """Tell whether the installation names administrators (RAPPORT_ADMIN_EMAILS)."""
+    return bool(_administrators())
+
+
+def is_administrator() -> bool:
+    """Tell whether the signed-in organiser looks after the installation (RAPPORT_ADMIN_EMAILS)."""
+    return current_user.is_authenticated and (
+        normalise_email(current_user.email) in _administrators()
+    )

@@ -85,6 +85,7 @@ def compose(message: OutboxMessage) -> Rendered:
         unsubscribe = absolute(f"/u/{token}")
         context["people"] = content.people
         context["next_event"] = content.next_event
+        context["met_again"] = content.met_again or []
         context["links"] = _links(token, content.next_event)
         context["unsubscribe"] = unsubscribe
         headers = {

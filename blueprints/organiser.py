@@ -18,10 +18,15 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from blueprints.access import allowed_actions, event_or_404
+from blueprints.access import (
+    administrators_named,
+    allowed_actions,
+    event_or_404,
+    is_administrator,
+)
 from blueprints.downloads import download
 from blueprints.emails import preview_digest
-from blueprints.forms import EventForm
+from blueprints.forms import DeleteEventForm, EventForm
 from blueprints.urls import poster_url
 from domain.attendees import (
     attendee_changes,
@@ -50,11 +55,13 @@ from domain.events import (
 )
 from domain.followups import end_event
 from domain.limits import ATTENDEES_PAGE, LIVE_REFRESH_SECONDS, PICTURES_REFRESH_SECONDS, SEARCH_MAX
-from domain.models import OutboxMessage
+from domain.models import Event, OutboxMessage
 from domain.outbox import OutboxError, cancel_message, retry_message
 from domain.pictures import room_pictures
 from domain.qr import qr_svg
-from domain.sending import resume_sending
+from domain.retention import delete_event as remove_event
+from domain.retention import deletion_preview
+from domain.sending import SendingError, may_resume, resume_sending, sending_hold
 from domain.team import Action
 
 bp = Blueprint("organiser", __name__, url_prefix="/organiser")
@@ -77,8 +84,13 @@ def require_login() -> None:
 
 @bp.get("/")
 def events() -> str:
-    """List the organiser's events with their state and counts."""
-    return render_template("organiser/events.html", events=listed_events(current_user, utcnow()))
+    """List the organiser's events with their state and counts (and a pause, to administrators)."""
+    now = utcnow()
+    return render_template(
+        "organiser/events.html",
+        events=listed_events(current_user, now),
+        hold=sending_hold(now) if is_administrator() else None,
+    )
 
 
 @bp.route("/events/new", methods=["GET", "POST"])
@@ -145,7 +157,11 @@ def edit_event(event_id: int) -> Response | str:
             flash("Event saved.", "success")
             return redirect(url_for("organiser.attendees", event_id=event.id), 303)
     return render_template(
-        "organiser/event_form.html", form=form, event=event, timezones=known_timezones()
+        "organiser/event_form.html",
+        form=form,
+        event=event,
+        can=allowed_actions(event),
+        timezones=known_timezones(),
     )
 
 
@@ -281,6 +297,22 @@ def end(event_id: int) -> Response | str:
     return redirect(url_for("organiser.attendees", event_id=event.id), 303)
 
 
+@bp.route("/events/<id:event_id>/delete", methods=["GET", "POST"])
+def delete_event(event_id: int) -> Response | str:
+    """Ask, saying what goes and what stays, then delete the event for good."""
+    event = event_or_404(event_id, Action.DELETE)
+    form = DeleteEventForm(event.name)
+    if not form.validate_on_submit():
+        return render_template(
+            "organiser/delete.html", event=event, form=form, preview=deletion_preview(event)
+        )
+    name = event.name
+    remove_event(event, utcnow())
+    db.session.commit()
+    flash(f"{name} is deleted. Its poster no longer works.", "success")
+    return redirect(url_for("organiser.events"), 303)
+
+
 @bp.get("/events/<id:event_id>/pictures")
 def pictures(event_id: int) -> str:
     """Show the pictures of the room on a page of their own: the summary of the night."""
@@ -313,18 +345,63 @@ def pictures_live(event_id: int) -> Response:
 def emails(event_id: int) -> str:
     """Show the event's emails: counts by state and one page of messages."""
     event = event_or_404(event_id, Action.EMAILS)
-    page = emails_page(event, utcnow(), request.args.get("page", 1, type=int))
-    return render_template("organiser/emails.html", event=event, page=page)
+    now = utcnow()
+    page = emails_page(event, now, request.args.get("page", 1, type=int))
+    return render_template(
+        "organiser/emails.html",
+        event=event,
+        page=page,
+        can=allowed_actions(event),
+        can_resume=may_resume(
+            current_user,
+            event,
+            administrator=is_administrator(),
+            now=now,
+            owners_may=not administrators_named(),
+        ),
+        administrators_named=administrators_named(),
+    )
 
 
 @bp.post("/events/<id:event_id>/emails/resume")
 def resume(event_id: int) -> Response:
     """Resume sending after the email service refused our key, once it is fixed."""
-    event = event_or_404(event_id, Action.EMAILS)
-    resume_sending()
-    db.session.commit()
-    flash("Sending resumed. Waiting emails go out now.", "success")
+    event = event_or_404(event_id, Action.RESUME)
+    _resume(event)
     return redirect(url_for("organiser.emails", event_id=event.id), 303)
+
+
+@bp.post("/sending/resume")
+def resume_all() -> Response:
+    """Resume sending for the whole installation: its administrators' button."""
+    if not is_administrator():
+        abort(404)
+    _resume(None)
+    return redirect(url_for("organiser.events"), 303)
+
+
+def _resume(event: Event | None) -> None:
+    try:
+        resumed = resume_sending(
+            current_user,
+            event,
+            administrator=is_administrator(),
+            now=utcnow(),
+            owners_may=not administrators_named(),
+        )
+    except SendingError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return
+    db.session.commit()
+    if resumed is None:
+        flash("Sending isn't paused: nothing changed.", "success")
+    else:
+        flash(
+            "Sending resumed: waiting emails go out now. If the email service still refuses "
+            "the key, sending pauses again at the next email and the emails page says so.",
+            "success",
+        )
 
 
 @bp.get("/events/<id:event_id>/emails/preview/<id:attendance_id>")

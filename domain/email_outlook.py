@@ -24,7 +24,7 @@ from domain.models import (
     Person,
 )
 from domain.outbox import HELD_UNCONFIRMED, can_cancel, can_retry
-from domain.sending import SendingHold, sending_hold
+from domain.sending import LastResume, SendingHold, last_resume, sending_hold
 
 # What an organiser sees of an event's mail: what its attendees get because they came. A
 # sign-in link is the person's own business, whichever event's page it was asked for from.
@@ -194,6 +194,7 @@ class EmailsPage:
     ended: bool
     previewable: list[tuple[int, str]]  # (attendance id, name) of each digest recipient
     hold: SendingHold | None
+    resumed: LastResume | None  # the latest lift of a pause, by anyone
 
 
 def emails_page(event: Event, now: datetime, page: int = 1) -> EmailsPage:
@@ -215,6 +216,7 @@ def emails_page(event: Event, now: datetime, page: int = 1) -> EmailsPage:
         ended=event_state(event, now) is EventState.ENDED,
         previewable=digest_recipients(event),
         hold=sending_hold(now),
+        resumed=last_resume(),
     )
 
 

@@ -5,15 +5,20 @@ at the event, with its interests) and their accepted connections with other peop
 confirmed, notes included. Everything else the event holds about people goes: the
 attendances of people who never confirmed (and those people, where nothing else is left
 of them), connection requests never accepted, and the event's emails and email links.
+
+Deleting an event (its owner's choice) purges it by the same rules, then removes the rest
+of the event: every check-in and connection made there, its team and invitations. A person's
+own confirmed profile, and what they keep from other events, stay theirs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from domain import caching
 from domain.db import db
 from domain.event_state import purge_due_at
 from domain.limits import RETENTION_CHOICES
@@ -23,11 +28,14 @@ from domain.models import (
     ConnectionStatus,
     EmailLink,
     Event,
+    Invitation,
+    MessageStatus,
     OutboxMessage,
     Person,
+    TeamMember,
     attendance_interest,
 )
-from domain.versions import attendees_changed, met_before_changed
+from domain.versions import attendees_changed, communities_changed, met_before_changed
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,90 @@ def purge_due(now: datetime) -> PurgeCounts:
     for event in events_due_for_purge(now):
         total += purge_event(event, now)
     return total
+
+
+@dataclass(frozen=True)
+class DeletionPreview:
+    """What deleting an event removes, and what stays with the people who own it."""
+
+    attendances: int
+    connections: int
+    waiting_emails: int  # not sent yet: they never will be
+    team: int  # co-organisers and door staff, and invitations still open
+    keeping_profiles: int  # people here who confirmed their address: their profile stays
+
+
+def deletion_preview(event: Event) -> DeletionPreview:
+    """Count what deleting an event would remove, for the page that asks first."""
+    confirmed = (
+        sa.select(Attendance.id)
+        .join(Person, Person.id == Attendance.person_id)
+        .where(Attendance.event_id == event.id, Person.email_confirmed_at.is_not(None))
+    )
+    return DeletionPreview(
+        attendances=_count(sa.select(Attendance.id).where(Attendance.event_id == event.id)),
+        connections=_count(sa.select(Connection.id).where(Connection.event_id == event.id)),
+        waiting_emails=_count(
+            sa.select(OutboxMessage.id).where(
+                _messages_of(event),
+                OutboxMessage.status.in_(_UNSENT),
+            )
+        ),
+        team=_count(sa.select(TeamMember.id).where(TeamMember.event_id == event.id))
+        + _count(
+            sa.select(Invitation.id).where(
+                Invitation.event_id == event.id,
+                Invitation.used_at.is_(None),
+                Invitation.revoked_at.is_(None),
+            )
+        ),
+        keeping_profiles=_count(confirmed),
+    )
+
+
+def delete_event(event: Event, now: datetime) -> PurgeCounts:
+    """Delete an event for good: purge it as retention would, then remove the rest of it.
+
+    Its emails go with it, sent or not, so a message still waiting never goes out; the
+    poster stops working at once. People who confirmed keep their profile and what they
+    keep from other events; the event's community carries on without it.
+    """
+    community_id = event.community_id
+    # Everyone here loses the connections made here: their "met before" lists move on.
+    met_before_changed(
+        *db.session.scalars(sa.select(Attendance.person_id).where(Attendance.event_id == event.id))
+    )
+    purged = purge_event(event, now)
+    # Invitations' emails carry no event of their own.
+    emails = _delete(sa.delete(OutboxMessage).where(_messages_of(event)))
+    caching.forget_event(event.id, event.checkin_token)
+    attendances = _count(sa.select(Attendance.id).where(Attendance.event_id == event.id))
+    connections = _count(sa.select(Connection.id).where(Connection.event_id == event.id))
+    # The database removes the rest with the event: check-ins, connections, team, invitations.
+    db.session.delete(event)
+    db.session.flush()
+    communities_changed(community_id)  # first-timers and regulars there are counted afresh
+    return replace(
+        purged,
+        attendances=purged.attendances + attendances,
+        connections=purged.connections + connections,
+        emails=purged.emails + emails,
+        kept_attendances=0,
+        kept_connections=0,
+    )
+
+
+_UNSENT = (MessageStatus.PENDING.value, MessageStatus.SENDING.value, MessageStatus.UNCERTAIN.value)
+
+
+def _messages_of(event: Event) -> sa.ColumnElement[bool]:
+    """The condition that an email belongs to an event, invitations to its team included."""
+    return sa.or_(
+        OutboxMessage.event_id == event.id,
+        OutboxMessage.invitation_id.in_(
+            sa.select(Invitation.id).where(Invitation.event_id == event.id)
+        ),
+    )
 
 
 def _delete(statement: sa.Delete) -> int:

@@ -1,11 +1,11 @@
 """An event's team: who may do what at an event, and invitations to join it.
 
 The owner (the organiser who made the event) may do everything. The owner invites
-co-organisers by email, each in one role: an *organiser* does everything but delete the event
-and manage the team; *door* staff work the door desk and see the attendee list, and nothing
-else (no CSV, no emails, no settings, no notes, no contact details). Every organiser query
-for an event goes through `event_for`, so it is scoped to the owner and the members whose
-role allows the action.
+co-organisers by email, each in one role: an *organiser* does everything but delete the event,
+manage the team and resume sending after a pause; *door* staff work the door desk and see the
+attendee list, and nothing else (no CSV, no emails, no settings, no notes, no contact details).
+Every organiser query for an event goes through `event_for`, so it is scoped to the owner and
+the members whose role allows the action.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class Action(enum.StrEnum):
     NOTES = "notes"  # the organiser's own words to attendees (a thank-you note)
     PICTURES = "pictures"  # pictures of the room: arrivals, who met whom, connection health
     DELETE = "delete"  # deleting the event
+    RESUME = "resume"  # lifting a pause on all sending, when the pause holds this event's emails
     TEAM = "team"  # inviting and removing co-organisers
 
 
@@ -53,7 +54,8 @@ class Action(enum.StrEnum):
 MEMBER_ROLES = (Role.ORGANISER, Role.DOOR)
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
-    Role.ORGANISER: frozenset(Action) - {Action.DELETE, Action.TEAM},
+    # Resuming sends everyone's mail on the one shared key: the owner answers for that.
+    Role.ORGANISER: frozenset(Action) - {Action.DELETE, Action.TEAM, Action.RESUME},
     Role.DOOR: frozenset({Action.ATTENDEES, Action.DOOR, Action.PRINT_BADGES}),
 }
 ROLE_NAMES = {

@@ -85,13 +85,19 @@ MATRIX: dict[str, dict[str, str]] = {
     "organiser.preview": ORGANISERS,
     "organiser.cancel": ORGANISERS,
     "organiser.retry": ORGANISERS,
-    "organiser.resume": ORGANISERS,
+    # Sending is paused for the whole site (one key): lifting it is the owner's, when the
+    # pause holds their event's emails, or an administrator's (RAPPORT_ADMIN_EMAILS), of
+    # whom none of these six is (tests/test_resume.py).
+    "organiser.resume": OWNER_ONLY,
+    "organiser.resume_all": event_route(),
     # Pictures of the room: who met whom is not the door's business.
     "organiser.pictures": ORGANISERS,
     "organiser.pictures_live": ORGANISERS,
     # A community is its owner's: their list of communities, and each one of them.
     "communities.index": ANY_ORGANISER,
     **dict.fromkeys(COMMUNITY_SCOPED, OWNER_ONLY),
+    # Deleting the event is its owner's alone.
+    "organiser.delete_event": OWNER_ONLY,
     # The team is the owner's alone.
     "team.team": OWNER_ONLY,
     "team.revoke": OWNER_ONLY,
@@ -290,6 +296,16 @@ def test_door_staff_see_no_links_they_may_not_follow(client, night):
         assert hidden not in page, hidden
     listing = client.get("/organiser/").text
     assert "Owner&#39;s secret party" in listing and "you are door staff" in listing
+    assert f'href="/organiser/events/{event.id}/emails"' not in listing
+
+
+def test_the_events_list_leads_the_team_to_the_emails_page(client, night):
+    event, people, _guest, _values, _spare = night
+    for role in (OWNER, ORGANISER):
+        login(client, people[role])
+        listing = client.get("/organiser/").text
+        assert f'<a href="/organiser/events/{event.id}/emails">Emails</a>' in listing, role
+        client.post("/logout")
 
 
 def test_organiser_gets_404_on_every_route_of_another_organisers_community(

@@ -63,8 +63,9 @@ def test_the_emails_page_says_why_sending_waits(app, make_organiser, make_event)
     assert "refused our key or sender" in desk.get(page).text
 
     with writing():
-        resume_sending()
+        resume_sending(organiser, None, administrator=True, now=utcnow())
         db.session.commit()
+    assert "refused our key or sender" not in desk.get(page).text
 
 
 def test_link_emails_say_the_lifetime_the_link_really_has():
