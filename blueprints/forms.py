@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -45,26 +46,44 @@ from domain.models import PROFILE_FIELDS, Attendance, Community, Event, Person
 from domain.profile import (
     ProfileError,
     has_control_characters,
+    most_marks_on_a_letter,
     normalise_interests,
     normalise_links,
+    shows_nothing,
     split_interests,
+    without_direction_controls,
 )
+
+SHOWS_NOTHING_MESSAGE = "Please type something that shows: letters, digits or symbols."
+MARKS_MESSAGE = f"Please use at most {limits.TEXT_MARKS_MAX} accents on one letter."
 
 
 def single_line(form: FlaskForm, field: Any) -> None:
-    """Refuse control characters and line breaks in a one-line field."""
+    """Refuse control characters, line breaks, text that shows nothing and stacks of accents
+    in a one-line field."""
     if field.data and has_control_characters(field.data):
         raise ValidationError("Please use plain text on one line, without control characters.")
+    _shows_legibly(field.data)
 
 
 def multi_line(form: FlaskForm, field: Any) -> None:
-    """Refuse control characters other than line breaks and tabs."""
+    """Refuse control characters other than line breaks and tabs, text that shows nothing
+    and stacks of accents."""
     if field.data and has_control_characters(field.data, allow_newlines=True):
         raise ValidationError("Please use plain text without control characters.")
+    _shows_legibly(field.data)
 
 
-def _trim(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
+def _shows_legibly(text: str | None) -> None:
+    if text and shows_nothing(text):
+        raise ValidationError(SHOWS_NOTHING_MESSAGE)
+    if text and most_marks_on_a_letter(text) > limits.TEXT_MARKS_MAX:
+        raise ValidationError(MARKS_MESSAGE)
+
+
+def _tidy(value: Any) -> Any:
+    """Trim typed text and drop direction overrides, which could make it read otherwise."""
+    return without_direction_controls(value).strip() if isinstance(value, str) else value
 
 
 SUBMIT_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -90,7 +109,7 @@ def _length(maximum: int, what: str) -> Length:
 def _attendee_email(description: str = "") -> EmailField:
     return EmailField(
         "Email",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[
             DataRequired("Please enter your email address."),
             Email("Please enter a valid email address, like ana@example.com."),
@@ -103,12 +122,12 @@ def _attendee_email(description: str = "") -> EmailField:
 class SignupForm(Form):
     name = StringField(
         "Your name",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[DataRequired(), _length(NAME_MAX, "your name"), single_line],
     )
     email = EmailField(
         "Email",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[
             DataRequired(),
             Email("Please enter a valid email address."),
@@ -131,7 +150,7 @@ class SignupForm(Form):
 class LoginForm(Form):
     email = EmailField(
         "Email",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[DataRequired(), _length(EMAIL_MAX, "the address"), single_line],
     )
     password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
@@ -159,7 +178,7 @@ def _before_or_after(minutes: int, side: str) -> str:
 class EventForm(Form):
     name = StringField(
         "Event name",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[
             DataRequired("Give the event a name."),
             _length(NAME_MAX, "the name"),
@@ -178,18 +197,18 @@ class EventForm(Form):
     )
     timezone = StringField(
         "Time zone",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[DataRequired("Pick the event's time zone."), Length(max=TIMEZONE_MAX)],
         description="For example Europe/Berlin or America/New_York.",
     )
     venue = StringField(
         "Venue",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[Optional(), _length(LINE_MAX, "the venue"), single_line],
     )
     description = TextAreaField(
         "Description",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[Optional(), _length(DESCRIPTION_MAX, "the description"), multi_line],
     )
     followup_timing = SelectField(
@@ -228,7 +247,7 @@ class EventForm(Form):
     )
     thank_you_note = TextAreaField(
         "Thank-you note",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[
             Optional(),
             _length(limits.THANK_YOU_MAX, "the thank-you note"),
@@ -281,7 +300,7 @@ class ProfileFields(Form):
 
     name = StringField(
         "Name",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[
             DataRequired("Please tell people your name."),
             _length(NAME_MAX, "your name"),
@@ -290,13 +309,13 @@ class ProfileFields(Form):
     )
     about = StringField(
         "About me",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[Optional(), _length(LINE_MAX, "\u201cAbout me\u201d"), single_line],
         description="One line, e.g. \u201cBaker by night, backend developer by day\u201d.",
     )
     interests = StringField(
         "Interests",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[Optional(), _length(INTERESTS_TYPED_MAX, "your interests")],
         description=(
             f"Up to {MAX_INTERESTS}, separated by commas: marathons, travel in Asia, sourdough."
@@ -304,7 +323,7 @@ class ProfileFields(Form):
     )
     talk_about = StringField(
         "Happy to talk about",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[Optional(), _length(LINE_MAX, "\u201cHappy to talk about\u201d"), single_line],
     )
     suggested = SelectMultipleField(
@@ -316,7 +335,7 @@ class ProfileFields(Form):
     )
     links = TextAreaField(
         "Links (optional)",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[Optional(), _length(LINKS_TYPED_MAX, "your links"), multi_line],
         description=f"Up to {MAX_LINKS} web addresses, one per line.",
     )
@@ -454,7 +473,7 @@ class ProfileForm(ProfileFields):
 class NoteForm(Form):
     note = TextAreaField(
         "Note (only you see it)",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[Optional(), _length(NOTE_MAX, "the note"), multi_line],
         description="What you talked about, e.g. \u201cthe Hanoi night market\u201d.",
     )
@@ -507,10 +526,33 @@ class DeleteMeForm(Form):
     )
 
 
+class DeleteEventForm(Form):
+    name = StringField(
+        "Type the event's name to confirm",
+        filters=[_tidy],
+        validators=[DataRequired("Type the event's name to confirm."), _length(NAME_MAX, "it")],
+    )
+
+    def __init__(self, event_name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.event_name = event_name
+
+    def validate_name(self, field: Any) -> None:
+        """Refuse anything but the event's own name, so a slip of the hand deletes nothing."""
+        if _as_shown(field.data) != _as_shown(self.event_name):
+            raise ValidationError("That isn't the event's name: type it exactly as shown.")
+
+
+def _as_shown(text: str) -> str:
+    """Return text as a page shows it: spaces run together, accents composed, and no
+    direction controls, so a name typed or copied as shown matches the one stored."""
+    return " ".join(unicodedata.normalize("NFC", without_direction_controls(text)).split())
+
+
 class CommunityForm(Form):
     name = StringField(
         "Community name",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[
             DataRequired("Give the community a name."),
             _length(NAME_MAX, "the name"),
@@ -519,7 +561,7 @@ class CommunityForm(Form):
     )
     description = TextAreaField(
         "Description",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[Optional(), _length(DESCRIPTION_MAX, "the description"), multi_line],
     )
 
@@ -545,7 +587,7 @@ class InviteForm(Form):
 
     email = EmailField(
         "Their email",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[
             DataRequired("Type the address to send the invitation to."),
             Email("Please enter a valid email address, like ana@example.com."),
@@ -566,10 +608,19 @@ class InviteForm(Form):
 class DoorCheckInForm(Form):
     """Door staff check someone in by hand: a name, and if they like an email and interests."""
 
-    name = ProfileFields.name
+    # Staff type someone else's name: the messages speak of that person, not of "your name".
+    name = StringField(
+        "Name",
+        filters=[_tidy],
+        validators=[
+            DataRequired("Type the name of the person you are checking in."),
+            _length(NAME_MAX, "their name"),
+            single_line,
+        ],
+    )
     email = EmailField(
         "Email (optional)",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[
             Optional(),
             Email("Please enter a valid email address, like ana@example.com."),
@@ -593,6 +644,6 @@ class BadgeLookupForm(Form):
 
     code = StringField(
         "Badge link",
-        filters=[_trim],
+        filters=[_tidy],
         validators=[DataRequired("Scan a badge or paste its link."), Length(max=600)],
     )

@@ -12,9 +12,9 @@ from sqlalchemy.orm import selectinload
 
 from domain import caching
 from domain.connections import connection_counts
-from domain.db import db
+from domain.db import db, like_anywhere
 from domain.events import local_time
-from domain.interest_keys import key_pattern
+from domain.interest_keys import key_pattern, name_key
 from domain.limits import ATTENDEES_PAGE, SEARCH_MAX, SUGGESTED_INTERESTS
 from domain.models import (
     Attendance,
@@ -88,7 +88,7 @@ def _matching(search: str) -> sa.ColumnElement[bool]:
     term = normalise_interest(search).casefold()
     if not term:
         return sa.true()
-    pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    pattern = like_anywhere(term)
     # An interest matches on its key ("Marathons" finds "marathon"), or on part of
     # its name as typed ("marat").
     with_interest = (
@@ -104,7 +104,11 @@ def _matching(search: str) -> sa.ColumnElement[bool]:
     shown_interest = sa.and_(
         _organiser_may_see_column("interests"), Attendance.id.in_(with_interest)
     )
-    return sa.or_(sa.func.lower(Person.name).like(pattern, escape="\\"), shown_interest)
+    by_name = [sa.func.lower(Person.name).like(pattern, escape="\\")]
+    folded = name_key(search)
+    if folded:
+        by_name.append(Person.name_key.like(like_anywhere(folded), escape="\\"))
+    return sa.or_(*by_name, shown_interest)
 
 
 def attendee_cards(event: Event, search: str = "") -> list[OrganiserCard]:

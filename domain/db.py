@@ -138,6 +138,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def like_anywhere(text: str) -> str:
+    """Return a LIKE pattern (escape character "\\") for text anywhere in a value, its
+    wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def insert_ignoring_conflict(
     table: sa.Table, values: dict[str, Any], conflict_columns: list[str], returning: str = "id"
 ) -> Any:

@@ -18,7 +18,8 @@ import unicodedata
 
 import snowballstemmer
 
-from domain.limits import INTEREST_MAX
+from domain.db import like_anywhere
+from domain.limits import INTEREST_MAX, NAME_KEY_MAX
 
 _NOT_WORD = re.compile(r"[\W_]+")
 # "+" and "#" that end a name: "C++", "C#", "F#", "A+" (not a leading "#" of a hashtag).
@@ -66,8 +67,12 @@ def interest_key(tag: str) -> str:
     return " ".join(_stemmer().stemWords(words))[:INTEREST_MAX]
 
 
+def name_key(name: str) -> str:
+    """Return the form a name is searched on: "Élodie O'Brien" as "elodie o brien"."""
+    return _fold(name)[:NAME_KEY_MAX]
+
+
 def key_pattern(search: str) -> str:
     """Return the key a search term is matched on, as a LIKE pattern for any part of a key."""
     key = interest_key(search)
-    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%" if key else ""
+    return like_anywhere(key) if key else ""

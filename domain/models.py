@@ -7,10 +7,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from domain.db import UTCDateTime, db, utcnow
-from domain.interest_keys import interest_key
+from domain.interest_keys import interest_key, name_key
 from domain.limits import (
     CHECKIN_CLOSES_MINUTES_AFTER,
     CHECKIN_OPENS_MINUTES_BEFORE,
@@ -18,6 +18,7 @@ from domain.limits import (
     INTEREST_MAX,
     LINE_MAX,
     MAX_ATTEMPTS,
+    NAME_KEY_MAX,
     NAME_MAX,
     NOTE_MAX,
     RETENTION_DAYS,
@@ -141,6 +142,9 @@ class Person(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(EMAIL_MAX), unique=True)
     name: Mapped[str] = mapped_column(sa.String(NAME_MAX))
+    # The name as searched, folded (domain/interest_keys.py): SQLite's lower() knows ASCII
+    # only, and "elodie" should find "Élodie" on either engine.
+    name_key: Mapped[str] = mapped_column(sa.String(NAME_KEY_MAX), default="", server_default="")
     about: Mapped[str] = mapped_column(sa.String(LINE_MAX), default="")
     talk_about: Mapped[str] = mapped_column(sa.String(LINE_MAX), default="")
     links: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
@@ -155,6 +159,11 @@ class Person(db.Model):
     attendances: Mapped[list[Attendance]] = relationship(
         back_populates="person", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    @validates("name")
+    def _keep_name_key(self, _: str, name: str) -> str:
+        self.name_key = name_key(name)
+        return name
 
 
 class Attendance(db.Model):
@@ -418,6 +427,20 @@ class SenderState(db.Model):
     pause_reason: Mapped[str | None] = mapped_column(sa.String(200))
     throttled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_webhook_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SendingResumed(db.Model):
+    """Someone lifted a pause on all sending: who and when, as the emails page says."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resumed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # The address is kept as it was, so the record outlives the account that made it.
+    organiser_email: Mapped[str] = mapped_column(sa.String(EMAIL_MAX))
+    organiser_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("organiser.id", ondelete="SET NULL"), index=True
+    )
+    # When the service had refused our key: the pause this lifted.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TeamMember(db.Model):

@@ -29,6 +29,12 @@ from domain.versions import (
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_EXCEPT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 _SPACES = re.compile(r"\s+")
+# Direction embeddings, overrides and isolates: typed into a name they can make it read
+# otherwise on a badge or in a list, and a browser lays out every script without them.
+# Direction marks (U+200E, U+200F) and joiners, which some scripts need, stay.
+_DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Letters that draw nothing: the Hangul fillers and the blank Braille pattern.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 # A scheme such as "javascript:" or "mailto:"; a dot before the colon means a host name.
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+-]*):(?!\d)")
 
@@ -49,6 +55,24 @@ def has_control_characters(value: str, *, allow_newlines: bool = False) -> bool:
     return bool(pattern.search(value))
 
 
+def without_direction_controls(text: str) -> str:
+    """Return text without bidirectional embedding, override and isolate characters."""
+    return _DIRECTION_CONTROLS.sub("", text)
+
+
+def shows_nothing(text: str) -> bool:
+    """Tell whether text would show as nothing: spaces, invisible characters, lone accents."""
+    # Any mark counts, not only those with a combining class: a variation selector, an
+    # enclosing circle or a vowel sign on no letter draws nothing a reader can name.
+    return all(
+        char.isspace()
+        or unicodedata.category(char).startswith("M")
+        or unicodedata.category(char) in ("Cc", "Cf")
+        or char in _BLANK_LETTERS
+        for char in text
+    )
+
+
 def normalise_email(email: str) -> str:
     """Return the form of an address used to tell people apart: trimmed and lower-cased."""
     return email.strip().lower()
@@ -67,23 +91,26 @@ def normalise_interest(tag: str) -> str:
     return _SPACES.sub(" ", visible).strip()
 
 
-def _most_marks_on_a_letter(tag: str) -> int:
-    """Return the longest run of combining marks (accents) in a tag."""
+def most_marks_on_a_letter(text: str) -> int:
+    """Return the longest run of combining marks (accents) in a text."""
+    # Marks of combining class 0 are a script's own vowel signs and stacked letters (four
+    # in a row spell a Burmese word), except the enclosing ones, which only ever pile up.
     longest = run = 0
-    for char in tag:
-        run = run + 1 if unicodedata.combining(char) else 0
+    for char in text:
+        stacks = unicodedata.combining(char) or unicodedata.category(char) == "Me"
+        run = run + 1 if stacks else 0
         longest = max(longest, run)
     return longest
 
 
 def _check_interest(raw: str, tag: str) -> None:
     """Raise ProfileError for a tag (normalised from `raw`) that would show as nothing."""
-    if not tag or all(unicodedata.combining(char) or char.isspace() for char in tag):
+    if shows_nothing(tag):
         raise ProfileError(
             "interest_invisible",
             "One of the interests has nothing you can see: type it in letters or symbols.",
         )
-    if _most_marks_on_a_letter(tag) > INTEREST_MARKS_MAX:
+    if most_marks_on_a_letter(tag) > INTEREST_MARKS_MAX:
         raise ProfileError(
             "interest_marks",
             f"An interest can carry at most {INTEREST_MARKS_MAX} accents on one letter.",

@@ -155,6 +155,15 @@ def test_another_phone_cannot_take_over_a_checked_in_email(app, make_event):
         ({"name": "Ana\x00"}, "control characters"),
         ({"about": "line one\nline two"}, "control characters"),
         ({"talk_about": "bell\x07"}, "control characters"),
+        ({"name": "\u200b\u200d"}, "Please type something that shows"),
+        ({"name": "\u202e\u2066"}, "Please tell people your name."),
+        ({"name": "\u3164\u2800 \u0301"}, "Please type something that shows"),
+        ({"about": "\ufeff"}, "Please type something that shows"),
+        # Marks that sit on no letter draw nothing, whatever their combining class.
+        ({"name": "\ufe0f\u034f"}, "Please type something that shows"),
+        ({"name": "\u20dd\u17b4\u180b"}, "Please type something that shows"),
+        ({"name": "Ana" + "\u0301" * 40}, "at most 3 accents on one letter"),
+        ({"talk_about": "Zalgo" + "\u0336\u0337" * 4}, "at most 3 accents on one letter"),
         ({"links": "javascript:alert(1)"}, "Links must be web addresses"),
         ({"links": "a\nb\nc\nd"}, "at most 3 links"),
     ],
@@ -167,6 +176,23 @@ def test_check_in_errors_rerender_the_form_and_write_nothing(client, make_event,
     assert message in response.text.replace("&#39;", "'")
     assert 'aria-invalid="true"' in response.text
     assert row_counts() == before
+
+
+def test_names_keep_their_script_and_lose_direction_overrides(client, make_event):
+    event = make_event()
+    # An override would make "Ana" read backwards on every badge and list; marks and
+    # joiners that Persian, Hindi and emoji need stay as typed.
+    typed = {
+        "name": "\u202eanA\u202c \u2067Almeida\u2069",
+        "about": "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u200f\u2066x\u2069",
+        "talk_about": "\u0915\u094d\u200d\u0937 \U0001f469\u200d\U0001f373",
+    }
+    response = client.post(f"/e/{event.checkin_token}", data={**VALID, **typed})
+    assert response.status_code == 303
+    person = db.session.scalars(sa.select(Person)).one()
+    assert person.name == "anA Almeida"
+    assert person.about == "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u200fx"
+    assert person.talk_about == typed["talk_about"]
 
 
 def test_a_form_error_keeps_what_was_typed(client, make_event):

@@ -6,8 +6,10 @@ import pytest
 
 from domain.attendees import list_attendees, popular_interests
 from domain.badges import live_badge
+from domain.db import db, writing
 from domain.interest_keys import interest_key
-from domain.profile import ProfileError, normalise_interests, split_interests
+from domain.models import Attendance
+from domain.profile import ProfileError, normalise_interests, split_interests, update_profile
 from domain.suggestions import suggestions
 from domain.visibility import Relation, shared_interest_names, shared_interests
 
@@ -92,6 +94,7 @@ def test_c_plus_plus_c_sharp_and_c_are_three_interests() -> None:
         "\u2066\u2069",
         "\u0301\u0301\u0301",
         "\u200b \u0301",
+        "\ufe0f\u034f\u20dd",
     ],
 )
 def test_an_interest_with_nothing_visible_is_refused_with_a_reason(typed: str) -> None:
@@ -113,6 +116,13 @@ def test_a_stack_of_accents_is_refused() -> None:
     with pytest.raises(ProfileError) as refused:
         normalise_interests(["cha" + "\u0301\u0300\u0302\u0303\u0304" * 4 + "t"])
     assert refused.value.code == "interest_marks"
+    # Enclosing marks pile up though they have no combining class; vowel signs and
+    # medials that spell a word (Burmese "ကြွေး") don't.
+    with pytest.raises(ProfileError) as refused:
+        normalise_interests(["chat" + "\u0489" * 4])
+    assert refused.value.code == "interest_marks"
+    debt = "\u1000\u103c\u103d\u1031\u1038"
+    assert normalise_interests([debt]) == [debt]
 
 
 def test_a_length_error_quotes_what_was_typed() -> None:
@@ -164,6 +174,49 @@ def test_organiser_search_matches_on_the_key(make_event, make_attendee) -> None:
     assert found("marat") == ["Ana"]
     assert found("Cafe") == ["Ben"]
     assert found("running") == []
+
+
+def test_organiser_search_finds_names_in_any_case_and_without_accents(
+    make_event, make_attendee
+) -> None:
+    event = make_event()
+    for name in ("Élodie Dubois", "ÖZGE ŞAHİN", "Seán O'Brien", "Straße Weiß", "Ана Петрова"):
+        make_attendee(event, name)
+    make_attendee(event, "Eli 100%_sure")
+
+    def found(term: str) -> list[str]:
+        return sorted(a.person.name for a in list_attendees(event, term))
+
+    # SQLite's lower() folds ASCII only: these would miss there without the folded key.
+    assert found("élodie") == ["Élodie Dubois"]
+    assert found("elodie") == ["Élodie Dubois"]
+    assert found("ÉLODIE") == ["Élodie Dubois"]
+    assert found("özge") == ["ÖZGE ŞAHİN"]
+    assert found("sahin") == ["ÖZGE ŞAHİN"]
+    assert found("sean o'brien") == ["Seán O'Brien"]
+    assert found("strasse") == ["Straße Weiß"]
+    assert found("АНА") == ["Ана Петрова"]
+    assert found("100%_") == ["Eli 100%_sure"]
+    assert found("%") == ["Eli 100%_sure"]  # a wildcard typed is a character searched
+    assert found("zz") == []
+
+
+def test_a_renamed_person_is_found_by_the_new_name(make_event, make_attendee) -> None:
+    event = make_event()
+    ana = make_attendee(event, "Ana")
+    with writing():
+        update_profile(
+            db.session.get_one(Attendance, ana.attendance.id),
+            name="Zoë Ångström",
+            about="",
+            talk_about="",
+            interests=[],
+            links=[],
+            visibility={},
+        )
+        db.session.commit()
+    assert [a.person.name for a in list_attendees(event, "angstrom")] == ["Zoë Ångström"]
+    assert list_attendees(event, "ana") == []
 
 
 def test_threads_stemming_at_once_get_the_keys_one_thread_gets() -> None:

@@ -167,3 +167,40 @@ def test_interest_keys_made_before_plus_and_sharp_counted_are_made_again(
             keys = dict(connection.execute(sa.text("SELECT name, key FROM interest")).all())
         db.engine.dispose()
     assert keys == {"C++": "c plus plus", "C#": "c sharp", "C": "c", "marathons": "marathon"}
+
+
+def test_direction_overrides_saved_before_are_taken_out(database: tuple[str, Flask]) -> None:
+    url, app = database
+    flask_db(url, "upgrade", "f4b9a2c7d1e8")  # the last revision before overrides were dropped
+    with app.app_context():
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO person (email, name, about, talk_about, links, session_epoch,"
+                    " created_at, updated_at) VALUES"
+                    " ('ana@example.org', :ana, :about, '', '[]', 0, :now, :now),"
+                    " ('ben@example.org', :ben, '', '', '[]', 0, :now, :now),"
+                    " ('cleo@example.org', :cleo, '', '', '[]', 0, :now, :now)"
+                ),
+                {
+                    "ana": "\u202eanA\u202c \u2067Lima\u2069",
+                    "about": "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u200f\u2066x\u2069",
+                    "ben": "\u202e\u202d",
+                    "cleo": "Cleo\u200d\u200f",
+                    "now": "2026-11-01 10:00:00",
+                },
+            )
+        db.engine.dispose()
+    flask_db(url, "upgrade")
+    with app.app_context():
+        with db.engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT name, about, name_key FROM person ORDER BY id")
+            ).all()
+        db.engine.dispose()
+    assert [tuple(row[:2]) for row in rows] == [
+        ("anA Lima", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u200fx"),
+        ("Unnamed", ""),  # a name is never left empty
+        ("Cleo\u200d\u200f", ""),  # joiners and direction marks stay
+    ]
+    assert [row[2] for row in rows[:2]] == ["ana lima", "unnamed"]  # searched as shown
