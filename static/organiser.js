@@ -9,7 +9,27 @@
     var known = zone.list && Array.prototype.some.call(zone.list.options, function (option) {
       return option.value === mine;
     });
-    if (mine && known) zone.value = mine;
+    if (mine && known && mine !== zone.value) {
+      zone.value = mine;
+      // The suggested times were on the server's guess of a clock: put them on the browser's,
+      // the next full hour for three hours, as the server suggests.
+      var fields = zone.form && zone.form.elements;
+      var start = new Date();
+      start.setHours(start.getHours() + 1, 0, 0, 0);
+      var end = new Date(start.getTime());
+      end.setHours(end.getHours() + 3);
+      if (fields && fields.starts_at && fields.ends_at) {
+        fields.starts_at.value = wallClock(start);
+        fields.ends_at.value = wallClock(end);
+      }
+    }
+  }
+
+  // A date as a datetime-local input holds it: YYYY-MM-DDTHH:MM on the browser's clock.
+  function wallClock(date) {
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return date.getFullYear() + "-" + two(date.getMonth() + 1) + "-" + two(date.getDate()) +
+      "T" + two(date.getHours()) + ":" + two(date.getMinutes());
   }
 
   // The pictures of the room: loaded after the page, and redrawn now and then.

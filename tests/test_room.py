@@ -295,7 +295,7 @@ def test_pictures_parse_as_svg_and_count_what_the_data_holds(app, client, night)
     shared = [int(bar.get("data-count")) for bar in charts["shared"].findall(f"{SVG}rect")]
     assert shared == [1, 1]
     # Each picture has a table saying the same to a screen reader.
-    assert page.text.count('<table class="visually-hidden">') == 3
+    assert page.text.count('<div class="visually-hidden"><table>') == 3
     assert "<td>18:10</td>" not in page.text and re.search(
         r"<td>\w{3} 18:10</td><td>2</td>", page.text
     )
@@ -339,6 +339,21 @@ def test_ending_asks_first_and_says_who_gets_emails_when(organiser_client, met, 
     assert "End the event now" not in after
     emails = organiser_client.get(f"/organiser/events/{met.event.id}/emails").text
     assert "End the event now" not in emails
+
+
+def test_ending_says_who_gets_emails_once_they_confirm(app, client, make_event, make_attendee):
+    event = make_event()
+    kofi = make_attendee(event, "Kofi", want_followups=True).attendance
+    lena = make_attendee(event, "Lena", want_followups=True).attendance
+    with writing():
+        request_connection(kofi, lena)
+        request_connection(lena, kofi)
+        db.session.commit()
+    login(client, db.session.get_one(Event, event.id).organiser)
+    ask = client.get(f"/organiser/events/{event.id}/end").text
+    # Both digests wait for their people to confirm: the page says so, not "none waiting".
+    assert "No follow-up emails are waiting" not in ask
+    assert re.search(r"go to <strong>2 people</strong> [^<]*once they confirm", ask)
 
 
 def test_ending_the_morning_after_says_nine_tomorrow(app, client, make_event, make_attendee):
