@@ -45,29 +45,43 @@ def find_connection(a: Attendance, b: Attendance, *, lock: bool = False) -> Conn
     SQLite's write transaction already holds the database), for a change about to be made.
     """
     low, high = ordered(a, b)
+    pair = {"event": a.event_id, "low": low, "high": high}
+    return db.session.scalars(_pair_statement(lock), pair).one_or_none()
+
+
+@functools.cache
+def _pair_statement(lock: bool) -> sa.Select[tuple[Connection]]:
+    # Built once: every card and connection request looks the pair up.
     statement = sa.select(Connection).where(
-        Connection.event_id == a.event_id,
-        Connection.low_attendance_id == low,
-        Connection.high_attendance_id == high,
+        Connection.event_id == sa.bindparam("event", type_=sa.Integer()),
+        Connection.low_attendance_id == sa.bindparam("low", type_=sa.Integer()),
+        Connection.high_attendance_id == sa.bindparam("high", type_=sa.Integer()),
     )
     if lock:
         statement = statement.with_for_update().execution_options(populate_existing=True)
-    return db.session.scalars(statement).one_or_none()
+    return statement
 
 
 def is_blocked(a: Attendance, b: Attendance) -> bool:
     """Tell whether either person has blocked the other."""
+    found = db.session.scalar(_blocked_statement(), {"a": a.person_id, "b": b.person_id})
+    return (found or 0) > 0
+
+
+@functools.cache
+def _blocked_statement() -> sa.Select[tuple[int]]:
+    # Built once: every card and connection request asks it.
     return (
-        db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(Block)
-            .where(
-                either_way(
-                    Block.blocker_person_id, Block.blocked_person_id, a.person_id, b.person_id
-                )
+        sa.select(sa.func.count())
+        .select_from(Block)
+        .where(
+            either_way(
+                Block.blocker_person_id,
+                Block.blocked_person_id,
+                sa.bindparam("a", type_=sa.Integer()),
+                sa.bindparam("b", type_=sa.Integer()),
             )
         )
-        > 0
     )
 
 
@@ -270,22 +284,7 @@ class MyConnections:
 
 def connections_of(mine: Attendance) -> MyConnections:
     """Return my connections at this event, newest first, with both sides loaded."""
-    rows = db.session.scalars(
-        sa.select(Connection)
-        .where(
-            sa.or_(
-                Connection.low_attendance_id == mine.id,
-                Connection.high_attendance_id == mine.id,
-            )
-        )
-        .options(
-            selectinload(Connection.low).selectinload(Attendance.person),
-            selectinload(Connection.high).selectinload(Attendance.person),
-            selectinload(Connection.low).selectinload(Attendance.interests),
-            selectinload(Connection.high).selectinload(Attendance.interests),
-        )
-        .order_by(Connection.created_at.desc(), Connection.id.desc())
-    ).all()
+    rows = db.session.scalars(_mine_statement(), {"mine": mine.id}).all()
     incoming = [
         c for c in rows if c.status == ConnectionStatus.REQUESTED and c.requested_by_id != mine.id
     ]
@@ -294,6 +293,23 @@ def connections_of(mine: Attendance) -> MyConnections:
     ]
     accepted = [c for c in rows if c.status == ConnectionStatus.ACCEPTED]
     return MyConnections(incoming, outgoing, accepted)
+
+
+@functools.cache
+def _mine_statement() -> sa.Select[tuple[Connection]]:
+    # Built once: every badge page and its refresh run it.
+    mine = sa.bindparam("mine", type_=sa.Integer())
+    return (
+        sa.select(Connection)
+        .where(sa.or_(Connection.low_attendance_id == mine, Connection.high_attendance_id == mine))
+        .options(
+            selectinload(Connection.low).selectinload(Attendance.person),
+            selectinload(Connection.high).selectinload(Attendance.person),
+            selectinload(Connection.low).selectinload(Attendance.interests),
+            selectinload(Connection.high).selectinload(Attendance.interests),
+        )
+        .order_by(Connection.created_at.desc(), Connection.id.desc())
+    )
 
 
 def accepted_connections(mine: Attendance) -> list[Connection]:

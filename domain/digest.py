@@ -9,6 +9,7 @@ blueprints' business (blueprints/emails.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -22,7 +23,7 @@ from domain.errors import DomainError
 from domain.events import local_time
 from domain.followups import FOLLOWUP_KINDS, attendance_of
 from domain.interest_keys import interest_key
-from domain.met_before import first_meetings
+from domain.met_before import MetBefore, first_meetings, met_before_here
 from domain.models import Attendance, Connection, Event, OutboxMessage
 from domain.outbox import HELD_UNCONFIRMED, Skip
 from domain.suppression import is_suppressed
@@ -53,11 +54,12 @@ class NextEvent:
 class Content:
     """What a claimed message holds: the recipient's attendance, and for a follow-up, whom
     it tells them about (one card per person, see `person_cards`) and, for a digest, the
-    community's next event."""
+    people there they had met before (`met_again_cards`) and the community's next event."""
 
     mine: Attendance | None
     people: list[dict[str, Any]] | None = None
     next_event: NextEvent | None = None
+    met_again: list[dict[str, Any]] | None = None
 
 
 def content_of(message: OutboxMessage) -> Content:
@@ -70,9 +72,13 @@ def content_of(message: OutboxMessage) -> Content:
             raise Skip(HELD_UNCONFIRMED)
         if mine is None or mine.followup_consent_at is None:
             raise Skip("no_consent")
-        people = person_cards(mine, _followup_connections(message, mine))
-        coming = next_event_of(mine) if message.kind == "digest" else None
-        return Content(mine, people, coming)
+        connections = _followup_connections(message, mine)
+        if message.kind != "digest":
+            return Content(mine, person_cards(mine, connections))
+        again = met_again_cards(mine, connections)
+        if not connections and not again:
+            raise Skip("nothing_to_send")
+        return Content(mine, person_cards(mine, connections), next_event_of(mine), again)
     if message.kind in LINK_KINDS:
         return Content(mine)
     if message.kind == "invite":
@@ -84,10 +90,7 @@ def content_of(message: OutboxMessage) -> Content:
 def _followup_connections(message: OutboxMessage, mine: Attendance) -> list[Connection]:
     """Return the connections a follow-up tells of, or raise Skip if it has nothing to say."""
     if message.kind == "digest":
-        connections = accepted_connections(mine)
-        if not connections:
-            raise Skip("nothing_to_send")
-        return connections
+        return accepted_connections(mine)
     connection = message.connection
     if connection is None or not connection.accepted:
         raise Skip("connection_gone")
@@ -111,6 +114,44 @@ def person_cards(mine: Attendance, connections: list[Connection]) -> list[dict[s
     return cards
 
 
+def met_again_cards(mine: Attendance, connections: list[Connection]) -> list[dict[str, Any]]:
+    """Return what a digest says of the people at my event I had connected with before.
+
+    Meeting again makes no new connection, so they are not among tonight's: each card says
+    where we first met, and shares what they last chose to share with me there.
+    """
+    tonight = {connection.other(mine).person_id for connection in connections}
+    now = local_time(mine.event, mine.event.starts_at)
+    return [
+        _met_again_card(mine, person, now)
+        for person in met_before_here(mine)
+        if person.person_id not in tonight
+    ]
+
+
+def _met_again_card(mine: Attendance, person: MetBefore, now: datetime) -> dict[str, Any]:
+    return {
+        "connection": None,  # theirs is an earlier event's: this email's links don't open it
+        "name": person.name,
+        "first_met": person.first.at(now),
+        "shared": person.shared,
+        "note": person.note,
+        "email": person.email,
+        "links": person.links,
+        "about": "",
+        "mailto": _mailto(mine.event.name, person.name, person.email, again=True),
+    }
+
+
+def _mailto(event_name: str, name: str, email: str | None, *, again: bool = False) -> str | None:
+    """Return a "Say hello" link that opens an email to them, or None without an address."""
+    if not email:
+        return None
+    subject = quote(f"Great to {'see you again' if again else 'meet you'} at {event_name}")
+    body = quote(f"Hi {name},\n\n")
+    return f"mailto:{quote(email, safe='@')}?subject={subject}&body={body}"
+
+
 def next_event_of(mine: Attendance) -> NextEvent | None:
     """Return the next event of my event's community, as a digest names it, or None."""
     coming = next_event(mine.event)
@@ -128,11 +169,6 @@ def _person_card(
 ) -> dict[str, Any]:
     shown = visible_fields(other, Relation.CONNECTION, connection)
     email = other.person.email if "email" in shown else None
-    mailto = None
-    if email:
-        subject = quote(f"Great to meet you at {mine.event.name}")
-        body = quote(f"Hi {other.person.name},\n\n")
-        mailto = f"mailto:{quote(email, safe='@')}?subject={subject}&body={body}"
     return {
         "connection": connection,
         "name": other.person.name,
@@ -141,7 +177,7 @@ def _person_card(
         "email": email,
         "links": list(other.person.links or []) if "links" in shown else [],
         "about": other.person.about if "about" in shown else "",
-        "mailto": mailto,
+        "mailto": _mailto(mine.event.name, other.person.name, email),
     }
 
 

@@ -93,12 +93,21 @@ def pending_confirmation(mine: Attendance) -> PendingConfirmation | None:
     person = mine.person
     if mine.followup_consent_at is None or person.email_confirmed_at is not None:
         return None
-    sent = db.session.scalar(
+    sent = db.session.scalar(_confirmations_sent_statement(), {"person": person.id})
+    return PendingConfirmation(mask_email(person.email), bool(sent))
+
+
+@functools.cache
+def _confirmations_sent_statement() -> sa.Select[tuple[int]]:
+    # Built once: every badge page waiting for a confirmation runs it.
+    return (
         sa.select(sa.func.count())
         .select_from(OutboxMessage)
-        .where(OutboxMessage.person_id == person.id, OutboxMessage.kind == "confirm")
+        .where(
+            OutboxMessage.person_id == sa.bindparam("person", type_=sa.Integer()),
+            OutboxMessage.kind == "confirm",
+        )
     )
-    return PendingConfirmation(mask_email(person.email), bool(sent))
 
 
 def resend_confirmation(mine: Attendance) -> bool:
@@ -204,6 +213,28 @@ def queue_followups(connection: Connection, only: Attendance | None = None) -> N
             )
 
 
+def queue_digests(attendance_ids: list[int]) -> None:
+    """Queue the digest of each of these attendances that asked for follow-ups, unless it is
+    queued or gone already.
+
+    For people who meet again: two people who connected at an earlier event make no new
+    connection, yet the digest names each of them to the other (domain/digest.py).
+    """
+    consenting = db.session.scalars(
+        sa.select(Attendance).where(
+            Attendance.id.in_(attendance_ids), Attendance.followup_consent_at.is_not(None)
+        )
+    )
+    for mine in consenting:
+        enqueue(
+            kind="digest",
+            dedupe_key=f"digest:{mine.id}",
+            person=mine.person,
+            event=mine.event,
+            send_after=followup_time(mine.event),
+        )
+
+
 def _digest_still_to_come(digest: OutboxMessage) -> bool:
     """Tell whether a digest will yet be written, and so will list every accepted connection.
 
@@ -245,6 +276,17 @@ def set_followup_consent(mine: Attendance, wanted: bool) -> None:
     """Record whether a person wants follow-ups from this event, and queue or cancel them."""
     if wanted and mine.followup_consent_at is None:
         mine.followup_consent_at = utcnow()
+        # What unticking cancelled before it was ever tried comes back as it was: one
+        # digest, not a mail per connection. A message tried already may have gone out.
+        _revive(
+            sa.and_(
+                OutboxMessage.person_id == mine.person_id,
+                OutboxMessage.event_id == mine.event_id,
+                OutboxMessage.kind.in_(FOLLOWUP_KINDS),
+                OutboxMessage.attempts == 0,
+            ),
+            "no_consent",
+        )
         db.session.flush()
         accepted = db.session.scalars(
             sa.select(Connection).where(
@@ -313,13 +355,19 @@ def mark_in_touch(connection: Connection) -> None:
 
 def revive_after_confirmation(person: Person) -> None:
     """Put back the follow-ups that were held because the address was not confirmed yet."""
+    _revive(OutboxMessage.person_id == person.id, HELD_UNCONFIRMED)
+
+
+def _revive(condition: sa.ColumnElement[bool], reason: str) -> None:
+    """Put back the messages matching a condition that were cancelled, unsent, for a reason
+    that no longer holds: the follow-ups to come are the ones queued first, not new ones."""
     now = utcnow()
     db.session.execute(
         sa.update(OutboxMessage)
         .where(
-            OutboxMessage.person_id == person.id,
+            condition,
             OutboxMessage.status == MessageStatus.CANCELLED,
-            OutboxMessage.cancel_reason == HELD_UNCONFIRMED,
+            OutboxMessage.cancel_reason == reason,
         )
         .values(
             status=MessageStatus.PENDING.value,

@@ -159,11 +159,25 @@ def first_meetings(mine: Attendance, others: list[Attendance]) -> dict[int, Firs
     return found
 
 
+def _shared_alias(entity: type[Any], name: str) -> Any:
+    """Return an alias of `entity` named `name`, safe to share between threads."""
+    alias = sa.orm.aliased(entity, name=name)
+    # An alias makes its columns, and the index that finds its column for a table's, the
+    # first time they are asked for, without a lock: threads asking at once can each make
+    # their own, or read a half-made index, and a statement built so cannot read its own
+    # rows (NoSuchColumnError, for as long as the process lives). Make both now, at
+    # import, before any request thread can see the alias.
+    selectable = sa.inspect(alias).selectable
+    for column in sa.inspect(entity).columns:
+        selectable.corresponding_column(column)
+    return alias
+
+
 # My attendance then, theirs then, and the event then, as every statement here names them.
-_ME_THEN = sa.orm.aliased(Attendance, name="me_then")
-_THEM_THEN = sa.orm.aliased(Attendance, name="them_then")
-_THEN = sa.orm.aliased(Event, name="then")
-_THEM_NOW = sa.orm.aliased(Attendance, name="them_now")
+_ME_THEN = _shared_alias(Attendance, "me_then")
+_THEM_THEN = _shared_alias(Attendance, "them_then")
+_THEN = _shared_alias(Event, "then")
+_THEM_NOW = _shared_alias(Attendance, "them_now")
 
 
 def _earlier_connections(*columns: Any) -> sa.Select[Any]:

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from blueprints.emails import compose, make_mailer
-from domain.badges import live_badge
+from domain.badges import edit_badge_profile, live_badge
 from domain.communities import (
     attach_event,
     create_community,
@@ -24,9 +24,9 @@ from domain.communities import (
 from domain.connections import block, remove_connection, request_connection, set_note
 from domain.db import db, writing
 from domain.events import local_time
-from domain.followups import set_followup_consent, update_followup_settings
+from domain.followups import update_followup_settings
 from domain.met_before import first_meetings, met_before_here
-from domain.models import Attendance, Event
+from domain.models import Attendance, Connection, Event
 from domain.people import delete_person
 from domain.worker import Worker
 from tests.conftest import login
@@ -100,6 +100,24 @@ def club(make_organiser, make_event, make_attendee):
         cleo=db.session.get_one(Attendance, cleo.attendance.id),
         checked_in={"ana": ana, "ben": ben, "cleo": cleo},
     )
+
+
+def tick_followups(attendance: Attendance, interests: list[str]) -> None:
+    """Tick "email me a follow-up" on a badge, as its edit page does, changing nothing else."""
+    with writing():
+        mine = db.session.get_one(Attendance, attendance.id)
+        person = mine.person
+        edit_badge_profile(
+            mine,
+            name=person.name,
+            about=person.about,
+            talk_about=person.talk_about,
+            links=list(person.links or []),
+            interests=interests,
+            visibility={},
+            want_followups=True,
+        )
+        db.session.commit()
 
 
 def month_of(event: Event) -> str:
@@ -527,12 +545,11 @@ def test_digest_says_where_we_first_met_and_ends_with_the_next_event_and_its_cal
         update_followup_settings(club.tonight, timing="at_end", nudge_days=0)
         db.session.commit()
     ana, ben = club.checked_in["ana"], club.checked_in["ben"]
-    with writing():
-        for result in (ana, ben):
-            set_followup_consent(db.session.get_one(Attendance, result.attendance.id), True)
-        db.session.commit()
+    # They tick "email me a follow-up" on their badges, and make no new connection: having
+    # met before, they are connected already.
+    tick_followups(club.ana, ["Marathons", "sourdough"])
+    tick_followups(club.ben, ["marathon", "chess"])
     confirm_directly(ana, ben)
-    connect(ana, ben)
     end_now(club.tonight)
     db.session.commit()
     Worker(
@@ -564,6 +581,7 @@ def test_digest_says_where_we_first_met_and_ends_with_the_next_event_and_its_cal
     assert "You first met at" in text_to("ben@example.org")
 
     assert "\n\nNext: Sunday Brunch" in to_ana  # a blank line sets it apart
+    assert re.search(r"\.ics\n\nAll your connections", to_ana)  # and one from the footer
 
     path = link_in(SimpleNamespace(text=to_ana), "/f/", ".ics")
     assert f"/events/{coming.id}/" in path
@@ -597,13 +615,20 @@ def test_digest_says_where_we_first_met_and_ends_with_the_next_event_and_its_cal
     [entry] = icalendar.Calendar.from_ical(app.test_client().get(path).data).events
     assert str(entry["summary"]) == "Sunday Brunch" and entry.start == coming.starts_at
 
-    # The announced event is deleted: a clear page says so.
-    with writing():
-        db.session.delete(db.session.get_one(Event, coming.id))
-        db.session.commit()
+    # Its owner deletes the announced event: a clear page says so.
+    owner = app.test_client()
+    login(owner, club.organiser)
+    deleted = owner.post(f"/organiser/events/{coming.id}/delete", data={"name": "Sunday Brunch"})
+    assert deleted.status_code == 303
+    assert db.session.scalar(sa.select(Event.id).where(Event.id == coming.id)) is None
     gone = app.test_client().get(path)
     assert gone.status_code == 410
     assert "This event is no longer on Rapport" in gone.text
+    # The community carries on: its page, and the next brunch after tonight's.
+    db.session.expire_all()
+    page = owner.get(f"/organiser/communities/{club.community.id}")
+    assert page.status_code == 200 and "Extra brunch" in page.text
+    assert next_event(db.session.get_one(Event, club.tonight.id)).id == sooner.id
 
 
 def test_no_next_event_no_calendar(met, mailbox):
@@ -612,6 +637,95 @@ def test_no_next_event_no_calendar(met, mailbox):
     digest = mailbox.one("ana@example.org", "digest")
     assert "Next:" not in digest.text and ".ics" not in digest.text
     assert "You first met" not in digest.text
+    # A blank line sets the last card apart from the footer, as it does the "Next:" block.
+    assert "\n\nAll your connections, across events" in digest.text
+
+
+def test_people_who_meet_again_get_a_digest_naming_each_other_without_a_new_connection(
+    make_organiser, make_event, make_attendee, mailbox
+):
+    organiser = make_organiser()
+    first = make_event(organiser, name="Run club")
+    ana1 = make_attendee(first, "Ana", "ana@example.org", interests=["trail running"])
+    ben1 = make_attendee(first, "Ben", "ben@example.org", interests=["trail runs"])
+    connect(ana1, ben1, "ask about the Lakeland 50")
+    move_back(first, 30)
+    tonight = make_event(organiser, name="Run club")
+    with writing():
+        update_followup_settings(tonight, timing="at_end", nudge_days=7)
+        db.session.commit()
+
+    def back(earlier, name: str, interests: list[str]):
+        """Check in tonight as the same person, asking for follow-ups."""
+        return make_attendee(
+            tonight,
+            name,
+            f"{name.lower()}@example.org",
+            interests=interests,
+            person_id=earlier.attendance.person_id,
+            want_followups=True,
+        )
+
+    ana = back(ana1, "Ana", ["trail running"])
+    cleo = make_attendee(tonight, "Cleo", "cleo@example.org", want_followups=True)
+    # Ben arrives: both digests are queued as he does (Cleo, who met nobody, gets none).
+    ben = back(ben1, "Ben", ["trail runs"])
+    confirm_directly(ana, ben, cleo)
+    end_now(tonight)
+    mailbox.deliver()
+
+    to_ana = mailbox.one("ana@example.org", "digest")
+    # One blank line under the greeting, as above tonight's connections.
+    assert (
+        "Here's who you saw again at Run club. A short hello today keeps the conversation "
+        "going.\n\nPeople you've met before, here again:\n* Ben\n"
+    ) in to_ana.text
+    assert f"  You first met at Run club, {month_of(first)}" in to_ana.text
+    assert "  You both like: trail runs\n  Your note: ask about the Lakeland 50\n" in to_ana.text
+    assert "  Email: ben@example.org\n\nAll your connections" in to_ana.text
+    assert "Add to contacts" not in to_ana.text  # their connection is the earlier event's
+    assert "Great%20to%20see%20you%20again%20at%20Run%20club" in to_ana.html
+    assert "People you've met before, here again</h2>" in to_ana.html
+    to_ben = mailbox.one("ben@example.org", "digest")
+    assert "* Ana\n" in to_ben.text and "Your note" not in to_ben.text
+    assert mailbox.sent("cleo@example.org", "digest") == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Connection)) == 1
+
+
+def test_a_digest_lists_tonights_connections_and_then_people_met_again(
+    club, make_attendee, mailbox
+):
+    tick_followups(club.ana, ["Marathons", "sourdough"])
+    tick_followups(club.cleo, ["sourdough"])
+    confirm_directly(club.checked_in["ana"], club.checked_in["cleo"])
+    connect(club.checked_in["ana"], club.checked_in["cleo"])
+    with writing():
+        update_followup_settings(
+            db.session.get_one(Event, club.tonight.id), timing="at_end", nudge_days=0
+        )
+        db.session.commit()
+    end_now(club.tonight)
+    mailbox.deliver()
+    text = mailbox.one("ana@example.org", "digest").text
+    assert "who you connected with at Sunday Brunch, and who you saw again." in text
+    assert text.index("* Cleo") < text.index("People you've met before, here again:\n* Ben")
+    assert "You first met" not in text[: text.index("People you've met before")]
+    assert text.count("Add to contacts") == 1  # Cleo's, made tonight
+
+
+def test_met_again_alone_sends_no_digest_once_the_meeting_is_taken_away(
+    club, make_attendee, mailbox
+):
+    tick_followups(club.ana, ["Marathons", "sourdough"])
+    confirm_directly(club.checked_in["ana"])
+    with writing():
+        block(
+            db.session.get_one(Attendance, club.ana.id), db.session.get_one(Attendance, club.ben.id)
+        )
+        db.session.commit()
+    end_now(club.tonight)
+    mailbox.deliver()
+    assert mailbox.sent("ana@example.org", "digest") == []
 
 
 def test_the_badge_refresh_shows_someone_met_before_as_they_arrive(
@@ -707,7 +821,7 @@ def test_the_organisers_digest_preview_never_names_an_earlier_event(
     connect(ana1, ben1)
     move_back(private, 30)
     public = make_event(organiser_b, name="Open Meetup")
-    ana = make_attendee(public, "Ana", "ana@example.org", person_id=ana1.attendance.person_id)
+    make_attendee(public, "Ana", "ana@example.org", person_id=ana1.attendance.person_id)
     ben = make_attendee(
         public,
         "Ben",
@@ -715,10 +829,16 @@ def test_the_organisers_digest_preview_never_names_an_earlier_event(
         person_id=ben1.attendance.person_id,
         want_followups=True,
     )
-    connect(ana, ben)
     login(client, organiser_b)
-    page = client.get(f"/organiser/events/{public.id}/emails/preview/{ben.attendance.id}")
+    # Ben's digest will name Ana, met again; his organiser's preview names neither her nor
+    # where they met: that is Ben's, and the earlier event may be another organiser's. With
+    # no connection made tonight there is nothing of this event's to preview.
+    preview = f"/organiser/events/{public.id}/emails/preview/{ben.attendance.id}"
+    assert client.get(preview).status_code == 404
+    cleo = make_attendee(public, "Cleo", "cleo@example.org")
+    connect(ben, cleo)
+    page = client.get(preview)
     assert page.status_code == 200
-    assert "Ana" in page.text
+    assert "Cleo" in page.text and "Ana" not in page.text
     assert "Quiet Supper" not in page.text
-    assert "You first met" not in page.text
+    assert "You first met" not in page.text and "met before" not in page.text

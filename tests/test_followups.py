@@ -578,6 +578,11 @@ def test_ticking_follow_ups_later_queues_them_and_unticking_cancels(app, make_ev
     del form["want_followups"]
     assert ana.post(f"/b/{ana_badge}/edit", data=form).status_code == 303
     assert states(person_id=ana_id, kind="digest") == [("cancelled", "no_consent")]
+    # Ticked again before it went: the same digest is back, not a mail per connection.
+    form["want_followups"] = "y"
+    assert ana.post(f"/b/{ana_badge}/edit", data=form).status_code == 303
+    assert states(person_id=ana_id, kind="digest") == [("pending", None)]
+    assert states(person_id=ana_id, kind="connection") == []
 
 
 def retime(event: Event, starts: datetime, ends: datetime) -> None:
