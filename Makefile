@@ -11,6 +11,9 @@ export PUBLIC_URL
 
 # Web server processes `make run` starts (gunicorn): two per core serve a door on a laptop.
 WORKERS ?= 4
+# Threads per process: a phone on a slow network holding its connection open ties up one
+# thread, not a whole process.
+THREADS ?= 8
 
 .PHONY: run dev test screenshots lint format lock clean
 
@@ -40,7 +43,7 @@ run: $(VENV)/.installed instance/config.py
 	$(FLASK) demo
 	@echo "Starting the email worker and the web server (Ctrl+C stops both)."
 	@$(FLASK) outbox worker & worker=$$!; \
-	$(BIN)/gunicorn --workers $(WORKERS) \
+	$(BIN)/gunicorn --workers $(WORKERS) --worker-class gthread --threads $(THREADS) \
 		--bind $(HOST):$(PORT) --access-logfile - 'app:create_app()' & web=$$!; \
 	trap 'kill -TERM $$worker $$web 2>/dev/null; wait $$worker $$web; exit 0' INT TERM; \
 	wait $$web; kill -TERM $$worker 2>/dev/null; wait $$worker

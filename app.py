@@ -39,6 +39,7 @@ from blueprints.extensions import (
 from domain import caching
 from domain.db import db
 from domain.limits import LOOKUP_CACHE_SECONDS
+from domain.printtext import BOLD_FONTS, REGULAR_FONTS
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # falls back to instance/rapport.sqlite
@@ -55,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_KEY_PREFIX": "rapport",
     "PROXY_HOPS": 0,
     "TRUSTED_HOSTS": None,  # any Host header; set it in production
+    # Organisers who look after the whole installation (they may resume sending), by address.
+    "RAPPORT_ADMIN_EMAILS": "",
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -77,6 +80,9 @@ DEFAULTS: dict[str, Any] = {
     "COMPRESS_MIN_SIZE": 1024,
     # Seconds a process reuses a poster's event and its offered interests (0: never).
     "LOOKUP_CACHE_SECONDS": LOOKUP_CACHE_SECONDS,
+    # Font files printed badges take glyphs from, first first (bold ones for names).
+    "BADGE_FONTS": list(REGULAR_FONTS),
+    "BADGE_BOLD_FONTS": list(BOLD_FONTS),
 }
 
 ENVIRONMENT_KEYS = (
@@ -91,6 +97,9 @@ ENVIRONMENT_KEYS = (
     "RATELIMIT_STORAGE_URI",
     "PROXY_HOPS",
     "TRUSTED_HOSTS",
+    "RAPPORT_ADMIN_EMAILS",
+    "BADGE_FONTS",
+    "BADGE_BOLD_FONTS",
 )
 
 
@@ -163,6 +172,9 @@ def _derive_settings(app: Flask) -> None:
         # From the environment: host names separated by commas; ".example.org" means
         # example.org and every subdomain.
         app.config["TRUSTED_HOSTS"] = [host.strip() for host in trusted.split(",") if host.strip()]
+    for key in ("BADGE_FONTS", "BADGE_BOLD_FONTS"):
+        if isinstance(app.config[key], str):  # from the environment: paths as in PATH
+            app.config[key] = [path for path in app.config[key].split(os.pathsep) if path]
     database_url = app.config["DATABASE_URL"] or "sqlite:///" + os.path.join(
         app.instance_path, "rapport.sqlite"
     )

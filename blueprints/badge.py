@@ -23,7 +23,7 @@ from blueprints.downloads import vcard_download
 from blueprints.extensions import lookup_limited
 from blueprints.forms import NoteForm, ProfileForm
 from domain.attendees import popular_interests
-from domain.badges import card_page, edit_badge_profile, live_badge, my_card
+from domain.badges import card_page, edit_badge_profile, live_badge, live_owner, my_card
 from domain.checkin import WindowState, checkin_window, find_attendance_by_badge
 from domain.connections import (
     ConnectError,
@@ -156,7 +156,7 @@ def live(token: str) -> Response:
         abort(404)
     if request.if_none_match.contains_weak(version.tag):
         return _not_modified(version.tag)
-    mine = db.session.get_one(Attendance, version.attendance_id)
+    mine = live_owner(version.attendance_id)
     response = make_response(
         render_template("badge/_live.html", attendance=mine, token=token, **_live_context(mine))
     )
@@ -384,26 +384,25 @@ def note(token: str, connection_id: int) -> Response:
 @lookup_limited
 def share_my_email(token: str, connection_id: int) -> Response:
     """Show my email to this one connection, whatever my event-wide choice."""
-    mine, connection = _my_connection_or_404(token, connection_id)
-    other = connection.other(mine).person.name
-    return _connection_change(
-        token,
-        lambda: share_email(mine, connection, True),
-        lambda _: f"{other} now sees your email.",
-    )
+    return _share_my_email(token, connection_id, shared=True)
 
 
 @bp.post("/<token:token>/connections/<id:connection_id>/stop-sharing-email")
 @lookup_limited
 def stop_sharing_my_email(token: str, connection_id: int) -> Response:
     """Stop showing my email to this one connection (my event-wide choice still holds)."""
+    return _share_my_email(token, connection_id, shared=False)
+
+
+def _share_my_email(token: str, connection_id: int, *, shared: bool) -> Response:
     mine, connection = _my_connection_or_404(token, connection_id)
     other = connection.other(mine).person.name
-    return _connection_change(
-        token,
-        lambda: share_email(mine, connection, False),
-        lambda _: f"{other} no longer sees your email through this connection.",
+    told = (
+        f"{other} now sees your email."
+        if shared
+        else f"{other} no longer sees your email through this connection."
     )
+    return _connection_change(token, lambda: share_email(mine, connection, shared), lambda _: told)
 
 
 @bp.get("/<token:token>/connections/<id:connection_id>/contact.vcf")
@@ -428,8 +427,9 @@ def _connection_change(
             abort(404)
         flash(CONNECT_MESSAGES[error.code], "error")
         return redirect(url_for("badge.view", token=token), 303)
-    db.session.commit()
+    # Said before the commit, from what was just written: read after, it would be read again.
     said = message(result)
+    db.session.commit()
     if said:
         flash(said, "success")
     return redirect(url_for("badge.view", token=token), 303)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
@@ -227,9 +228,7 @@ class PhoneNavigation:
         if not held:
             return {}
         rows = db.session.execute(
-            sa.select(Attendance.event_id, Attendance.badge_token_hash, Event)
-            .join(Event, Event.id == Attendance.event_id)
-            .where(Attendance.badge_token_hash.in_([hash_token(t) for t in held.values()]))
+            _held_statement(), {"hashes": [hash_token(t) for t in held.values()]}
         ).all()
         working = {
             event_id: event
@@ -286,6 +285,16 @@ class PhoneNavigation:
         """Return where the logo leads: the badge at the event on screen, or /me."""
         here = self.here(event_id)
         return here.badge_url if here is not None else url_for("me.home")
+
+
+@functools.cache
+def _held_statement() -> sa.Select[tuple[int, str, Event]]:
+    # Built once: every page of a phone that holds a badge runs it, for its navigation.
+    return (
+        sa.select(Attendance.event_id, Attendance.badge_token_hash, Event)
+        .join(Event, Event.id == Attendance.event_id)
+        .where(Attendance.badge_token_hash.in_(sa.bindparam("hashes", expanding=True)))
+    )
 
 
 def _day(moment: datetime) -> str:

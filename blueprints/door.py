@@ -23,7 +23,7 @@ from domain.attendees import attendance_of_event, organiser_card, popular_intere
 from domain.badgesheet import PAPERS, badges_pdf, print_badges, sheets
 from domain.checkin import CheckInError
 from domain.db import ID_MAX, db
-from domain.door import check_in_at_door, door_count, scan_badge
+from domain.door import ScannedBadge, check_in_at_door, door_count, scan_badge
 from domain.limits import LIVE_REFRESH_SECONDS
 from domain.models import Event
 from domain.qr import qr_svg
@@ -84,7 +84,10 @@ def scan(event_id: int) -> str:
     form = BadgeLookupForm()
     scanned = scan_badge(event, form.code.data or "") if form.validate_on_submit() else None
     if request.form.get("partial") == "1":
-        return render_template("door/_scanned.html", event=event, scanned=scanned)
+        # The camera read something, so the script always gets an answer: a code the form
+        # refuses (longer than any badge link, such as a contact card's) is not a badge.
+        answer = scanned or ScannedBadge("not_a_badge")
+        return render_template("door/_scanned.html", event=event, scanned=answer)
     return _desk(event, DoorCheckInForm(formdata=None), form, scanned=scanned)
 
 
@@ -122,7 +125,8 @@ def badges_download(event_id: int) -> Response:
     event = event_or_404(event_id, Action.PRINT_BADGES)
     printed = print_badges(event, current_app.secret_key, _attendance_id())
     db.session.commit()
-    pdf = badges_pdf(event.name, printed, _badge_url(), _paper())
+    fonts = current_app.config["BADGE_FONTS"], current_app.config["BADGE_BOLD_FONTS"]
+    pdf = badges_pdf(event.name, printed, _badge_url(), _paper(), *fonts)
     return download(pdf, "application/pdf", f"badges-{event.id}.pdf")
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from domain.checkin import (
     CheckInError,
@@ -21,7 +22,7 @@ from domain.checkin import (
 from domain.communities import is_regular
 from domain.connections import connections_of
 from domain.db import db, utcnow
-from domain.followups import set_followup_consent
+from domain.followups import queue_digests, set_followup_consent
 from domain.limits import SUGGESTIONS
 from domain.met_before import MetBefore, met_before_here
 from domain.models import Attendance, Connection, ConnectionStatus, EmailLink, Event, Person
@@ -99,6 +100,8 @@ def edit_badge_profile(
         visibility=visibility,
     )
     set_followup_consent(attendance, want_followups)
+    if want_followups and met_before_here(attendance):
+        queue_digests([attendance.id])  # it names the people here I had met before
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,11 @@ class LiveBadge:
     met_before: list[PersonShown] = field(default_factory=list)
     new_here: list[PersonShown] = field(default_factory=list)
     in_community: bool = False
+
+
+def live_owner(attendance_id: int) -> Attendance:
+    """Return the attendance whose badge page refreshes, with its event, in one statement."""
+    return db.session.get_one(Attendance, attendance_id, options=[joinedload(Attendance.event)])
 
 
 def live_badge(mine: Attendance) -> LiveBadge:

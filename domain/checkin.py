@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from domain import caching
 from domain.db import db, insert_ignoring_conflict, utcnow
 from domain.errors import DomainError
-from domain.followups import confirm_new_address, request_confirmation
-from domain.interest_keys import interest_key
+from domain.followups import confirm_new_address, queue_digests, request_confirmation
+from domain.interest_keys import interest_key, name_key
 from domain.met_before import met_here_before
 from domain.models import (
     PROFILE_FIELDS,
@@ -201,6 +203,7 @@ def check_in(
         {
             "email": email,
             "name": profile.name.strip(),
+            "name_key": name_key(profile.name.strip()),
             "about": profile.about.strip(),
             "talk_about": profile.talk_about.strip(),
             "links": links,
@@ -325,8 +328,12 @@ def _check_in_known_person(
         existing = _attendance_of(event, person)
         assert existing is not None
         return _again(existing, person, badge_token, device_secret, person_id)
-    # They join the "met before" lists of the people here they connected with before.
-    badge_changed(*met_here_before(event, person.id))
+    # They join the "met before" lists of the people here they connected with before, and
+    # each side's digest will name the other.
+    met_again = met_here_before(event, person.id)
+    if met_again:
+        badge_changed(*met_again)
+        queue_digests([attendance_id, *met_again])
     if profile.want_followups and person.email_confirmed_at is None:
         request_confirmation(person, event)
     db.session.flush()
@@ -342,15 +349,26 @@ def _check_in_known_person(
 
 def find_attendance_by_badge(token: str) -> Attendance | None:
     """Return the attendance a badge token opens (a phone's, or a printed badge's), or None."""
-    token_hash = hash_token(token)
     return db.session.scalars(
-        sa.select(Attendance).where(
+        _badge_lookup_statement(), {"token_hash": hash_token(token)}
+    ).one_or_none()
+
+
+@functools.cache
+def _badge_lookup_statement() -> sa.Select[tuple[Attendance]]:
+    # Built once: every badge page, card and connection request starts here. Its person and
+    # event come in the same row, as each of those pages shows them.
+    token_hash = sa.bindparam("token_hash", type_=sa.String())
+    return (
+        sa.select(Attendance)
+        .where(
             sa.or_(
                 Attendance.badge_token_hash == token_hash,
                 Attendance.printed_token_hash == token_hash,
             )
         )
-    ).one_or_none()
+        .options(joinedload(Attendance.person), joinedload(Attendance.event))
+    )
 
 
 def find_event_by_checkin_token(token: str) -> Event | None:

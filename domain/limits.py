@@ -124,6 +124,8 @@ WEBHOOK_TIMESTAMP_TOLERANCE = timedelta(minutes=10)
 # The longest value each form field takes; the columns hold the same, so changing one of
 # these needs a migration too.
 NAME_MAX = 80
+# A name as searched (folded: "ß" becomes "ss", a ligature two letters) may be longer.
+NAME_KEY_MAX = 4 * NAME_MAX
 EMAIL_MAX = 254
 LINE_MAX = 160  # one line of a profile ("About me", "Happy to talk about") or an event's venue
 DESCRIPTION_MAX = 2000
@@ -138,6 +140,9 @@ LINKS_TYPED_MAX = 700
 # The most accents (combining marks) one letter of an interest carries: enough for any
 # language, too few to stack a tag into an unreadable smear.
 INTEREST_MARKS_MAX = 3
+# The same for any other typed text (names, notes, descriptions): a stack of accents
+# overflows its line on a badge, in a list or in an email.
+TEXT_MARKS_MAX = INTEREST_MARKS_MAX
 # How many interests and links one profile holds.
 MAX_INTERESTS = 10
 MAX_LINKS = 3

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from domain.communities import came_before
 from domain.connections import either_way
@@ -19,6 +20,7 @@ from domain.models import (
     Visibility,
     attendance_interest,
 )
+from domain.visibility import shared_interest_names
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,36 @@ def suggestions(
     `only` narrows the answer to one attendance, to check that it is a suggestion;
     `newcomers` to first-timers at the event's community ("New here tonight").
     """
+    ranked = db.session.execute(
+        _ranked_statement(only is not None, newcomers),
+        {
+            "mine": mine.id,
+            "person": mine.person_id,
+            "event": mine.event_id,
+            "only": only,
+            "limit": limit,
+            "candidates": SUGGESTION_CANDIDATES,
+        },
+    ).all()
+    if not ranked:
+        return []
+    ids = [row.id for row in ranked]
+    loaded = {
+        attendance.id: attendance
+        for attendance in db.session.scalars(_loading_statement(), {"ids": ids})
+    }
+    shared = shared_interest_names(mine, list(loaded.values()))
+    return [Suggestion(loaded[i], shared[i]) for i in ids]
+
+
+@functools.cache
+def _ranked_statement(narrowed: bool, newcomers: bool) -> sa.Select[tuple[int, int]]:
+    """Rank the latest arrivals by the interests they share with mine, built once a process:
+    building and keying a statement this size costs more than running it."""
+    mine = sa.bindparam("mine", type_=sa.Integer())
+    person = sa.bindparam("person", type_=sa.Integer())
+    event = sa.bindparam("event", type_=sa.Integer())
+    only = sa.bindparam("only", type_=sa.Integer())
     mine_ai = sa.orm.aliased(attendance_interest)
     theirs = sa.orm.aliased(attendance_interest)
     my_interest = sa.orm.aliased(Interest)
@@ -51,30 +83,26 @@ def suggestions(
     # Interests match on their key: "Marathons" here meets "marathon" there.
     shared = sa.func.count(sa.distinct(their_interest.key)).label("shared")
     connected = sa.select(Connection.id).where(
-        either_way(
-            Connection.low_attendance_id, Connection.high_attendance_id, mine.id, Attendance.id
-        )
+        either_way(Connection.low_attendance_id, Connection.high_attendance_id, mine, Attendance.id)
     )
     blocked = sa.select(Block.blocker_person_id).where(
-        either_way(
-            Block.blocker_person_id, Block.blocked_person_id, mine.person_id, Attendance.person_id
-        )
+        either_way(Block.blocker_person_id, Block.blocked_person_id, person, Attendance.person_id)
     )
     # The latest arrivals who show their interests, found by walking an index: whatever
     # the size of the crowd, the ranking below looks at this many people at most.
     latest = (
         sa.select(Attendance.id)
         .where(
-            Attendance.event_id == mine.event_id,
+            Attendance.event_id == event,
             Attendance.interests_visibility == Visibility.EVERYONE.value,
             # One person asked about is looked at however long ago they came.
-            Attendance.id == only if only is not None else sa.true(),
+            Attendance.id == only if narrowed else sa.true(),
         )
         .order_by(Attendance.checked_in_at.desc())
-        .limit(SUGGESTION_CANDIDATES)
+        .limit(sa.bindparam("candidates", type_=sa.Integer()))
         .subquery()
     )
-    ranked = db.session.execute(
+    return (
         sa.select(Attendance.id, shared)
         .select_from(latest)
         .join(Attendance, Attendance.id == latest.c.id)
@@ -83,41 +111,31 @@ def suggestions(
         .join(my_interest, my_interest.key == their_interest.key)
         .join(
             mine_ai,
-            sa.and_(mine_ai.c.interest_id == my_interest.id, mine_ai.c.attendance_id == mine.id),
+            sa.and_(mine_ai.c.interest_id == my_interest.id, mine_ai.c.attendance_id == mine),
         )
         .where(
-            Attendance.event_id == mine.event_id,
-            Attendance.id != mine.id,
-            Attendance.person_id != mine.person_id,
+            Attendance.event_id == event,
+            Attendance.id != mine,
+            Attendance.person_id != person,
             Attendance.interests_visibility == Visibility.EVERYONE.value,
             ~connected.exists(),
             ~blocked.exists(),
-            Attendance.id == only if only is not None else sa.true(),
+            Attendance.id == only if narrowed else sa.true(),
             ~came_before(Attendance) if newcomers else sa.true(),
         )
         .group_by(Attendance.id)
         .order_by(shared.desc(), Attendance.id.desc())
-        .limit(limit)
-    ).all()
-    if not ranked:
-        return []
-    ids = [row.id for row in ranked]
-    loaded = {
-        attendance.id: attendance
-        for attendance in db.session.scalars(
-            sa.select(Attendance)
-            .where(Attendance.id.in_(ids))
-            .options(selectinload(Attendance.person), selectinload(Attendance.interests))
-        )
-    }
-    my_keys = {interest.key for interest in mine.interests}
-    return [
-        Suggestion(
-            loaded[i],
-            [interest.name for interest in loaded[i].interests if interest.key in my_keys],
-        )
-        for i in ids
-    ]
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+
+
+@functools.cache
+def _loading_statement() -> sa.Select[tuple[Attendance]]:
+    return (
+        sa.select(Attendance)
+        .where(Attendance.id.in_(sa.bindparam("ids", expanding=True)))
+        .options(joinedload(Attendance.person))
+    )
 
 
 def suggested(mine: Attendance, attendance_id: int) -> Attendance | None:

@@ -191,9 +191,17 @@ def test_shared_interests_in_any_order_check_everyone_in(app: Flask, make_event:
 
 # ------------------------------------------------------------------ through gunicorn
 
+
+def make_run_setting(name: str) -> int:
+    """Return a default of the Makefile (`NAME ?= 4`): these tests serve as `make run` does."""
+    found = re.search(rf"^{name} \?= (\d+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert found, f"no {name} in the Makefile"
+    return int(found.group(1))
+
+
 PEOPLE = 50
-GUNICORN_WORKERS = 4
-GUNICORN_THREADS = 4
+GUNICORN_WORKERS = make_run_setting("WORKERS")
+GUNICORN_THREADS = make_run_setting("THREADS")
 CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*>')
 VALUE = re.compile(r'value="([^"]+)"')
 
@@ -363,9 +371,8 @@ def csrf_token(html: str) -> str:
     return value.group(1)
 
 
-def test_fifty_people_check_in_at_once_through_gunicorn(
-    gunicorn: Gunicorn, database_app: Flask
-) -> None:
+def door_rush() -> tuple[int, str]:
+    """Make an event happening now; return its id and its poster's check-in path."""
     start = wall_clock_now("Europe/London").replace(microsecond=0) - timedelta(hours=1)
     with writing():
         organiser = create_organiser("organiser@example.org", "correct horse battery")
@@ -376,6 +383,13 @@ def test_fifty_people_check_in_at_once_through_gunicorn(
         db.session.commit()
         event_id, path = event.id, f"/e/{event.checkin_token}"
     db.session.remove()
+    return event_id, path
+
+
+def test_fifty_people_check_in_at_once_through_gunicorn(
+    gunicorn: Gunicorn, database_app: Flask
+) -> None:
+    event_id, path = door_rush()
 
     tags = ["sourdough", "chess", "marathons"]
 
@@ -421,3 +435,39 @@ def test_fifty_people_check_in_at_once_through_gunicorn(
     status, _, _ = phone.request("POST", path, form)
     assert status == 400
     assert count(Person) == PEOPLE
+
+
+def test_stalled_connections_as_many_as_workers_do_not_stop_the_door(
+    gunicorn: Gunicorn, database_app: Flask
+) -> None:
+    event_id, path = door_rush()
+
+    # One connection per worker process sends half a request and waits, as a phone whose
+    # network dropped does: a process serving one request at a time would be held by each.
+    stalls = []
+    for _ in range(GUNICORN_WORKERS):
+        stall = socket.create_connection(("127.0.0.1", gunicorn.port), timeout=WAIT)
+        stall.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+        stalls.append(stall)
+    try:
+        time.sleep(0.5)  # every stall has reached a worker
+        began = time.monotonic()
+        for index in range(5):
+            phone = Phone(gunicorn.port)
+            status, _, page = phone.request("GET", path)
+            assert status == 200, page
+            form = {
+                "csrf_token": csrf_token(page),
+                "name": f"Person {index}",
+                "email": f"person{index}@example.org",
+            }
+            status, headers, body = phone.request("POST", path, form)
+            assert status == 303, body[:500]
+            assert urlsplit(headers["Location"]).path.startswith("/b/")
+        took = time.monotonic() - began
+    finally:
+        for stall in stalls:
+            stall.close()
+
+    assert took < WAIT / 4, f"five check-ins took {took:.1f} s beside the stalls"
+    assert count(Attendance, Attendance.event_id == event_id) == 5

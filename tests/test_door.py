@@ -176,7 +176,7 @@ def test_door_staff_check_someone_in_by_hand_and_get_the_print_button(
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"name": ""}, "Please tell people your name."),
+        ({"name": ""}, "Type the name of the person you are checking in."),
         ({"name": "Dev", "email": "not an address"}, "Please enter a valid email address"),
         ({"name": "Dev", "interests": ",".join(f"i{n}" for n in range(20))}, "Up to"),
         ({"name": "Dev\x00"}, "without control characters"),
@@ -223,6 +223,17 @@ def test_the_desk_says_whose_badge_a_pasted_link_is(client, make_event, make_att
     assert "<h1>" not in partial.text and "Ana Lima" in partial.text
     stale = client.post(url, data={"code": f"{PUBLIC_URL}/b/{'x' * 43}", "partial": "1"})
     assert "This code doesn't open a badge any more" in stale.text
+
+
+def test_the_scanner_hears_about_a_code_too_long_to_be_a_badge(client, make_event, make_member):
+    event = make_event()
+    login(client, make_member(event, "door"))
+    url = f"/organiser/events/{event.id}/door/scan"
+    # Such as a contact card's QR: the camera reads it, and the desk must say something.
+    card = "BEGIN:VCARD\nVERSION:3.0\n" + "NOTE:" + "x" * 700 + "\nEND:VCARD"
+    partial = client.post(url, data={"code": card, "partial": "1"})
+    assert partial.status_code == 200
+    assert "That isn't a Rapport badge." in partial.text
 
 
 # ---------------------------------------------------------------- printed badges

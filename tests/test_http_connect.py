@@ -259,6 +259,20 @@ def test_note_too_long_is_refused(party):
     assert count(Connection) == 1
 
 
+@pytest.mark.parametrize(
+    ("note", "message"),
+    [
+        ("\ufe0f\n\u034f", "Please type something that shows"),
+        ("Hanoi" + "\u0300" * 30, "at most 3 accents on one letter"),
+    ],
+)
+def test_a_note_that_shows_nothing_or_stacks_accents_is_refused(party, note, message):
+    ana, cleo = party["ana"], party["cleo"]
+    response = cleo.post(f"/b/{ana.token}/connect", data={"note": note}, follow_redirects=True)
+    assert message in response.text
+    assert count(Connection) == 1
+
+
 def test_connect_from_suggestions(party):
     ana, cleo = party["ana"], party["cleo"]
     page = ana.get(f"/b/{ana.token}").text

@@ -52,6 +52,8 @@ def test_event_form_errors_rerender_and_write_nothing(client, make_organiser):
         ({"timezone": "Mars/Olympus"}, "Pick a time zone"),
         ({"venue": "v" * 161}, "160 characters or fewer"),
         ({"description": "d" * 2001}, "2000 characters or fewer"),
+        ({"name": "\u034f\ufe0e"}, "Please type something that shows"),
+        ({"venue": "Back Room" + "\u0489" * 12}, "at most 3 accents on one letter"),
     ]
     for change, message in cases:
         response = client.post("/organiser/events/new", data={**VALID, **change})

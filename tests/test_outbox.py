@@ -386,9 +386,10 @@ def test_auth_error_pauses_all_sending_and_keeps_the_message(
     assert row(other).status == MessageStatus.PENDING
     assert row(other).attempts == 0
 
-    # The organiser fixes the key and resumes: due messages go out again.
+    # The event's owner fixes the key and resumes: due messages go out again.
     with transaction():
-        resume_sending()
+        event = db.session.get_one(OutboxMessage, refused).event
+        assert resume_sending(event.organiser, event, administrator=False, now=utcnow())
     run_once(sendgrid_app, new_worker(sendgrid_app, mailer))
     # The refused message was parked until the pause's end; resuming sends it at once too.
     assert sorted(sent_ids(fake_sendgrid)) == sorted([refused, other])

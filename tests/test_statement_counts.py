@@ -64,15 +64,16 @@ def test_the_badge_and_its_refresh(crowd):
         data={"name": "Ana", "email": "ana@example.org", "interests": "jazz", "share_profile": "y"},
     )
     badge = checked_in.headers["Location"]
-    # (One of them finds the events of the badges the phone holds, for the navigation; one
-    # asks who here she met before, domain/met_before.py.)
-    assert count(lambda: phone.get(badge)) == 13
+    # (The badge comes with its person and event; one statement finds the events of the
+    # badges the phone holds, for the navigation; one asks who here she met before,
+    # domain/met_before.py; three are the suggestions, domain/suggestions.py.)
+    assert count(lambda: phone.get(badge)) == 10
     first = phone.get(f"{badge}/live")
     # Unchanged: BEGIN and one indexed lookup, whose answer is the version.
     etag = first.headers["ETag"]
     assert count(lambda: phone.get(f"{badge}/live", headers={"If-None-Match": etag})) == 2
-    # Two of them load her event and ask who here she met before (domain/met_before.py).
-    assert count(lambda: phone.get(f"{badge}/live")) == 11
+    # One loads her with her event, one asks who here she met before (domain/met_before.py).
+    assert count(lambda: phone.get(f"{badge}/live")) == 8
 
 
 def test_the_organiser_page_and_its_refresh(crowd):
@@ -110,3 +111,28 @@ def test_the_attendee_page_of_a_conference_stays_small(app, make_organiser, make
     assert "Crowd 0<" in last.text and "Earlier arrivals" not in last.text
     searched = laptop.get(f"/organiser/events/{event.id}?q=chess")
     assert "2000 matching" in searched.text and len(searched.data) <= 60 * 1024
+
+
+def test_a_card_and_a_connection_request(crowd):
+    app, _organiser, _event_id, poster = crowd
+    badges = []
+    for name in ("Ana", "Ben"):
+        phone = app.test_client()
+        phone.get(f"/e/{poster}")
+        checked_in = phone.post(
+            f"/e/{poster}",
+            data={
+                "name": name,
+                "email": f"{name}@example.org",
+                "interests": "jazz",
+                "share_profile": "y",
+            },
+        )
+        badges.append((phone, checked_in.headers["Location"]))
+    (_ana, ana_badge), (ben, _ben_badge) = badges
+    # BEGIN, her badge with her person and event, mine likewise, whether either blocked the
+    # other, our connection, whether we met before, our two interests, the navigation.
+    assert count(lambda: ben.get(ana_badge)) == 9
+    # The request: the looks up to whether we met before, then, written: the blocks and
+    # our connection again, the hour's requests, the request and its row, both versions.
+    assert count(lambda: ben.post(f"{ana_badge}/connect", data={"note": "Hi"})) == 11

@@ -178,3 +178,25 @@ def test_door_documentation_screenshots():
             picture.load()
     sheet = Image.open(io.BytesIO((SCREENSHOT_DIR / "badges.png").read_bytes()))
     assert len(zxingcpp.read_barcodes(sheet)) == 8
+
+
+def test_the_badge_sheet_fits_a_small_phone(
+    live_server, browser, make_event, make_organiser, make_attendee
+):
+    owner = make_organiser("maya@example.org", name="Maya")
+    event = make_event(owner, name="Sunday brunch")
+    make_attendee(event, "Eli Moss", interests=["jazz"])
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    try:
+        page = context.new_page()
+        log_in(page, live_server, "maya@example.org")
+        page.goto(f"{live_server.url}/organiser/events/{event.id}/door")
+        for paper in ("A4", "US Letter"):
+            label(page, "Paper").select_option(label=paper)
+            button(page, "Print badges").click()
+            expect(page.locator(".name-badge")).to_have_count(1)
+            # The whole sheet shows, smaller: nothing scrolls sideways.
+            assert page.evaluate("document.documentElement.scrollWidth") == 360, paper
+            page.go_back()
+    finally:
+        context.close()
