@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import secrets
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
 from blueprints import device
@@ -17,7 +31,7 @@ from blueprints.extensions import (
 )
 from blueprints.forms import CheckInForm, SignInRequestForm
 from blueprints.navigation import badge_continuation
-from domain import limits
+from domain import caching, limits
 from domain.attendees import popular_interests
 from domain.checkin import (
     CheckInError,
@@ -85,6 +99,8 @@ def landing(token: str) -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         return _check_in(event, window, form, continuation)
     device.device_secret()
+    if _is_a_new_phone(saved):
+        return _new_phone_page(event, window)
     # A form with errors is the open new-person form, whoever's phone it is.
     returning = saved is not None and not form.errors
     return _landing_page(
@@ -140,6 +156,73 @@ def _check_in(
 def _closed(event: Event, window: CheckInWindow, state: WindowState) -> tuple[str, int]:
     """Show when check-in opens, or that the event has ended; a refused POST says why."""
     return _landing_page(event, window, state), 403 if request.method == "POST" else 200
+
+
+def _is_a_new_phone(saved: object) -> bool:
+    """Tell whether this request gets the page every new phone at the door gets alike.
+
+    That is a plain GET from a phone with no saved profile, no badge (its navigation is
+    the anonymous one) and no message waiting to be shown.
+    """
+    return (
+        request.method == "GET"
+        and not request.args
+        and saved is None
+        and not session.get("badges")
+        and not session.get("_flashes")
+    )
+
+
+# Stands for the CSRF token in a page kept for every new phone; each phone's own replaces
+# it. Random per process, so no text typed into an event can contain it.
+_TOKEN_SLOT = f"csrf-{secrets.token_hex(16)}"
+
+
+def _new_phone_page(event: Event, window: CheckInWindow) -> str:
+    """Return the check-in page of a new phone: the same for all of them but the token.
+
+    At the door every arriving phone asks for it, so the page is rendered once per
+    process for a few seconds (domain/caching.py) and only the phone's CSRF token is put
+    in; a change to the event or to the interests it offers shows as soon as it would on
+    a page rendered afresh.
+    """
+    offered = tuple(popular_interests(event))
+    today = local_time(event, utcnow()).date()
+    key = (
+        "landing",
+        event.id,
+        event.checkin_token,
+        event.name,
+        event.venue,
+        event.description,
+        event.event_word,
+        event.starts_at,
+        event.ends_at,
+        event.timezone,
+        window.opens_at,
+        offered,
+        today,
+    )
+    page = caching.remembered(key, lambda: _page_with_token_slot(event, window))
+    return page.replace(_TOKEN_SLOT, generate_csrf())
+
+
+def _page_with_token_slot(event: Event, window: CheckInWindow) -> str:
+    field = current_app.config["WTF_CSRF_FIELD_NAME"]
+    setattr(g, field, _TOKEN_SLOT)  # generate_csrf() gives what g holds for this request
+    try:
+        return _landing_page(
+            event,
+            window,
+            WindowState.OPEN,
+            form=CheckInForm(formdata=None),
+            offer_sign_in=False,
+            returning=False,
+            someone_else=False,
+            masked_email="",
+        )
+    finally:
+        g.pop(field)
 
 
 def _landing_page(
