@@ -40,13 +40,18 @@ from domain.connections import (
 )
 from domain.db import db, utcnow
 from domain.followups import pending_confirmation, resend_confirmation
-from domain.limits import CONNECTION_REQUESTS_PER_HOUR, LIVE_REFRESH_SECONDS, NOTE_MAX
+from domain.limits import (
+    CONNECTION_REQUESTS_PER_HOUR,
+    LIVE_REFRESH_SECONDS,
+    NOTE_MAX,
+    PEOPLE_REFRESH_SECONDS,
+)
 from domain.met_before import met_before_here
 from domain.models import Attendance, Connection
 from domain.profile import ProfileError
 from domain.qr import qr_svg
 from domain.suggestions import suggested
-from domain.versions import badge_tag, badge_version
+from domain.versions import BadgeTags, badge_tag, badge_version
 from domain.visibility import contact_card, preview_card
 
 bp = Blueprint("badge", __name__, url_prefix="/b")
@@ -124,9 +129,10 @@ def view(token: str) -> str:
             token=token,
             qr=qr_svg(badge_url(token), f"Badge QR code for {owner.person.name}"),
             refresh_seconds=LIVE_REFRESH_SECONDS,
+            people_refresh_seconds=PEOPLE_REFRESH_SECONDS,
             confirming=pending_confirmation(owner),
             fields=my_card(owner),
-            version=_etag(badge_tag(owner.id)),
+            versions=_etags(badge_tag(owner.id)),
             **_live_context(owner),
         )
     return _card_page(owner, _viewer_or_404(owner), token, NoteForm())
@@ -150,17 +156,32 @@ def _card_page(owner: Attendance, viewer: Attendance | None, token: str, form: N
 @bp.get("/<token:token>/live")
 @lookup_limited
 def live(token: str) -> Response:
-    """Return the changing part of my badge page; 304 when nothing in it changed."""
+    """Return my own list on my badge page (requests, connections, people met before);
+    304 when nothing in it changed."""
+    return _live_part(token, "badge/_live.html", lambda tags: tags.mine, to_meet=False)
+
+
+@bp.get("/<token:token>/live/people")
+@lookup_limited
+def live_people(token: str) -> Response:
+    """Return the people my badge page suggests meeting; 304 when none of them changed."""
+    return _live_part(token, "badge/_people.html", lambda tags: tags.to_meet, mine_part=False)
+
+
+def _live_part(
+    token: str, template: str, tag_of: Callable[[BadgeTags], str], **parts: bool
+) -> Response:
     version = badge_version(token)
     if version is None or not device.holds(version.event_id, token):
         abort(404)
-    if request.if_none_match.contains_weak(version.tag):
-        return _not_modified(version.tag)
+    tag = tag_of(version.tags)
+    if request.if_none_match.contains_weak(tag):
+        return _not_modified(tag)
     mine = live_owner(version.attendance_id)
     response = make_response(
-        render_template("badge/_live.html", attendance=mine, token=token, **_live_context(mine))
+        render_template(template, attendance=mine, token=token, **_live_context(mine, **parts))
     )
-    response.set_etag(version.tag, weak=True)
+    response.set_etag(tag, weak=True)
     return response
 
 
@@ -170,9 +191,9 @@ def _not_modified(tag: str) -> Response:
     return response
 
 
-def _etag(tag: str) -> str:
-    """Return a version as the ETag header carries it."""
-    return f'W/"{tag}"'
+def _etags(tags: BadgeTags) -> BadgeTags:
+    """Return a page's versions as the ETag header carries them."""
+    return BadgeTags(f'W/"{tags.mine}"', f'W/"{tags.to_meet}"')
 
 
 @bp.get("/<token:token>/preview")
@@ -435,7 +456,7 @@ def _connection_change(
     return redirect(url_for("badge.view", token=token), 303)
 
 
-def _live_context(mine: Attendance) -> dict[str, object]:
+def _live_context(mine: Attendance, **parts: bool) -> dict[str, object]:
     # Once check-in has closed, no one new arrives: the page offers nothing that waits for it.
     over = checkin_window(mine.event).state(utcnow()) is WindowState.ENDED
-    return {"live": live_badge(mine), "note_max": NOTE_MAX, "over": over}
+    return {"live": live_badge(mine, **parts), "note_max": NOTE_MAX, "over": over}

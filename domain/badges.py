@@ -225,26 +225,42 @@ def live_owner(attendance_id: int) -> Attendance:
     return db.session.get_one(Attendance, attendance_id, options=[joinedload(Attendance.event)])
 
 
-def live_badge(mine: Attendance) -> LiveBadge:
+def live_badge(mine: Attendance, *, mine_part: bool = True, to_meet: bool = True) -> LiveBadge:
     """Return what the changing part of my badge page shows, each person as far as they allow.
+
+    The page refreshes its two halves apart (blueprints/badge.py): `mine_part` is my own
+    list (requests, connections, people I met before), which changes only through me or
+    the people in it; `to_meet` is the people to meet (newcomers and suggestions), which
+    changes whenever someone sharing an interest arrives. Either may be left out.
 
     Each person is listed once: someone I met before is not also a newcomer or a suggestion.
     "New here tonight" is for regulars (who came to an earlier event of the community): at
     a community's first event everyone is new, and first-timers see each other as
     ordinary suggestions.
     """
-    shown = connections_of(mine)
     met = [_met_before(person) for person in met_before_here(mine)]
     listed = {person.attendance_id for person in met}
     in_community = mine.event.community_id is not None
-    new_here = []
-    if in_community and is_regular(mine):
+    new_here: list[PersonShown] = []
+    if to_meet and in_community and is_regular(mine):
         new_here = [
             _suggested(suggestion)
             for suggestion in suggestions(mine, newcomers=True)
             if suggestion.attendance.id not in listed
         ]
         listed |= {person.attendance_id for person in new_here}
+    suggested = (
+        [
+            _suggested(suggestion)
+            for suggestion in suggestions(mine, SUGGESTIONS + len(listed))
+            if suggestion.attendance.id not in listed
+        ][:SUGGESTIONS]
+        if to_meet
+        else []
+    )
+    if not mine_part:
+        return LiveBadge([], [], [], suggested, new_here=new_here, in_community=in_community)
+    shown = connections_of(mine)
     return LiveBadge(
         incoming=[_requester(mine, connection) for connection in shown.incoming],
         accepted=[_connected(mine, connection) for connection in shown.accepted],
@@ -252,11 +268,7 @@ def live_badge(mine: Attendance) -> LiveBadge:
             PersonShown(connection.other(mine).person.name, connection_id=connection.id)
             for connection in shown.outgoing
         ],
-        suggestions=[
-            _suggested(suggestion)
-            for suggestion in suggestions(mine, SUGGESTIONS + len(listed))
-            if suggestion.attendance.id not in listed
-        ][:SUGGESTIONS],
+        suggestions=suggested,
         met_before=met,
         new_here=new_here,
         in_community=in_community,

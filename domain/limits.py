@@ -157,6 +157,11 @@ EVENT_YEARS_AROUND_NOW = 10
 # ---------------------------------------------------------------- what a page shows
 # Seconds between refreshes of a live page (my badge's requests, an organiser's attendees).
 LIVE_REFRESH_SECONDS = 5
+# Seconds between refreshes of the people a badge page suggests meeting. They change with
+# every arrival who shares an interest (at a conference door, for everyone, all the time),
+# so they refresh more slowly than the person's own requests and connections: 2,000 phones
+# then ask for a new list about 70 times a second, not 400.
+PEOPLE_REFRESH_SECONDS = 30
 # People suggested on a badge page, most interests shared first...
 SUGGESTIONS = 8
 # ...chosen among this many of the latest arrivals who show their interests, so a badge

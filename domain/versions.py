@@ -11,8 +11,8 @@ shows (in the caller's transaction, so a version moves exactly when its change i
   that person's own list (a request, an answer, a note, a block, a connection's profile),
   and `interests_changed(event_id, keys)` when someone showing those interests
   arrives or changes what they show: the suggestions of everyone sharing one of them may
-  change, and their version (`badge_tag`) includes these counts, so no one's row is
-  touched and no one else's page is re-rendered;
+  change, and the version of that half of their page (`badge_tag(...).to_meet`) includes
+  these counts, so no one's row is touched and no one's own list is re-rendered;
 - the organiser's attendee page of an event: `attendees_changed(event_id, attendance_id,
   ...)` for any change of the people listed (an arrival, a connection made or gone, a
   profile shown differently). The event's `attendees_version` moves on and each changed
@@ -205,10 +205,27 @@ def _lines_marked() -> sa.Update:
     )
 
 
-def badge_tag(attendance_id: int) -> str:
-    """Return the version of an attendance's badge page, as an opaque tag."""
+@dataclass(frozen=True)
+class BadgeTags:
+    """The versions of a badge page's two live halves, as opaque tags.
+
+    `mine` is my own list (requests, connections, people met before): it moves only with
+    `badge_changed`. `to_meet` is the people to meet: it moves with that and with every
+    arrival sharing one of my interests (`interests_changed`).
+    """
+
+    mine: str
+    to_meet: str
+
+    @classmethod
+    def of(cls, badge_version: int, arrivals: int) -> BadgeTags:
+        return cls(f"{badge_version}", f"{badge_version}.{arrivals}")
+
+
+def badge_tag(attendance_id: int) -> BadgeTags:
+    """Return the versions of an attendance's badge page."""
     row = db.session.execute(_tag_by_id_statement(), {"id": attendance_id}).one()
-    return f"{row[0]}.{row[1]}"
+    return BadgeTags.of(row[0], row[1])
 
 
 @functools.cache
@@ -221,21 +238,21 @@ def _tag_by_id_statement() -> sa.Select[tuple[int, int]]:
 
 @dataclass(frozen=True)
 class BadgeVersion:
-    """Whose badge a token opens, at which event, and the version of its page."""
+    """Whose badge a token opens, at which event, and the versions of its page."""
 
     attendance_id: int
     event_id: int
-    tag: str
+    tags: BadgeTags
 
 
 def badge_version(token: str) -> BadgeVersion | None:
-    """Return the version of the badge page a token opens, in one indexed lookup."""
+    """Return the versions of the badge page a token opens, in one indexed lookup."""
     row = db.session.execute(
         _badge_tag_statement(), {"token_hash": hash_token(token)}
     ).one_or_none()
     if row is None:
         return None
-    return BadgeVersion(row.id, row.event_id, f"{row.badge_version}.{row.arrivals}")
+    return BadgeVersion(row.id, row.event_id, BadgeTags.of(row.badge_version, row.arrivals))
 
 
 def attendees_version(event_id: int) -> int:

@@ -137,6 +137,7 @@ BADGE_OWNER = {
     "badge.stop_sharing_my_email",
     "badge.forget",
     "badge.live",
+    "badge.live_people",
     "badge.connect_suggestion",
     "badge.accept",
     "badge.decline",

@@ -3,9 +3,12 @@ pages, and the digest's memory of where people first met and of the next event."
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 
 import icalendar
 import pytest
@@ -411,13 +414,17 @@ def test_removing_someone_from_my_connections_on_me_needs_no_block(app, club):
 
 def test_my_badge_lists_people_met_before_above_new_here_and_suggestions(app, club):
     ana = Phone(app, club.checked_in["ana"])
-    for path in (f"/b/{ana.token}", f"/b/{ana.token}/live"):
-        page = ana.get(path).text
-        assert "People here you've met before" in page
-        assert "we talked about the Hanoi night market" in page
-        assert "New here tonight" in page
-        met = page.index("People here you've met before")
-        assert met < page.index("Cleo") and met < page.index("People here you might like to meet")
+    page = ana.get(f"/b/{ana.token}").text
+    assert "People here you've met before" in page
+    assert "we talked about the Hanoi night market" in page
+    assert "New here tonight" in page
+    met = page.index("People here you've met before")
+    assert met < page.index("Cleo") and met < page.index("People here you might like to meet")
+    # The page's two live halves: Ana's own list with Ben, then the people to meet.
+    mine = ana.get(f"/b/{ana.token}/live").text
+    assert "we talked about the Hanoi night market" in mine and "New here tonight" not in mine
+    to_meet = ana.get(f"/b/{ana.token}/live/people").text
+    assert "New here tonight" in to_meet and "Cleo" in to_meet and "Ben" not in to_meet
     # Cleo is new here: no one she met before, and the regulars are not "new".
     cleo_page = Phone(app, club.checked_in["cleo"]).get(f"/b/{club.checked_in['cleo'].badge_token}")
     assert "met before" not in cleo_page.text
@@ -752,47 +759,53 @@ def test_the_badge_refresh_shows_someone_met_before_as_they_arrive(
         person_id=ana1.attendance.person_id,
     )
     phone = Phone(app, ana)
-    page = phone.get(f"/b/{phone.token}")
-    etag = re.search(r'data-version="([^"]+)"', page.text).group(1).replace("&#34;", '"')
+    refresh = live_halves(phone)
 
-    def refresh():
-        nonlocal etag
-        response = phone.get(f"/b/{phone.token}/live", headers={"If-None-Match": etag})
-        etag = response.headers["ETag"]
-        return response
-
-    assert refresh().status_code == 304
+    assert refresh("/live").status_code == 304
+    assert refresh("/live/people").status_code == 304
     make_attendee(
         tonight, "Ben", "ben@example.org", interests=["chess"], person_id=ben1.attendance.person_id
     )
-    arrived = refresh()
+    arrived = refresh("/live")
     assert arrived.status_code == 200
     assert (
         "People here you've met before" in arrived.text and "the Hanoi night market" in arrived.text
     )
-    assert refresh().status_code == 304
+    assert refresh("/live").status_code == 304
     # Cleo, new and sharing sourdough, is counted by the interests' arrivals.
     make_attendee(tonight, "Cleo", "cleo@example.org", interests=["Sourdough"])
-    newcomer = refresh()
+    assert refresh("/live").status_code == 304
+    newcomer = refresh("/live/people")
     assert newcomer.status_code == 200 and "New here tonight" in newcomer.text
     # Out of the community, no one is new here: the page moves on with it.
     with writing():
         detach_event(community, db.session.get_one(Event, tonight.id))
         db.session.commit()
-    detached = refresh()
+    detached = refresh("/live/people")
     assert detached.status_code == 200 and "New here tonight" not in detached.text
+
+
+def live_halves(phone: Phone) -> Callable[[str], Any]:
+    """Return a refresh of either live half of a phone's badge page ("/live" or
+    "/live/people"), each sending back the version it last got, as the page's script does."""
+    page = phone.get(f"/b/{phone.token}").text
+    etags = {
+        url: version.replace("&#34;", '"')
+        for url, version in re.findall(r'data-live-url="([^"]+)" data-version="([^"]+)"', page)
+    }
+
+    def refresh(half: str) -> Any:
+        url = f"/b/{phone.token}{half}"
+        response = phone.get(url, headers={"If-None-Match": etags[url]})
+        etags[url] = response.headers["ETag"]
+        return response
+
+    return refresh
 
 
 def test_the_refresh_moves_on_when_an_earlier_connection_changes(app, club):
     phone = Phone(app, club.checked_in["ana"])
-    page = phone.get(f"/b/{phone.token}")
-    etag = re.search(r'data-version="([^"]+)"', page.text).group(1).replace("&#34;", '"')
-
-    def refresh():
-        nonlocal etag
-        response = phone.get(f"/b/{phone.token}/live", headers={"If-None-Match": etag})
-        etag = response.headers["ETag"]
-        return response
+    refresh = functools.partial(live_halves(phone), "/live")
 
     assert refresh().status_code == 304
     with writing():

@@ -15,6 +15,7 @@ from domain.db import db
 from tests.conftest import login
 
 BROTLI = {"Accept-Encoding": "gzip, deflate, br"}
+MINE, TO_MEET = "/live", "/live/people"  # the badge page's two live halves
 
 
 def text(response) -> str:
@@ -43,21 +44,22 @@ class Phone:
         self.badge = checked_in.headers["Location"]
         page = self.client.get(self.badge, headers=BROTLI)
         assert page.status_code == 200
-        version = re.search(r'data-version="([^"]+)"', text(page))
-        assert version, "the badge page carries the version it shows"
-        self.etag = version.group(1).replace("&#34;", '"')
+        # The page's two live halves, each with the address it refreshes from and the
+        # version it shows: my own list, and the people to meet.
+        halves = re.findall(r'data-live-url="([^"]+)" data-version="([^"]+)"', text(page))
+        assert [url for url, _ in halves] == [f"{self.badge}/live", f"{self.badge}/live/people"]
+        self.etags = {url: version.replace("&#34;", '"') for url, version in halves}
 
-    def refresh(self):
-        """Ask for the live part as the page's script does; keep the new ETag on a 200."""
-        response = self.client.get(
-            f"{self.badge}/live", headers={**BROTLI, "If-None-Match": self.etag}
-        )
+    def refresh(self, half: str = MINE):
+        """Ask for one live half as the page's script does; keep the new ETag on a 200."""
+        url = f"{self.badge}{half}"
+        response = self.client.get(url, headers={**BROTLI, "If-None-Match": self.etags[url]})
         assert response.status_code in (200, 304), response.status_code
         if response.status_code == 200:
-            assert response.headers["ETag"] != self.etag
-            self.etag = response.headers["ETag"]
+            assert response.headers["ETag"] != self.etags[url]
+            self.etags[url] = response.headers["ETag"]
         else:
-            assert response.headers["ETag"] == self.etag
+            assert response.headers["ETag"] == self.etags[url]
             assert response.data == b""
         return response
 
@@ -78,12 +80,12 @@ def poster(make_event):
     return make_event().checkin_token
 
 
-def unchanged(phone: Phone) -> bool:
-    return phone.refresh().status_code == 304
+def unchanged(phone: Phone, half: str = MINE) -> bool:
+    return phone.refresh(half).status_code == 304
 
 
-def changed(phone: Phone) -> str:
-    response = phone.refresh()
+def changed(phone: Phone, half: str = MINE) -> str:
+    response = phone.refresh(half)
     assert response.status_code == 200, "expected a changed fragment"
     return text(response)
 
@@ -119,20 +121,48 @@ def test_an_acceptance_changes_both_pages(app, poster):
     assert "My connections (1)" in changed(ana)
 
 
-def test_a_new_suggestion_changes_the_page_and_an_unrelated_arrival_does_not(app, poster):
+def test_a_new_suggestion_changes_the_people_to_meet_and_an_unrelated_arrival_does_not(app, poster):
     ana = Phone(app, poster, "Ana", interests="sourdough, marathons")
-    assert unchanged(ana)
+    assert unchanged(ana, TO_MEET)
     Phone(app, poster, "Cem", interests="chess")
-    assert unchanged(ana)
+    assert unchanged(ana, TO_MEET)
     Phone(app, poster, "Dee", interests="Marathons")
-    assert "Dee" in changed(ana)
+    assert "Dee" in changed(ana, TO_MEET)
+    assert unchanged(ana, TO_MEET)
+
+
+def test_arrivals_sharing_an_interest_leave_my_own_list_unchanged(app, poster):
+    """At a busy door everyone's suggestions change all the time; the half polled every few
+    seconds (requests, connections) stays a 304 through it, until something of mine moves."""
+    ana = Phone(app, poster, "Ana", interests="marathons")
+    for name in ("Dee", "Eli", "Fay"):
+        Phone(app, poster, name, interests="marathons")
+        assert unchanged(ana)
+        assert name in changed(ana, TO_MEET)
     assert unchanged(ana)
+    gus = Phone(app, poster, "Gus", interests="marathons")
+    gus.post(f"{ana.badge}/connect")
+    assert "Gus</strong> wants to connect" in changed(ana)
+    # Asked by Gus, Ana no longer sees him as someone to meet: that half moves on too.
+    assert "Gus" not in changed(ana, TO_MEET)
+
+
+def test_the_two_halves_are_the_page_as_first_shown(app, poster):
+    ana = Phone(app, poster, "Ana", interests="marathons")
+    Phone(app, poster, "Dee", interests="marathons")
+    page = text(ana.client.get(ana.badge, headers=BROTLI))
+    mine = text(ana.client.get(f"{ana.badge}{MINE}", headers=BROTLI))
+    to_meet = text(ana.client.get(f"{ana.badge}{TO_MEET}", headers=BROTLI))
+    assert mine.strip() and mine.strip() in page
+    assert to_meet.strip() and to_meet.strip() in page
+    assert "Dee" in to_meet and "Dee" not in mine
 
 
 def test_a_profile_edit_changes_the_pages_that_show_it(app, poster):
     ana = Phone(app, poster, "Ana", interests="sourdough")
     ben = Phone(app, poster, "Ben", interests="sourdough")
-    changed(ana)  # Ben arrived sharing sourdough
+    changed(ana, TO_MEET)  # Ben arrived sharing sourdough
+    assert unchanged(ana)  # he is someone to meet, not in Ana's own list
     ben.post(
         f"{ben.badge}/edit",
         name="Benedict",
@@ -143,7 +173,7 @@ def test_a_profile_edit_changes_the_pages_that_show_it(app, poster):
         links_visibility="connections",
         email_visibility="connections",
     )
-    assert "Benedict" in changed(ana)
+    assert "Benedict" in changed(ana, TO_MEET)
 
 
 def test_a_decline_changes_only_the_decliners_page(app, poster):

@@ -24,6 +24,7 @@ ATTENDEE_BLUEPRINTS = ("public", "badge", "me", "maillinks")
 NOT_PAGES = {
     "public.home": "the start page for everyone, organisers included",
     "badge.live": "a fragment the badge page fetches into itself",
+    "badge.live_people": "a fragment the badge page fetches into itself",
     "badge.contact": "a vCard download",
     "me.data": "a JSON download",
     "me.contact": "a vCard download",

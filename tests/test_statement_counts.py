@@ -68,12 +68,16 @@ def test_the_badge_and_its_refresh(crowd):
     # badges the phone holds, for the navigation; one asks who here she met before,
     # domain/met_before.py; three are the suggestions, domain/suggestions.py.)
     assert count(lambda: phone.get(badge)) == 10
-    first = phone.get(f"{badge}/live")
-    # Unchanged: BEGIN and one indexed lookup, whose answer is the version.
-    etag = first.headers["ETag"]
-    assert count(lambda: phone.get(f"{badge}/live", headers={"If-None-Match": etag})) == 2
-    # One loads her with her event, one asks who here she met before (domain/met_before.py).
-    assert count(lambda: phone.get(f"{badge}/live")) == 8
+    # Each live half, unchanged: BEGIN and one indexed lookup, whose answer is the version.
+    for half in (f"{badge}/live", f"{badge}/live/people"):
+        unchanged = {"If-None-Match": phone.get(half).headers["ETag"]}
+        assert count(lambda url=half, headers=unchanged: phone.get(url, headers=headers)) == 2
+    # Her own list: BEGIN, the lookup, one loads her with her event, one asks who here she
+    # met before (domain/met_before.py), then her connections.
+    assert count(lambda: phone.get(f"{badge}/live")) == 5
+    # The people to meet: BEGIN, the lookup, her with her event, who she met before (they
+    # are not suggested again), and the three of the suggestions (domain/suggestions.py).
+    assert count(lambda: phone.get(f"{badge}/live/people")) == 7
 
 
 def test_the_organiser_page_and_its_refresh(crowd):

@@ -3,21 +3,20 @@
 (function () {
   "use strict";
 
-  // ---- live refresh: new requests appear without a reload
-  var live = document.getElementById("live");
+  // ---- live refresh: my own list (new requests appear without a reload) and, more
+  // slowly, the people to meet; each half asks for itself with the version it shows.
   var liveStatus = document.getElementById("live-status");
-  var requestCount = function () { return live.querySelectorAll(".requests li").length; };
-  if (live && window.fetch) {
-    var requests = requestCount();
-    var seconds = parseInt(live.getAttribute("data-refresh-seconds"), 10) || 5;
-    var version = live.getAttribute("data-version") || "";
+  var keepFresh = function (part, changed) {
+    if (!part || !window.fetch) return;
+    var seconds = parseInt(part.getAttribute("data-refresh-seconds"), 10) || 5;
+    var version = part.getAttribute("data-version") || "";
     var refresh = function () {
       if (document.hidden) return;
       // Never replace a form someone is typing in.
-      if (live.contains(document.activeElement) && document.activeElement.tagName !== "BODY") return;
-      // The version this page shows: unchanged, the server answers 304 and nothing moves.
+      if (part.contains(document.activeElement) && document.activeElement.tagName !== "BODY") return;
+      // The version this part shows: unchanged, the server answers 304 and nothing moves.
       var headers = version ? { "If-None-Match": version } : {};
-      fetch(live.getAttribute("data-live-url"), { credentials: "same-origin", headers: headers })
+      fetch(part.getAttribute("data-live-url"), { credentials: "same-origin", headers: headers })
         .then(function (response) {
           if (response.status !== 200) return null;
           version = response.headers.get("ETag") || "";
@@ -25,17 +24,26 @@
         })
         .then(function (html) {
           if (html === null) return;
-          live.innerHTML = html;
-          // Announce a new request; the rest of the list changes quietly.
-          var now = requestCount();
-          if (now > requests && liveStatus) liveStatus.textContent = "New request to connect";
-          requests = now;
+          part.innerHTML = html;
+          if (changed) changed();
         })
         .catch(function () { /* offline for a moment: try again next time */ });
     };
     setInterval(refresh, seconds * 1000);
     document.addEventListener("visibilitychange", refresh);
+  };
+  var live = document.getElementById("live");
+  var requestCount = function () { return live.querySelectorAll(".requests li").length; };
+  if (live) {
+    var requests = requestCount();
+    keepFresh(live, function () {
+      // Announce a new request; the rest of the list changes quietly.
+      var now = requestCount();
+      if (now > requests && liveStatus) liveStatus.textContent = "New request to connect";
+      requests = now;
+    });
   }
+  keepFresh(document.getElementById("people"), null);
 
   // ---- in-page scanner: follow a code only when it is a badge on this very site
   rapportScanner(function (text, scanner) {

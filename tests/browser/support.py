@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from domain.db import db
 from domain.events import wall_clock_now
+from domain.limits import PEOPLE_REFRESH_SECONDS
 from domain.models import Event
 from tests.conftest import PASSWORD
 
@@ -35,6 +36,8 @@ LAPTOP_VIEWPORT = {"width": 1280, "height": 900}
 PAGE_BUDGET_BYTES = 30_000  # DESIGN.md §5: at most 30 KB transferred per phone page
 PAGE_BUDGET_REQUESTS = 3
 LIVE_UPDATE_TIMEOUT_MS = 12_000  # live pages poll every 5 s
+# The people a badge page suggests meeting refresh every PEOPLE_REFRESH_SECONDS.
+PEOPLE_UPDATE_TIMEOUT_MS = (PEOPLE_REFRESH_SECONDS + 7) * 1000
 
 EVENT_NAME = "Sunday brunch"
 SHARE = "Show my profile to the people I meet at this event"

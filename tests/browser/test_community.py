@@ -24,6 +24,7 @@ from tests.browser.support import (
     ANA,
     BEN,
     LIVE_UPDATE_TIMEOUT_MS,
+    PEOPLE_UPDATE_TIMEOUT_MS,
     PHONE_PICTURE_WIDTH,
     Traffic,
     assert_no_axe_violations,
@@ -118,14 +119,14 @@ def test_people_met_before_and_newcomers_at_the_next_event(
     expect(met).to_contain_text(NOTE)
     expect(met.get_by_role("link", name=BEN["Email"])).to_be_visible()
     expect(met.locator("mark.tag.shared")).to_contain_text("marathons")
-    new_here = live.locator("section.new-here")
-    expect(new_here).to_contain_text("New here tonight", timeout=LIVE_UPDATE_TIMEOUT_MS)
+    new_here = ana_phone.locator("#people section.new-here")
+    expect(new_here).to_contain_text("New here tonight", timeout=PEOPLE_UPDATE_TIMEOUT_MS)
     expect(new_here).to_contain_text("Cleo Park")
     expect(new_here.locator("mark.tag.shared")).to_contain_text("Sourdough")
     expect(new_here).not_to_contain_text("Ben Okafor")
     assert navigations == []
     # Met before comes first, above the newcomers and the suggestions.
-    text = live.inner_text()
+    text = ana_phone.locator("main").inner_text()
     assert (
         text.index("met before") < text.index("New here tonight") < text.index("might like to meet")
     )

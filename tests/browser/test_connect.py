@@ -269,6 +269,6 @@ def test_badge_page_stays_small(live_server, make_event, make_attendee, new_phon
     expect(phone.locator("#live .requests")).to_contain_text("Ben Okafor wants to connect")
     expect(phone.locator("#live .connections")).to_contain_text("Cleo Park")
     expect(phone.locator("#live .connections")).to_contain_text("Dev Rao")
-    expect(phone.locator("#live .suggestions")).to_contain_text("Eli Moss")
+    expect(phone.locator("#people .suggestions")).to_contain_text("Eli Moss")
     expect(button(phone, "Scan a badge")).to_be_visible()
     assert_small(busy, live_server, "badge page with four people")
