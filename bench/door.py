@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/door.py [--postgresql URL] [--threads 8] [--rounds 2] [--seconds 5]
                                    [--clients 16] [--rate 50] [--phones 2000] [--mixed-for 30]
+                                   [--poll 5] [--people-poll 30]
 
 For SQLite (a temporary file) and, with --postgresql, for PostgreSQL (that database is
 created if missing and emptied), it migrates a fresh database with `flask db upgrade`,
@@ -18,8 +19,9 @@ the body in whatever encoding came back; the run counts the encodings it got.
 Closed loop: --clients threads, each with one request in flight, run each flow for
 --seconds, in --rounds rounds; every round measures the bare insert first, and each flow's
 ratio is its rate over the bare rate of the same round. Flows: a full check-in (GET the
-form, POST it; CSRF and cookies as a phone has them), the badge page's first view, its
-refresh unchanged (304) and changed (the fragment), a card (someone else's badge), a
+form, POST it; CSRF and cookies as a phone has them), the badge page's first view, the
+refresh of its own list unchanged (304) and changed (the fragment), the people to meet
+(the page's other live half, rendered), a card (someone else's badge), a
 connection request (open the card, POST its form with its CSRF token, follow the redirect
 back to the card; each pair of phones once) and the organiser's refresh. Answers are
 counted by status: a 304 is never counted as a 200.
@@ -28,7 +30,8 @@ Stalled connections: --workers connections that send half a request and wait, th
 check-ins for --seconds: sync workers are each held by one; threaded workers are not.
 
 Open loop, the issue's door: --phones phones that checked in beforehand each poll their
-badge every --poll seconds (If-None-Match, a new connection each time, as a phone whose
+badge page's own list every --poll seconds and its people to meet every --people-poll
+seconds, as the page does (If-None-Match, a new connection each time, as a phone whose
 keep-alive lapsed), while --rate arrivals a second (a check-in, then its badge page) come
 through the door, for --mixed-for seconds, all sent on schedule whatever the server's pace.
 Latency counts from the scheduled time, so a queue shows; the schedule lag is how late the
@@ -77,7 +80,11 @@ from app import create_app  # noqa: E402
 from bench import bare  # noqa: E402
 from domain.db import db, writing  # noqa: E402
 from domain.events import EventDetails, create_event, wall_clock_now  # noqa: E402
-from domain.limits import CONNECTION_REQUESTS_PER_HOUR  # noqa: E402
+from domain.limits import (  # noqa: E402
+    CONNECTION_REQUESTS_PER_HOUR,
+    LIVE_REFRESH_SECONDS,
+    PEOPLE_REFRESH_SECONDS,
+)
 from domain.models import Attendance, Connection, OutboxMessage  # noqa: E402
 from domain.organisers import create_organiser  # noqa: E402
 from tests.fake_sendgrid import FakeSendGrid  # noqa: E402
@@ -138,6 +145,7 @@ class Phone:
         self.connection = self._connect()
         self.badge = ""
         self.etag = ""
+        self.etags: dict[str, str] = {}  # per live half of the badge page
 
     def _connect(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
@@ -204,13 +212,18 @@ def check_in(phone: Phone, poster: str) -> bool:
     return status == 303 and phone.badge.startswith("/b/")
 
 
-def refresh(phone: Phone) -> str:
-    """Poll my badge as its page does; return the status, holding any new version."""
+MINE, TO_MEET = "/live", "/live/people"  # the badge page's two live halves
+
+
+def refresh(phone: Phone, half: str = MINE) -> str:
+    """Poll one half of my badge as its page does; return the status, holding any new
+    version."""
+    held = phone.etags.get(half)
     status, headers, _ = phone.request(
-        "GET", f"{phone.badge}/live", **({"If-None-Match": phone.etag} if phone.etag else {})
+        "GET", f"{phone.badge}{half}", **({"If-None-Match": held} if held else {})
     )
     if status == 200:  # something changed for them: hold the new version
-        phone.etag = headers.get("etag", "")
+        phone.etags[half] = headers.get("etag", "")
     return str(status)
 
 
@@ -515,7 +528,12 @@ def one_round(door: Door, organiser: Phone, live: str, round_number: int) -> Non
 
     def refresh_changed(client: int) -> Answer:
         phone = cycle(client)
-        status = phone.request("GET", f"{phone.badge}/live")[0]
+        status = phone.request("GET", f"{phone.badge}{MINE}")[0]
+        return str(status), status == 200
+
+    def people_changed(client: int) -> Answer:
+        phone = cycle(client)
+        status = phone.request("GET", f"{phone.badge}{TO_MEET}")[0]
         return str(status), status == 200
 
     def card(client: int) -> Answer:
@@ -551,6 +569,7 @@ def one_round(door: Door, organiser: Phone, live: str, round_number: int) -> Non
         ("badge, first view", badge),
         ("badge refresh, unchanged", refresh_unchanged),
         ("badge refresh, changed", refresh_changed),
+        ("people to meet, changed", people_changed),
         ("card", card),
         ("connect (card, POST, card)", connect),
     ]
@@ -611,7 +630,8 @@ def mixed(door: Door) -> None:
         phone = door.arrive()
         if phone is None:
             return "no badge", False
-        refresh(phone)  # the badge page has loaded: it holds its version
+        refresh(phone)  # the badge page has loaded: it holds the versions of its halves
+        refresh(phone, TO_MEET)
         phone.hang_up()
         with lock:
             pollers.append(phone)
@@ -623,10 +643,10 @@ def mixed(door: Door) -> None:
         f"({time.monotonic() - began:.0f} s, errors {seated.errors})"
     )
 
-    def poll(phone: Phone) -> Callable[[], Answer]:
+    def poll(phone: Phone, half: str) -> Callable[[], Answer]:
         def call() -> Answer:
             try:
-                answer = refresh(phone)
+                answer = refresh(phone, half)
             finally:
                 phone.hang_up()  # its keep-alive lapses before the next poll
             return answer, answer in ("200", "304")
@@ -643,19 +663,24 @@ def mixed(door: Door) -> None:
 
     schedule: list[tuple[float, str, Callable[[], Answer]]] = []
     for n, phone in enumerate(pollers):
-        first = n * args.poll / max(1, len(pollers))
-        schedule += [
-            (at, "badge poll", poll(phone))
-            for at in itertools.takewhile(
-                lambda at: at < args.mixed_for, itertools.count(first, args.poll)
-            )
-        ]
+        for kind, half, every in (
+            ("badge poll", MINE, args.poll),
+            ("people poll", TO_MEET, args.people_poll),
+        ):
+            first = n * every / max(1, len(pollers))
+            schedule += [
+                (at, kind, poll(phone, half))
+                for at in itertools.takewhile(
+                    lambda at: at < args.mixed_for, itertools.count(first, every)
+                )
+            ]
     arrivals = int(args.rate * args.mixed_for)
     schedule += [(n / args.rate, "door arrival", arrival) for n in range(arrivals)]
     tallies, wall, driver = open_loop(schedule, args.driver_threads)
-    polls = len(pollers) / args.poll
+    polls = len(pollers) / args.poll + len(pollers) / args.people_poll
     print(
-        f" open loop: {len(pollers)} phones polling every {args.poll:g} s ({polls:.0f}/s) "
+        f" open loop: {len(pollers)} phones polling their own list every {args.poll:g} s and "
+        f"the people to meet every {args.people_poll:g} s ({polls:.0f}/s) "
         f"+ {args.rate:g} arrivals/s (check-in + badge), {args.mixed_for:g} s"
     )
     kept_up = True
@@ -769,7 +794,15 @@ def main() -> None:
     parser.add_argument("--no-stalls", dest="stalls", action="store_false")
     parser.add_argument("--rate", type=float, default=50, help="door arrivals a second")
     parser.add_argument("--phones", type=int, default=2000, help="phones polling their badge")
-    parser.add_argument("--poll", type=float, default=5, help="seconds between a phone's polls")
+    parser.add_argument(
+        "--poll", type=float, default=LIVE_REFRESH_SECONDS, help="seconds between own-list polls"
+    )
+    parser.add_argument(
+        "--people-poll",
+        type=float,
+        default=PEOPLE_REFRESH_SECONDS,
+        help="seconds between polls of the people to meet",
+    )
     parser.add_argument("--mixed-for", type=float, default=30)
     parser.add_argument("--driver-threads", type=int, default=512)
     parser.add_argument("--sendgrid-delay", type=float, default=0.05)

@@ -250,8 +250,14 @@ class Traffic:
             self.finished.append(request)
 
     def _on_failed(self, request: Any) -> None:
-        if request in self.requests:
-            self.failed.append(request)
+        if request not in self.requests:
+            return
+        if request.resource_type == "fetch" and request.failure == "net::ERR_ABORTED":
+            # The previous page's live refresh, started as the phone left it and cut off
+            # by the navigation: not this page's traffic.
+            self.requests.remove(request)
+            return
+        self.failed.append(request)
 
     def __enter__(self) -> Traffic:
         self.page.wait_for_load_state("networkidle")  # the previous page's requests are done
