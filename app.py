@@ -37,7 +37,7 @@ from blueprints.extensions import (
     migrate,
 )
 from domain import caching
-from domain.db import db
+from domain.db import WriterConnection, db
 from domain.limits import LOOKUP_CACHE_SECONDS
 from domain.printtext import BOLD_FONTS, REGULAR_FONTS
 
@@ -180,4 +180,8 @@ def _derive_settings(app: Flask) -> None:
     )
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url
     if database_url.startswith("sqlite"):
+        # Writers of one process take turns on a lock rather than in SQLite's busy loop.
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options["connect_args"] = {**options.get("connect_args", {}), "factory": WriterConnection}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
         os.makedirs(app.instance_path, exist_ok=True)

@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import functools
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -60,10 +61,74 @@ def begin_writing() -> None:
     write_intent.set(True)
 
 
+class WriterConnection(sqlite3.Connection):
+    """A SQLite connection whose write transactions take turns within the process.
+
+    SQLite lets one writer in at a time and makes the others wait in its busy handler,
+    which sleeps (up to 100 ms a time) and retries: under a threaded server's load a
+    waiting writer keeps sleeping while newer ones slip in, and a few wait for seconds.
+    Writers of one process therefore queue on a lock, which wakes the next at once, and
+    only the processes' one writer each meets SQLite's busy handler. The turn is taken
+    just before BEGIN IMMEDIATE and given back when the transaction ends, however it ends.
+    """
+
+    turn: threading.Lock | None = None
+    _holding = False
+
+    def take_turn(self) -> None:
+        """Wait for this process's turn to write to this database (as long as SQLite would)."""
+        if self.turn is None:
+            return
+        if not self.turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            raise sqlite3.OperationalError("database is locked")
+        self._holding = True
+
+    def give_turn_back(self) -> None:
+        if self._holding:
+            self._holding = False
+            assert self.turn is not None
+            self.turn.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.give_turn_back()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.give_turn_back()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.give_turn_back()
+
+
+_turns: dict[str, threading.Lock] = {}
+_turns_lock = threading.Lock()
+
+
+def _turn_for(path: str) -> threading.Lock | None:
+    """Return the lock writers of one database file take turns on; None in memory."""
+    if not path:
+        return None
+    with _turns_lock:
+        return _turns.setdefault(path, threading.Lock())
+
+
 @sa.event.listens_for(sa.engine.Engine, "connect")
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
+    if isinstance(dbapi_connection, WriterConnection):
+        main = next(
+            row for row in dbapi_connection.execute("PRAGMA database_list") if row[1] == "main"
+        )
+        dbapi_connection.turn = _turn_for(main[2])
     # Let SQLAlchemy's "begin" hook below emit BEGIN itself.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -76,8 +141,21 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 @sa.event.listens_for(sa.engine.Engine, "begin")
 def _begin_sqlite(connection: sa.engine.Connection) -> None:
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+    if connection.dialect.name != "sqlite":
+        return
+    if not write_intent.get():
+        connection.exec_driver_sql("BEGIN")
+        return
+    dbapi_connection = connection.connection.dbapi_connection
+    writer = dbapi_connection if isinstance(dbapi_connection, WriterConnection) else None
+    if writer is not None:
+        writer.take_turn()
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if writer is not None:
+            writer.give_turn_back()
+        raise
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):

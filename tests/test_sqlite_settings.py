@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from domain.db import SQLITE_BUSY_TIMEOUT_MS, db, writing
+from domain.db import SQLITE_BUSY_TIMEOUT_MS, WriterConnection, _turn_for, db, writing
 from domain.models import Interest
 
 POOLED_CONNECTIONS = 5
@@ -190,3 +190,97 @@ def test_deferred_read_then_write_is_what_writing_prevents(sqlite_app: Flask) ->
     assert isinstance(outcome[0], sa.exc.OperationalError)
     assert "database is locked" in str(outcome[0])
     assert _interest_names(sqlite_app) == {"early"}
+
+
+def _pool_without_busy_wait(app: Flask, size: int) -> None:
+    """Fill the pool with `size` connections whose busy_timeout is 0: any wait for
+    SQLite's write lock fails at once with "database is locked"."""
+    db.engine.dispose()
+    connections = [db.engine.connect() for _ in range(size)]
+    for connection in connections:
+        connection.exec_driver_sql("PRAGMA busy_timeout=0")
+    for connection in connections:
+        connection.close()
+
+
+def test_writers_of_one_process_take_turns_without_sqlites_busy_wait(sqlite_app: Flask) -> None:
+    """Threads of one server process queue for the write lock among themselves.
+
+    SQLite's own busy handler sleeps between retries, so under load some writers wait for
+    seconds while newer ones slip in. Here SQLite may not wait at all (busy_timeout 0): a
+    writer that met another inside SQLite would fail at once. None does: they take turns
+    on the process's lock before BEGIN IMMEDIATE.
+    """
+    threads, each = POOLED_CONNECTIONS, 40
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def writer(number: int) -> None:
+        try:
+            start.wait(WAIT)
+            for n in range(each):
+                with sqlite_app.app_context(), writing():
+                    db.session.add(Interest(name=f"writer {number} row {n}"))
+                    db.session.commit()
+                    db.session.remove()
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    with sqlite_app.app_context():
+        _pool_without_busy_wait(sqlite_app, POOLED_CONNECTIONS)
+    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(WAIT * 3)
+    assert not any(worker.is_alive() for worker in workers)
+    assert errors == []
+    assert len(_interest_names(sqlite_app)) == threads * each
+
+
+def test_the_turn_to_write_is_given_back_however_a_transaction_ends(sqlite_app: Flask) -> None:
+    def turn_taken() -> bool:
+        writer = db.session.connection().connection.dbapi_connection
+        assert isinstance(writer, WriterConnection) and writer.turn is not None
+        return writer.turn.locked()
+
+    with sqlite_app.app_context():
+        with writing():
+            db.session.add(Interest(name="kept"))
+            db.session.flush()
+            assert turn_taken()
+            db.session.commit()
+        with writing():
+            db.session.add(Interest(name="dropped"))
+            db.session.flush()
+            db.session.rollback()
+        with writing():
+            db.session.add(Interest(name="kept"))  # the name is unique
+            with pytest.raises(sa.exc.IntegrityError):
+                db.session.flush()
+            db.session.rollback()
+        db.session.remove()
+        assert not _turn_of(sqlite_app).locked()
+
+        # SQLite itself refuses the write lock (another program holds it): the turn goes
+        # back with the error.
+        _pool_without_busy_wait(sqlite_app, 1)
+        other = sqlite3.connect(
+            sa.make_url(sqlite_app.config["DATABASE_URL"]).database, isolation_level=None
+        )
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            with writing(), pytest.raises(sa.exc.OperationalError, match="database is locked"):
+                db.session.execute(sa.select(sa.literal(1)))
+            db.session.rollback()
+            assert not _turn_of(sqlite_app).locked()
+        finally:
+            other.close()
+            db.session.remove()
+    assert _interest_names(sqlite_app) == {"kept"}
+
+
+def _turn_of(app: Flask) -> threading.Lock:
+    turn = _turn_for(sa.make_url(app.config["DATABASE_URL"]).database)
+    assert turn is not None
+    return turn
