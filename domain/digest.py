@@ -215,7 +215,9 @@ def announced_event(
     if message.kind != "digest" or not signed(secret, given, "calendar", token, event_id):
         return None
     event = db.session.get(Event, event_id)
-    if event is None:
+    # An event made after the email went is not the one it announced, even under the same
+    # id: SQLite gives a deleted event's id to the next new one.
+    if event is None or (message.sent_at is not None and event.created_at > message.sent_at):
         raise DigestError("event_gone", "The event this email announced is no longer on Rapport.")
     return event
 

@@ -541,7 +541,7 @@ def test_attendee_page_marks_first_timers_and_regulars(client, club):
 
 
 def test_digest_says_where_we_first_met_and_ends_with_the_next_event_and_its_calendar(
-    app, sendgrid_app, fake_sendgrid, club, make_event, make_attendee
+    app, sendgrid_app, fake_sendgrid, club, make_organiser, make_event, make_attendee
 ):
     coming = make_event(club.organiser, name="Sunday Brunch", venue="The Back Room")
     with writing():
@@ -631,6 +631,14 @@ def test_digest_says_where_we_first_met_and_ends_with_the_next_event_and_its_cal
     gone = app.test_client().get(path)
     assert gone.status_code == 410
     assert "This event is no longer on Rapport" in gone.text
+    # A new event under the deleted one's id (SQLite reuses the highest id; here it is given
+    # by hand, on either engine) is not what the email announced: it stays gone.
+    offsite = make_event(make_organiser(), name="Private offsite", venue="Room 9")
+    with writing():
+        db.session.execute(sa.update(Event).where(Event.id == offsite.id).values(id=coming.id))
+        db.session.commit()
+    reused = app.test_client().get(path)
+    assert reused.status_code == 410 and "Private offsite" not in reused.text
     # The community carries on: its page, and the next brunch after tonight's.
     db.session.expire_all()
     page = owner.get(f"/organiser/communities/{club.community.id}")
