@@ -388,6 +388,14 @@ class ProfileFields(Form):
         except ProfileError as error:
             raise ValidationError(error.message) from error
 
+    def validate_suggested(self, field: Any) -> None:
+        # The boxes offer only interests already in use, but a posted value may be anything;
+        # with the Interests field empty its own check (above) does not run.
+        try:
+            normalise_interests(list(field.data or []))
+        except ProfileError as error:
+            raise ValidationError(error.message) from error
+
     def validate_links(self, field: Any) -> None:
         try:
             normalise_links(self.link_list())
@@ -637,6 +645,7 @@ class DoorCheckInForm(Form):
     offer = ProfileFields.offer
     interest_list = ProfileFields.interest_list
     validate_interests = ProfileFields.validate_interests
+    validate_suggested = ProfileFields.validate_suggested
 
 
 class BadgeLookupForm(Form):

@@ -180,6 +180,8 @@ def test_door_staff_check_someone_in_by_hand_and_get_the_print_button(
         ({"name": "Dev", "email": "not an address"}, "Please enter a valid email address"),
         ({"name": "Dev", "interests": ",".join(f"i{n}" for n in range(20))}, "Up to"),
         ({"name": "Dev\x00"}, "without control characters"),
+        ({"name": "Dev", "suggested": ["a\x01b"]}, "control characters"),
+        ({"name": "Dev", "suggested": [f"t{n}" for n in range(40)]}, "Up to"),
     ],
 )
 def test_bad_door_input_gets_a_clear_message_and_changes_nothing(

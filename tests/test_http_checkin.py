@@ -195,6 +195,29 @@ def test_names_keep_their_script_and_lose_direction_overrides(client, make_event
     assert person.talk_about == typed["talk_about"]
 
 
+@pytest.mark.parametrize(
+    ("ticked", "message"),
+    [
+        (["a\x01b"], "control characters"),
+        (["x" * 50], "Keep each interest to 40 characters"),
+        (["\u200b"], "nothing you can see"),
+        (["e" + "\u0301" * 5], "at most 3 accents on one letter"),
+        ([f"tag{n}" for n in range(40)], "at most 10 interests"),
+    ],
+)
+def test_a_forged_popular_interest_gets_a_message_not_an_error(client, make_event, ticked, message):
+    """The "Popular here" boxes offer only interests in use, but a post may carry anything,
+    with the Interests field empty or not."""
+    event = make_event()
+    before = row_counts()
+    for interests in ("", "jazz"):
+        data = {**VALID, "interests": interests, "suggested": ticked}
+        response = client.post(f"/e/{event.checkin_token}", data=data)
+        assert response.status_code == 200
+        assert message in response.text.replace("&#39;", "'")
+    assert row_counts() == before
+
+
 def test_a_form_error_keeps_what_was_typed(client, make_event):
     event = make_event()
     response = client.post(f"/e/{event.checkin_token}", data={**VALID, "email": "nope"})
