@@ -281,12 +281,19 @@ def rotate(event_id: int) -> Response | str:
 
 
 @bp.route("/events/<id:event_id>/end", methods=["GET", "POST"])
-def end(event_id: int) -> Response | str:
+def end(event_id: int) -> Response | str | tuple[str, int]:
     """Ask, saying who gets follow-ups and when, then end the event now."""
     event = event_or_404(event_id, Action.END)
-    if event_state(event, utcnow()) is EventState.ENDED:
+    state = event_state(event, utcnow())
+    if state is EventState.ENDED:
         flash("The event has already ended.", "success")
         return redirect(url_for("organiser.attendees", event_id=event.id), 303)
+    if state is not EventState.LIVE:
+        # Ended before it started, it would last no time at all and could not be edited.
+        page = render_template(
+            "organiser/end.html", event=event, starts=local_time(event, event.starts_at)
+        )
+        return page if request.method == "GET" else (page, 409)
     if request.method == "GET":
         return render_template(
             "organiser/end.html", event=event, preview=ending_preview(event, utcnow())

@@ -192,6 +192,7 @@ class EmailsPage:
     digests_due: datetime  # in the event's time zone
     digests_waiting: bool
     ended: bool
+    live: bool  # started and not ended: it can be ended now
     previewable: list[tuple[int, str]]  # (attendance id, name) of each digest recipient
     hold: SendingHold | None
     resumed: LastResume | None  # the latest lift of a pause, by anyone
@@ -214,6 +215,7 @@ def emails_page(event: Event, now: datetime, page: int = 1) -> EmailsPage:
         digests_due=local_time(event, due),
         digests_waiting=due > now,
         ended=event_state(event, now) is EventState.ENDED,
+        live=event_state(event, now) is EventState.LIVE,
         previewable=digest_recipients(event),
         hold=sending_hold(now),
         resumed=last_resume(),

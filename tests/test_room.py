@@ -15,7 +15,7 @@ from blueprints.emails import compose, make_mailer
 from domain.connections import request_connection
 from domain.db import db, utcnow, writing
 from domain.event_state import EventState, event_state
-from domain.events import listed_events
+from domain.events import listed_events, wall_clock_now
 from domain.health import connection_health
 from domain.limits import EMAILS_PAGE_SIZE, RETENTION_DAYS
 from domain.models import (
@@ -339,6 +339,27 @@ def test_ending_asks_first_and_says_who_gets_emails_when(organiser_client, met, 
     assert "End the event now" not in after
     emails = organiser_client.get(f"/organiser/events/{met.event.id}/emails").text
     assert "End the event now" not in emails
+
+
+def test_an_event_that_has_not_started_cannot_be_ended(client, make_event, make_attendee):
+    """Ended before its start it would last no time and its settings could not be saved."""
+    soon = wall_clock_now("Europe/London").replace(microsecond=0) + timedelta(minutes=30)
+    event = make_event(starts_at=soon, ends_at=soon + timedelta(hours=3))
+    make_attendee(event, "Early Bird")  # check-in opens before the start
+    before = db.session.get_one(Event, event.id)
+    starts, ends = before.starts_at, before.ends_at
+    login(client, before.organiser)
+    page = client.get(f"/organiser/events/{event.id}").text
+    assert "Check-in open" in page and "End the event now" not in page
+    assert "End the event now" not in client.get(f"/organiser/events/{event.id}/emails").text
+    ask = client.get(f"/organiser/events/{event.id}/end")
+    assert ask.status_code == 200
+    assert "hasn't started" in ask.text and "change its times" in ask.text
+    refused = client.post(f"/organiser/events/{event.id}/end")
+    assert refused.status_code == 409 and "hasn't started" in refused.text
+    db.session.expire_all()
+    after = db.session.get_one(Event, event.id)
+    assert (after.starts_at, after.ends_at) == (starts, ends)
 
 
 def test_ending_says_who_gets_emails_once_they_confirm(app, client, make_event, make_attendee):
