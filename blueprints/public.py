@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import Iterator
 
+import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
@@ -136,7 +139,8 @@ def _check_in(
     # What was read so far is read; the write lock is taken from here to the commit.
     begin_writing()
     try:
-        result = check_in(event, _profile(form), device_secret=secret, person_id=person_id)
+        with _unless_deleted(event):
+            result = check_in(event, _profile(form), device_secret=secret, person_id=person_id)
     except CheckInError as error:
         db.session.rollback()
         if error.code in (WindowState.NOT_YET, WindowState.ENDED):
@@ -265,13 +269,32 @@ def sign_in_link(token: str) -> str | tuple[str, int]:
             event, window, state, form=CheckInForm(formdata=None), signin_form=form
         )
         return page, 400
-    send_sign_in_link(form.email.data, event)
-    db.session.commit()
+    with _unless_deleted(event):
+        send_sign_in_link(form.email.data, event)
+        db.session.commit()
     return render_template(
         "me/link_sent.html",
         email=form.email.data,
         lifetime=lifetime_in_words("signin"),
     )
+
+
+@contextlib.contextmanager
+def _unless_deleted(event: Event) -> Iterator[None]:
+    """Answer 404 when the event was deleted since this process last looked its poster up.
+
+    The poster's event is remembered for a few seconds in each server process, and only
+    the process that deleted it forgets it at once: elsewhere a check-in may still be
+    tried, and the database refuses it (the event's row is gone).
+    """
+    try:
+        yield
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        caching.forget_event(event.id, event.checkin_token)
+        if db.session.get(Event, event.id) is None:
+            abort(404)
+        raise
 
 
 def _event_or_404(token: str) -> Event:

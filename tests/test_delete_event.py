@@ -208,3 +208,35 @@ def test_the_name_as_the_page_shows_it_confirms_a_deletion(
     done = client.post(f"/organiser/events/{event.id}/delete", data={"name": typed})
     assert done.status_code == 303
     assert count(Event, Event.id == event.id) == 0
+
+
+def test_a_server_process_that_still_remembers_a_deleted_poster_answers_404(
+    app_factory, make_organiser, make_event, make_attendee
+):
+    """Each server process remembers a poster's event for a few seconds; only the one that
+    deleted it forgets it at once. Another may still show the form: a check-in or a sign-in
+    request posted there is a 404 that writes nothing, not a 500."""
+    from domain import caching
+    from domain.checkin import find_event_by_checkin_token
+
+    server = app_factory(LOOKUP_CACHE_SECONDS=60)
+    event = make_event(make_organiser(), name="Gone tonight")
+    confirm_directly(make_attendee(event, "Ana", "ana@example.org"))  # her profile stays
+    poster = event.checkin_token
+    phone = server.test_client()
+    assert phone.get(f"/e/{poster}").status_code == 200
+    with server.app_context():
+        remembered = find_event_by_checkin_token(poster)
+    with writing():
+        delete_event(db.session.get_one(Event, event.id), utcnow())
+        db.session.commit()
+    # This process forgot it; put it back as another process still holds it.
+    caching.remembered(caching.poster_key(poster), lambda: remembered)
+    before = (count(Attendance), count(Person), count(OutboxMessage))
+    guest = {"name": "Ben", "email": "ben@example.org", "want_followups": "y"}
+    assert phone.post(f"/e/{poster}", data=guest).status_code == 404
+    link = phone.post(f"/e/{poster}/sign-in", data={"email": "ana@example.org"})
+    assert link.status_code == 404
+    assert (count(Attendance), count(Person), count(OutboxMessage)) == before
+    # The process has now forgotten it too.
+    assert phone.get(f"/e/{poster}").status_code == 404
