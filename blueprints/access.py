@@ -39,6 +39,11 @@ def administrators_named() -> bool:
     return bool(_administrators())
 
 
+def is_administrator_address(email: str) -> bool:
+    """Tell whether an address is named in RAPPORT_ADMIN_EMAILS."""
+    return normalise_email(email) in _administrators()
+
+
 def is_administrator() -> bool:
     """Tell whether the signed-in organiser looks after the installation (RAPPORT_ADMIN_EMAILS)."""
     return current_user.is_authenticated and (

@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from blueprints.access import is_administrator_address
 from blueprints.extensions import limiter, login_manager, no_email_typed, typed_email_key
 from blueprints.forms import LoginForm, SignupForm
 from blueprints.navigation import local_path
@@ -42,7 +43,7 @@ def signup() -> Response | str:
     if current_user.is_authenticated:
         return redirect(url_for("organiser.events"))
     form = SignupForm()
-    if form.validate_on_submit():
+    if form.validate_on_submit() and not _is_refused_as_an_administrator(form):
         try:
             organiser = create_organiser(form.email.data, form.password.data, form.name.data)
         except OrganiserError:
@@ -56,6 +57,18 @@ def signup() -> Response | str:
             target = local_path(request.args.get("next")) or url_for("organiser.new_event")
             return redirect(target, 303)
     return render_template("auth/signup.html", form=form)
+
+
+def _is_refused_as_an_administrator(form: SignupForm) -> bool:
+    """Refuse, on the form, an address named in RAPPORT_ADMIN_EMAILS: sign-up takes an
+    address unproven, so an administrator's account is made on the server."""
+    if not is_administrator_address(form.email.data):
+        return False
+    form.email.errors.append(
+        "This address looks after this site: its account is made on the server, with "
+        "flask --app app organiser create."
+    )
+    return True
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -7,10 +7,10 @@ import sqlalchemy as sa
 
 from blueprints.emails import compose, make_mailer
 from domain.db import db, utcnow, writing
-from domain.models import Event, OutboxMessage, SendingResumed
+from domain.models import Event, Organiser, OutboxMessage, SendingResumed
 from domain.sending import pause_sending, sending_hold
 from domain.worker import Worker
-from tests.conftest import login
+from tests.conftest import PASSWORD, login
 from tests.mail_support import end_now
 
 
@@ -176,3 +176,26 @@ def test_where_administrators_are_named_only_they_resume(
     done = client_of(app, admin).post("/organiser/sending/resume", follow_redirects=True)
     assert "Sending resumed" in done.text
     assert not paused() and resumes() == [("root@example.org", admin.id)]
+
+
+def test_a_named_administrators_address_cannot_be_taken_by_signing_up(app, client, runner):
+    """Sign-up takes an address unproven: a listed administrator's account is made on the
+    server, and no one can get ahead of it on the web."""
+    app.config["RAPPORT_ADMIN_EMAILS"] = "root@example.org, ops@example.org"
+    pause()
+    for typed in ("root@example.org", " Ops@Example.ORG "):
+        response = client.post(
+            "/signup", data={"name": "Mallory", "email": typed, "password": "a long enough pw"}
+        )
+        assert response.status_code == 200
+        assert "its account is made on the server" in response.text
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Organiser)) == 0
+    assert client.post("/organiser/sending/resume").status_code in (302, 303, 401, 404)
+    assert paused()
+
+    made = runner.invoke(args=["organiser", "create", "root@example.org"], input=f"{PASSWORD}\n")
+    assert made.exit_code == 0, made.output
+    root = db.session.scalars(sa.select(Organiser)).one()
+    done = client_of(app, root).post("/organiser/sending/resume", follow_redirects=True)
+    assert "Sending resumed" in done.text and not paused()
