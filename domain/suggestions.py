@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from domain.communities import came_before
-from domain.connections import either_way
+from domain.connections import either_way, find_connection
 from domain.db import db
 from domain.limits import SUGGESTION_CANDIDATES, SUGGESTIONS
 from domain.models import (
@@ -139,6 +139,17 @@ def _loading_statement() -> sa.Select[tuple[Attendance]]:
 
 
 def suggested(mine: Attendance, attendance_id: int) -> Attendance | None:
-    """Return the attendance if it is one of my suggestions right now, else None."""
+    """Return the attendance if it is one of my suggestions right now, else None.
+
+    Someone already linked with me here (a request either way) is no longer a suggestion,
+    but the list on my phone may be a refresh old: they are returned too, so tapping
+    "Connect" on someone who has just asked me accepts their request.
+    """
     found = suggestions(mine, only=attendance_id)
-    return next((s.attendance for s in found if s.attendance.id == attendance_id), None)
+    target = next((s.attendance for s in found if s.attendance.id == attendance_id), None)
+    if target is not None:
+        return target
+    other = db.session.get(Attendance, attendance_id)
+    if other is None or other.event_id != mine.event_id or other.id == mine.id:
+        return None
+    return other if find_connection(mine, other) is not None else None

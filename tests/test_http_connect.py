@@ -180,8 +180,9 @@ def test_vcard_only_for_accepted_connections_of_mine(party):
     assert cleo.get(f"/b/{cleo.token}/connections/{accepted.id}/contact.vcf").status_code == 404
 
 
-def count(model) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+def count(model, *where) -> int:
+    db.session.rollback()  # a fresh read: the server has written since
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
 
 
 def test_connect_accept_flow_over_http(party):
@@ -283,6 +284,25 @@ def test_connect_from_suggestions(party):
     # Someone who is not a suggestion (shares nothing, hidden) cannot be asked this way.
     dan_id = party["dan"].result.attendance.id
     assert ana.post(f"/b/{ana.token}/suggestions/{dan_id}/connect").status_code == 404
+
+
+def test_connecting_with_a_suggestion_who_has_just_asked_me_accepts_their_request(party):
+    """My list of people to meet refreshes every 30 s: the person in it may have asked me
+    meanwhile. Tapping Connect then connects us, as asking each other does."""
+    ana, cleo = party["ana"], party["cleo"]
+    assert "Connect with Cleo" in ana.get(f"/b/{ana.token}").text
+    assert cleo.post(f"/b/{ana.token}/connect").status_code == 303
+    connections = count(Connection)
+    path = f"/b/{ana.token}/suggestions/{cleo.result.attendance.id}/connect"
+    done = ana.post(path, follow_redirects=True)
+    assert done.status_code == 200
+    assert "You&#39;re now connected with Cleo" in done.text
+    assert count(Connection) == connections
+    assert count(Connection, Connection.accepted_at.is_not(None)) == connections
+    # Tapped again from a list still a refresh old: still connected, nothing new.
+    again = ana.post(path, follow_redirects=True)
+    assert again.status_code == 200 and "connected with Cleo" in again.text
+    assert count(Connection) == connections
 
 
 def test_not_checked_in_is_taken_through_check_in_and_back(party, app):
