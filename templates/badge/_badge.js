@@ -12,8 +12,11 @@
     var version = part.getAttribute("data-version") || "";
     var refresh = function () {
       if (document.hidden) return;
-      // Never replace a form someone is typing in.
-      if (part.contains(document.activeElement) && document.activeElement.tagName !== "BODY") return;
+      // Never replace a field someone is typing in, nor a choice they have opened
+      // ("Remove or block ..."); a link or button merely left focused does not count.
+      var active = document.activeElement;
+      if (active && part.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName)) return;
+      if (part.querySelector("details[open]")) return;
       // The version this part shows: unchanged, the server answers 304 and nothing moves.
       var headers = version ? { "If-None-Match": version } : {};
       fetch(part.getAttribute("data-live-url"), { credentials: "same-origin", headers: headers })

@@ -272,3 +272,32 @@ def test_badge_page_stays_small(live_server, make_event, make_attendee, new_phon
     expect(phone.locator("#people .suggestions")).to_contain_text("Eli Moss")
     expect(button(phone, "Scan a badge")).to_be_visible()
     assert_small(busy, live_server, "badge page with four people")
+
+
+def test_my_own_list_keeps_refreshing_after_a_tap_inside_it(
+    live_server, make_event, make_attendee, new_phone
+):
+    """A tap on a link or on "Remove or block ..." (opened, then closed) leaves the focus in
+    the list; a new request must still appear by itself."""
+    event = make_event(name="Sunday brunch")
+    phone = new_phone()
+    token = check_in_at(phone, live_server, event, ANA)
+    db.session.rollback()
+    with writing():
+        ana = find_attendance_by_badge(token)
+        cleo = make_attendee(event, "Cleo Park", interests=["sourdough"])
+        accept_connection(ana, request_connection(cleo.attendance, ana))
+        db.session.commit()
+    phone.reload()
+    entry = phone.locator("#live .connections li").filter(has_text="Cleo Park")
+    summary = entry.locator("summary", has_text="Remove or block Cleo Park")
+    summary.click()
+    summary.click()
+    assert phone.evaluate("document.activeElement.tagName") == "SUMMARY"
+    with writing():
+        dev = make_attendee(event, "Dev Rao", interests=["marathons"])
+        request_connection(dev.attendance, find_attendance_by_badge(token))
+        db.session.commit()
+    expect(phone.locator("#live .requests")).to_contain_text(
+        "Dev Rao wants to connect", timeout=LIVE_UPDATE_TIMEOUT_MS
+    )
