@@ -146,11 +146,20 @@ class Phone:
         self.badge = ""
         self.etag = ""
         self.etags: dict[str, str] = {}  # per live half of the badge page
+        # Its two halves may poll at once when the server runs late: one request at a time
+        # on its connection, as a browser queues them.
+        self.lock = threading.Lock()
 
     def _connect(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
 
     def request(
+        self, method: str, path: str, form: dict[str, str] | None = None, **headers: str
+    ) -> tuple[int, dict[str, str], str]:
+        with self.lock:
+            return self._request(method, path, form, **headers)
+
+    def _request(
         self, method: str, path: str, form: dict[str, str] | None = None, **headers: str
     ) -> tuple[int, dict[str, str], str]:
         body = urlencode(form) if form is not None else None
@@ -186,7 +195,8 @@ class Phone:
         return self.request("GET", location.replace(f"http://127.0.0.1:{self.port}", ""))[0]
 
     def hang_up(self) -> None:
-        self.connection.close()
+        with self.lock:
+            self.connection.close()
 
 
 def check_in(phone: Phone, poster: str) -> bool:
