@@ -132,6 +132,7 @@ def pages(app, event_id: int, poster: str, size: int):
         lambda: phone.get(f"{badge}/live", headers={"If-None-Match": live.headers["ETag"]}),
     )
     yield "badge refresh, changed", lambda: phone.get(f"{badge}/live", headers=BROTLI)
+    yield "people to meet", lambda: phone.get(f"{badge}/live/people", headers=BROTLI)
     yield "attendee page", lambda: laptop.get(page, headers=BROTLI)
     now = laptop.get(f"{page}/live").headers["ETag"]
     yield (

@@ -99,6 +99,7 @@ def flows(app, poster: str, repeat: int) -> Iterator[tuple[str, Callable[[int], 
     yield "check-in (GET + POST)", lambda n: check_in(phone(app), poster)
     yield "badge, first view", lambda n: phones[n % 4].get(badges[n % 4])
     yield "badge refresh, changed", lambda n: phones[n % 4].get(f"{badges[n % 4]}/live")
+    yield "people to meet", lambda n: phones[n % 4].get(f"{badges[n % 4]}/live/people")
     yield "card", lambda n: phones[n % 4].get(badges[(n + 1) % 4])
     # Phones that check in now: each opens its badge once, whose QR code is drawn then,
     # as on a badge's first view in a server process; then each asks for one connection.
