@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from blueprints.emails import SUBJECTS, compose
+from blueprints.emails import SUBJECTS, compose, make_mailer
 from domain.checkin import CheckInResult
 from domain.connections import request_connection
 from domain.db import db, utcnow, writing
@@ -26,6 +26,22 @@ from tests.conftest import PUBLIC_URL
 
 # Each kind's subject starts its own way ("Confirm your email", "The people you met at", ...).
 SUBJECT_STARTS = {kind: subject.split("{event}")[0] for kind, subject in SUBJECTS.items()}
+
+
+def run_worker_once(app: Flask, mailer: Any = None) -> WorkerStats:
+    """Send everything due now in one pass of the outbox worker, as its process would, through
+    `mailer` or else the app's own (the real sendgrid client where SendGrid is set up)."""
+    db.session.commit()  # the worker reads in its own session: it sees what is committed
+    worker = Worker(
+        mailer=mailer or make_mailer(app),
+        compose=compose,
+        context=app.app_context,
+        threads=1,
+        poll_seconds=0,
+    )
+    stats = worker.run(once=True)
+    db.session.rollback()  # read what the worker wrote, not an old snapshot
+    return stats
 
 
 class Mailbox:
@@ -44,13 +60,7 @@ class Mailbox:
 
     def deliver(self) -> WorkerStats:
         """Send everything due now, as the worker process would; return what it did."""
-        db.session.commit()
-        worker = Worker(
-            mailer=self, compose=compose, context=self.app.app_context, threads=1, poll_seconds=0
-        )
-        stats = worker.run(once=True)
-        db.session.rollback()  # read what the worker wrote, not an old snapshot
-        return stats
+        return run_worker_once(self.app, self)
 
     def sent(self, to: str | None = None, kind: str | None = None) -> list[Email]:
         """Return the emails sent so far, to one address and of one kind if given."""

@@ -14,7 +14,6 @@ import icalendar
 import pytest
 import sqlalchemy as sa
 
-from blueprints.emails import compose, make_mailer
 from domain.badges import edit_badge_profile, live_badge
 from domain.communities import (
     attach_event,
@@ -31,9 +30,8 @@ from domain.followups import update_followup_settings
 from domain.met_before import first_meetings, met_before_here
 from domain.models import Attendance, Connection, Event
 from domain.people import delete_person
-from domain.worker import Worker
 from tests.conftest import login
-from tests.mail_support import confirm_directly, end_now, link_in
+from tests.mail_support import confirm_directly, end_now, link_in, run_worker_once
 from tests.test_http_connect import Phone
 
 
@@ -558,15 +556,7 @@ def test_digest_says_where_we_first_met_and_ends_with_the_next_event_and_its_cal
     tick_followups(club.ben, ["marathon", "chess"])
     confirm_directly(ana, ben)
     end_now(club.tonight)
-    db.session.commit()
-    Worker(
-        mailer=make_mailer(sendgrid_app),
-        compose=compose,
-        context=sendgrid_app.app_context,
-        threads=1,
-        poll_seconds=0,
-    ).run(once=True)
-    db.session.rollback()
+    run_worker_once(sendgrid_app)
 
     def text_to(address: str) -> str:
         [text] = [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from blueprints.emails import compose, make_mailer
 from domain.connections import request_connection
 from domain.db import db, utcnow, writing
 from domain.followups import update_followup_settings
@@ -22,9 +21,8 @@ from domain.models import (
 )
 from domain.retention import delete_event
 from domain.team import invite
-from domain.worker import Worker
 from tests.conftest import login
-from tests.mail_support import confirm_directly, end_now
+from tests.mail_support import confirm_directly, end_now, run_worker_once
 
 
 def connect(a, b) -> None:
@@ -168,14 +166,7 @@ def test_waiting_emails_of_a_deleted_event_never_go_out(
     deleted = client.post(f"/organiser/events/{party.id}/delete", data={"name": "Rooftop party"})
     assert deleted.status_code == 303
 
-    worker = Worker(
-        mailer=make_mailer(sendgrid_app),
-        compose=compose,
-        context=sendgrid_app.app_context,
-        threads=1,
-        poll_seconds=0,
-    )
-    worker.run(once=True)
+    run_worker_once(sendgrid_app)
     sent_to = {
         recipient["email"]
         for request in fake_sendgrid.requests

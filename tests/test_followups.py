@@ -10,7 +10,6 @@ from email import policy
 import pytest
 import sqlalchemy as sa
 
-from blueprints.emails import compose, make_mailer
 from domain import limits
 from domain.connections import request_connection
 from domain.db import db, utcnow, writing
@@ -23,7 +22,6 @@ from domain.followups import (
 from domain.mailer import Email, FileMailer, SendGridMailer
 from domain.models import EmailLink, Event, OutboxMessage
 from domain.suppression import suppress
-from domain.worker import Worker
 from tests.conftest import login
 from tests.fake_sendgrid import FakeSendGrid
 from tests.mail_support import (
@@ -36,6 +34,7 @@ from tests.mail_support import (
     make_due,
     messages,
     person,
+    run_worker_once,
     states,
     use_email_link,
 )
@@ -539,14 +538,7 @@ def test_subjects_and_headers_have_no_line_breaks_with_a_hostile_event_name(
             .values(status="pending", next_attempt_at=utcnow() - timedelta(seconds=1))
         )
         db.session.commit()
-    db.session.commit()
-    Worker(
-        mailer=FileMailer(tmp_path / "mail", "Rapport <hello@rapport.example>"),
-        compose=compose,
-        context=app.app_context,
-        threads=1,
-        poll_seconds=0,
-    ).run(once=True)
+    run_worker_once(app, FileMailer(tmp_path / "mail", "Rapport <hello@rapport.example>"))
     files = sorted((tmp_path / "mail").glob("*.eml"))
     assert len(files) == 2
     for path in files:
@@ -617,15 +609,7 @@ def test_a_late_confirmation_sends_each_connection_in_exactly_one_email(
 ):
 
     def deliver() -> None:
-        db.session.commit()
-        Worker(
-            mailer=make_mailer(sendgrid_app),
-            compose=compose,
-            context=sendgrid_app.app_context,
-            threads=1,
-            poll_seconds=0,
-        ).run(once=True)
-        db.session.rollback()
+        run_worker_once(sendgrid_app)
 
     event = make_event(name="Bread and running")
     with writing():

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from blueprints.emails import compose, make_mailer
 from domain.db import db, utcnow, writing
 from domain.models import Event, Organiser, OutboxMessage, SendingResumed
 from domain.sending import pause_sending, sending_hold
-from domain.worker import Worker
 from tests.conftest import PASSWORD, login
-from tests.mail_support import end_now
+from tests.mail_support import end_now, run_worker_once
 
 
 def pause() -> None:
@@ -122,15 +120,8 @@ def test_resuming_with_a_key_still_refused_pauses_again_and_the_page_says_so(
 ):
     end_now(met.event)
     owner = client_of(sendgrid_app, db.session.get_one(Event, met.event.id).organiser)
-    worker = Worker(
-        mailer=make_mailer(sendgrid_app),
-        compose=compose,
-        context=sendgrid_app.app_context,
-        threads=1,
-        poll_seconds=0,
-    )
     fake_sendgrid.script(401)
-    worker.run(once=True)
+    run_worker_once(sendgrid_app)
     assert paused()
     page = f"/organiser/events/{met.event.id}/emails"
     assert "refused our key or sender again" not in owner.get(page).text
@@ -138,7 +129,7 @@ def test_resuming_with_a_key_still_refused_pauses_again_and_the_page_says_so(
     assert owner.post(f"{page.removesuffix('/emails')}/emails/resume").status_code == 303
     assert not paused()
     fake_sendgrid.script(401)
-    worker.run(once=True)  # the key is still wrong: the next send is refused again
+    run_worker_once(sendgrid_app)  # the key is still wrong: the next send is refused again
     assert paused()
     [row] = db.session.scalars(sa.select(SendingResumed)).all()
     again = owner.get(page).text

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from blueprints.emails import compose, make_mailer
 from domain.connections import request_connection
 from domain.db import db, utcnow, writing
 from domain.event_state import EventState, event_state
@@ -34,9 +33,8 @@ from domain.pictures import arrivals
 from domain.retention import purge_due
 from domain.room import Guest, Room, room_of
 from domain.sending import SENDER_STATE_ID, sending_hold
-from domain.worker import Worker
 from tests.conftest import login
-from tests.mail_support import confirm_directly, end_now
+from tests.mail_support import confirm_directly, end_now, run_worker_once
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -490,14 +488,7 @@ def test_a_refused_key_pauses_sending_and_the_organiser_resumes_it(
     end_now(met.event)
     fake_sendgrid.script(401)
     before = utcnow()
-    worker = Worker(
-        mailer=make_mailer(sendgrid_app),
-        compose=compose,
-        context=sendgrid_app.app_context,
-        threads=1,
-        poll_seconds=0,
-    )
-    worker.run(once=True)
+    run_worker_once(sendgrid_app)
     db.session.rollback()
     hold = sending_hold(utcnow())
     assert hold is not None and hold.refused and hold.since >= before.replace(microsecond=0)
@@ -520,7 +511,7 @@ def test_a_refused_key_pauses_sending_and_the_organiser_resumes_it(
         not in organiser_client.get(f"/organiser/events/{met.event.id}/emails").text
     )
     # The refused digests go out at once on the next run, through the real client.
-    worker.run(once=True)
+    run_worker_once(sendgrid_app)
     db.session.rollback()
     digests = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "digest"))
     assert [message.status for message in digests] == ["sent", "sent"]

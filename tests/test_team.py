@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from blueprints.emails import compose, make_mailer
 from domain.db import db, utcnow, writing
 from domain.models import Invitation, OutboxMessage, TeamMember
 from domain.team import (
@@ -22,8 +21,8 @@ from domain.team import (
     role_on,
 )
 from domain.tokens import hash_token
-from domain.worker import Worker
 from tests.conftest import PUBLIC_URL, login
+from tests.mail_support import run_worker_once
 
 # ---------------------------------------------------------------- role permissions (domain)
 
@@ -77,11 +76,7 @@ def test_event_for_scopes_every_lookup_by_role(make_organiser, make_event, make_
 
 def deliver(app):
     """Send what is due through the real SendGrid client, to the fake server."""
-    db.session.commit()
-    Worker(
-        mailer=make_mailer(app), compose=compose, context=app.app_context, threads=1, poll_seconds=0
-    ).run(once=True)
-    db.session.rollback()
+    run_worker_once(app)
 
 
 def invitation_link(fake, to: str) -> str:
