@@ -295,18 +295,33 @@ def popular_interests(event: Event) -> list[str]:
 
 
 def _popular_interests(event_id: int, limit: int) -> list[str]:
-    uses = sa.func.count(attendance_interest.c.attendance_id)
+    # Each spelling with its uses here; then, per key, all its spellings' uses together and
+    # the spelling most people typed ("Surfing" typed by four beats "Surf" typed by one).
+    spellings = (
+        sa.select(Interest.key, Interest.name, sa.func.count().label("uses"))
+        .join(attendance_interest, attendance_interest.c.interest_id == Interest.id)
+        .join(Attendance, Attendance.id == attendance_interest.c.attendance_id)
+        .where(
+            Attendance.event_id == event_id,
+            Attendance.interests_visibility == "everyone",
+        )
+        .group_by(Interest.key, Interest.name)
+        .subquery()
+    )
+    by_key = {"partition_by": spellings.c.key}
+    ranked = sa.select(
+        spellings.c.key,
+        spellings.c.name,
+        sa.func.sum(spellings.c.uses).over(**by_key).label("total"),
+        sa.func.row_number()
+        .over(**by_key, order_by=(spellings.c.uses.desc(), spellings.c.name))
+        .label("rank"),
+    ).subquery()
     return list(
         db.session.scalars(
-            sa.select(sa.func.min(Interest.name))
-            .join(attendance_interest, attendance_interest.c.interest_id == Interest.id)
-            .join(Attendance, Attendance.id == attendance_interest.c.attendance_id)
-            .where(
-                Attendance.event_id == event_id,
-                Attendance.interests_visibility == "everyone",
-            )
-            .group_by(Interest.key)
-            .order_by(uses.desc(), Interest.key)
+            sa.select(ranked.c.name)
+            .where(ranked.c.rank == 1)
+            .order_by(ranked.c.total.desc(), ranked.c.key)
             .limit(limit)
         )
     )

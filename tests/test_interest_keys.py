@@ -160,6 +160,17 @@ def test_the_popular_list_counts_spellings_together(make_event, make_attendee) -
     assert [interest_key(tag) for tag in popular] == ["board game", "chess", "sourdough"]
 
 
+def test_the_popular_list_offers_the_spelling_most_people_typed(make_event, make_attendee):
+    event = make_event()
+    for _ in range(4):
+        make_attendee(event, interests=["Surfing"])
+    make_attendee(event, interests=["Surf"])
+    make_attendee(event, interests=["jazz"])
+    make_attendee(event, interests=["jazz"])
+    make_attendee(event, interests=["Jazz", "chess"])
+    assert popular_interests(event) == ["Surfing", "jazz", "chess"]
+
+
 def test_organiser_search_matches_on_the_key(make_event, make_attendee) -> None:
     event = make_event()
     make_attendee(event, "Ana", interests=["Marathons"])
