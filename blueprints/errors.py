@@ -18,7 +18,9 @@ bp = Blueprint("errors", __name__)
 log = logging.getLogger(__name__)
 
 # The pages' refresh scripts fetch these; they get a short JSON answer, not a page.
-LIVE_ENDPOINTS = frozenset({"organiser.attendees_live", "badge.live"})
+LIVE_ENDPOINTS = frozenset(
+    {"organiser.attendees_live", "organiser.pictures_live", "badge.live", "badge.live_people"}
+)
 UNAVAILABLE_TITLE = "Busy for a moment"
 UNAVAILABLE_MESSAGE = (
     "We can't save or load that right now. Nothing was changed: please try again in a moment."
@@ -37,6 +39,12 @@ MESSAGES = {
     429: ("Slow down", "Too many tries in a short time. Please wait a little and try again."),
     500: ("Something went wrong", "Sorry, that's our fault. Please try again in a moment."),
 }
+# An organiser's page that is not there, or not theirs (another's event, a role without it).
+ORGANISER_NOT_FOUND = (
+    "Not found",
+    "This page doesn't exist, or your account can't open it: an event's owner decides what "
+    "each member of its team may see. Go back to your events and try from there.",
+)
 
 
 @bp.app_errorhandler(CSRFError)
@@ -60,6 +68,8 @@ def http_error(error: HTTPException) -> tuple[str, int] | tuple[str, int, dict[s
         return "Bad request: this site is not served under that host name.", 400
     code = error.code or 500
     title, message = MESSAGES.get(code, (error.name, error.description or ""))
+    if code == 404 and request.path.startswith("/organiser/"):
+        title, message = ORGANISER_NOT_FOUND
     if isinstance(error, RateLimitExceeded) and error.limit.error_message:
         message = error.description or message
     page = render_template("errors/error.html", title=title, message=message)

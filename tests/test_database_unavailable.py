@@ -170,10 +170,11 @@ def test_an_unreachable_database_answers_503(tmp_path: Path, app, make_event):
     phone = down.test_client()
     assert_unavailable_page(phone.get(f"/e/{token}"))
     assert_unavailable_page(check_in(phone, token, 1))
-    live = phone.get(f"/b/{'x' * 43}/live")
-    assert live.status_code == 503
-    assert live.json["error"] == "unavailable"
-    retry_after(live)
+    for half in ("live", "live/people"):
+        live = phone.get(f"/b/{'x' * 43}/{half}")
+        assert live.status_code == 503
+        assert live.json["error"] == "unavailable"
+        retry_after(live)
     with down.app_context():
         db.engine.dispose()
 

@@ -242,3 +242,19 @@ def test_the_owner_takes_someone_off_the_team(client, make_organiser, make_event
     door_client = client.application.test_client()
     login(door_client, door)
     assert door_client.get(f"/organiser/events/{event.id}/door").status_code == 404
+
+
+def test_a_page_not_for_my_role_says_so_in_an_organisers_words(
+    app, client, make_event, make_member
+):
+    event = make_event()
+    login(client, make_member(event, "organiser"))
+    refused = client.get(f"/organiser/events/{event.id}/team")
+    assert refused.status_code == 404
+    assert "your account can&#39;t open it" in refused.text
+    assert "scanned a code" not in refused.text
+    # The same words for an event that does not exist: a refusal tells nothing more.
+    missing = client.get("/organiser/events/999999/team")
+    assert missing.status_code == 404 and missing.text == refused.text
+    # A phone's unknown badge keeps the words for a scanned code.
+    assert "scanned a code" in client.get(f"/b/{'x' * 43}").text
