@@ -67,9 +67,10 @@ class WriterConnection(sqlite3.Connection):
     SQLite lets one writer in at a time and makes the others wait in its busy handler,
     which sleeps (up to 100 ms a time) and retries: under a threaded server's load a
     waiting writer keeps sleeping while newer ones slip in, and a few wait for seconds.
-    Writers of one process therefore queue on a lock, which wakes the next at once, and
-    only the processes' one writer each meets SQLite's busy handler. The turn is taken
-    just before BEGIN IMMEDIATE and given back when the transaction ends, however it ends.
+    Writers of one process therefore queue on a lock, which wakes the next at once, so
+    only one writer of each process at a time meets SQLite's busy handler. The turn is
+    taken just before BEGIN IMMEDIATE and given back when the transaction ends, however it
+    ends (commit, rollback, or the connection closed).
     """
 
     turn: threading.Lock | None = None
