@@ -43,6 +43,7 @@ def signup() -> Response | str:
     if current_user.is_authenticated:
         return redirect(url_for("organiser.events"))
     form = SignupForm()
+    _fill_in_the_address(form)
     if form.validate_on_submit() and not _is_refused_as_an_administrator(form):
         try:
             organiser = create_organiser(form.email.data, form.password.data, form.name.data)
@@ -57,6 +58,12 @@ def signup() -> Response | str:
             target = local_path(request.args.get("next")) or url_for("organiser.new_event")
             return redirect(target, 303)
     return render_template("auth/signup.html", form=form)
+
+
+def _fill_in_the_address(form: LoginForm | SignupForm) -> None:
+    """Fill in the address a link names (an invitation's "Log in" or "Create an account")."""
+    if request.method == "GET":
+        form.email.data = (request.args.get("email") or "")[: limits.EMAIL_MAX]
 
 
 def _is_refused_as_an_administrator(form: SignupForm) -> bool:
@@ -84,6 +91,7 @@ def login() -> Response | str:
     if current_user.is_authenticated:
         return redirect(url_for("organiser.events"))
     form = LoginForm()
+    _fill_in_the_address(form)
     if form.validate_on_submit():
         organiser = authenticate(form.email.data, form.password.data)
         if organiser is None:

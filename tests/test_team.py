@@ -121,6 +121,12 @@ def test_an_invitation_goes_through_the_outbox_and_works_once(
     page = dana_client.get(path)
     assert page.status_code == 200
     assert "dana@example.org" in page.text and "Rooftop party" not in page.text
+    # Its "Log in" and "Create an account" open with the address filled in.
+    links = re.findall(r'href="(/(?:login|signup)\?[^"]+)"', page.text)
+    assert len(links) == 2
+    for link in links:
+        form = dana_client.get(link.replace("&amp;", "&")).text
+        assert 'value="dana@example.org"' in form, link
     login(dana_client, dana)
     page = dana_client.get(path)
     assert "Rooftop party" in page.text and "door staff" in page.text
