@@ -39,6 +39,12 @@ def administrators_named() -> bool:
     return bool(_administrators())
 
 
+def resume_rights() -> dict[str, bool]:
+    """Say who the signed-in organiser is to a pause on sending, as domain/sending.py asks:
+    an administrator, and whether an event's owner may resume (where none are named)."""
+    return {"administrator": is_administrator(), "owners_may": not administrators_named()}
+
+
 def is_administrator_address(email: str) -> bool:
     """Tell whether an address is named in RAPPORT_ADMIN_EMAILS."""
     return normalise_email(email) in _administrators()

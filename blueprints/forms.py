@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -295,6 +296,14 @@ class EventForm(Form):
             raise ValidationError("The event must end after it starts.")
 
 
+def _refuse_as_the_domain_does(normalise: Callable[[list[str]], object], values: list[str]) -> None:
+    """Run one of domain/profile.py's checks on a field's values; its refusal is the field's."""
+    try:
+        normalise(values)
+    except ProfileError as error:
+        raise ValidationError(error.message) from error
+
+
 class ProfileFields(Form):
     """The profile a person shows the people they meet; shared by check-in and editing."""
 
@@ -383,24 +392,15 @@ class ProfileFields(Form):
         }
 
     def validate_interests(self, field: Any) -> None:
-        try:
-            normalise_interests(self.interest_list())
-        except ProfileError as error:
-            raise ValidationError(error.message) from error
+        _refuse_as_the_domain_does(normalise_interests, self.interest_list())
 
     def validate_suggested(self, field: Any) -> None:
         # The boxes offer only interests already in use, but a posted value may be anything;
         # with the Interests field empty its own check (above) does not run.
-        try:
-            normalise_interests(list(field.data or []))
-        except ProfileError as error:
-            raise ValidationError(error.message) from error
+        _refuse_as_the_domain_does(normalise_interests, list(field.data or []))
 
     def validate_links(self, field: Any) -> None:
-        try:
-            normalise_links(self.link_list())
-        except ProfileError as error:
-            raise ValidationError(error.message) from error
+        _refuse_as_the_domain_does(normalise_links, self.link_list())
 
 
 class CheckInForm(ProfileFields):

@@ -23,6 +23,7 @@ from blueprints.access import (
     allowed_actions,
     event_or_404,
     is_administrator,
+    resume_rights,
 )
 from blueprints.downloads import download
 from blueprints.emails import preview_digest
@@ -359,13 +360,7 @@ def emails(event_id: int) -> str:
         event=event,
         page=page,
         can=allowed_actions(event),
-        can_resume=may_resume(
-            current_user,
-            event,
-            administrator=is_administrator(),
-            now=now,
-            owners_may=not administrators_named(),
-        ),
+        can_resume=may_resume(current_user, event, now=now, **resume_rights()),
         administrators_named=administrators_named(),
     )
 
@@ -389,13 +384,7 @@ def resume_all() -> Response:
 
 def _resume(event: Event | None) -> None:
     try:
-        resumed = resume_sending(
-            current_user,
-            event,
-            administrator=is_administrator(),
-            now=utcnow(),
-            owners_may=not administrators_named(),
-        )
+        resumed = resume_sending(current_user, event, now=utcnow(), **resume_rights())
     except SendingError as error:
         db.session.rollback()
         flash(error.message, "error")

@@ -286,6 +286,15 @@ def login(client: FlaskClient, organiser: Organiser, password: str = PASSWORD) -
     assert response.status_code == 303, response.text
 
 
+def live_versions_from(html: str) -> dict[str, str]:
+    """Return each live part of a page (its refresh address) with the version it shows, as
+    the ETag its script sends back: a badge page has two, its own list and the people to meet."""
+    return {
+        url: version.replace("&#34;", '"')
+        for url, version in re.findall(r'data-live-url="([^"]+)" data-version="([^"]+)"', html)
+    }
+
+
 def csrf_token_from(html: str) -> str:
     """Return the CSRF token a rendered form carries."""
     match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(

@@ -30,7 +30,7 @@ from domain.followups import update_followup_settings
 from domain.met_before import first_meetings, met_before_here
 from domain.models import Attendance, Connection, Event
 from domain.people import delete_person
-from tests.conftest import login
+from tests.conftest import live_versions_from, login
 from tests.mail_support import confirm_directly, end_now, link_in, run_worker_once
 from tests.test_http_connect import Phone
 
@@ -786,11 +786,7 @@ def test_the_badge_refresh_shows_someone_met_before_as_they_arrive(
 def live_halves(phone: Phone) -> Callable[[str], Any]:
     """Return a refresh of either live half of a phone's badge page ("/live" or
     "/live/people"), each sending back the version it last got, as the page's script does."""
-    page = phone.get(f"/b/{phone.token}").text
-    etags = {
-        url: version.replace("&#34;", '"')
-        for url, version in re.findall(r'data-live-url="([^"]+)" data-version="([^"]+)"', page)
-    }
+    etags = live_versions_from(phone.get(f"/b/{phone.token}").text)
 
     def refresh(half: str) -> Any:
         url = f"/b/{phone.token}{half}"

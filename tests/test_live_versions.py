@@ -12,7 +12,7 @@ import brotli
 import pytest
 
 from domain.db import db
-from tests.conftest import login
+from tests.conftest import live_versions_from, login
 
 BROTLI = {"Accept-Encoding": "gzip, deflate, br"}
 MINE, TO_MEET = "/live", "/live/people"  # the badge page's two live halves
@@ -46,9 +46,8 @@ class Phone:
         assert page.status_code == 200
         # The page's two live halves, each with the address it refreshes from and the
         # version it shows: my own list, and the people to meet.
-        halves = re.findall(r'data-live-url="([^"]+)" data-version="([^"]+)"', text(page))
-        assert [url for url, _ in halves] == [f"{self.badge}/live", f"{self.badge}/live/people"]
-        self.etags = {url: version.replace("&#34;", '"') for url, version in halves}
+        self.etags = live_versions_from(text(page))
+        assert list(self.etags) == [f"{self.badge}/live", f"{self.badge}/live/people"]
 
     def refresh(self, half: str = MINE):
         """Ask for one live half as the page's script does; keep the new ETag on a 200."""

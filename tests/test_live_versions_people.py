@@ -5,7 +5,6 @@ and the organiser's page takes away the line of someone no longer here."""
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +18,7 @@ from domain.people import delete_person
 from domain.profile import update_person
 from domain.retention import purge_event
 from domain.versions import attendees_version
-from tests.conftest import login
+from tests.conftest import live_versions_from, login
 from tests.test_communities import connect, move_back
 from tests.test_http_connect import Phone
 
@@ -31,7 +30,7 @@ class Badge:
         self.phone = Phone(app, checked_in)
         page = self.phone.get(f"/b/{self.phone.token}")
         self.page = page.text
-        self.etag = re.search(r'data-version="([^"]+)"', page.text).group(1).replace("&#34;", '"')
+        self.etag = live_versions_from(page.text)[f"/b/{self.phone.token}/live"]
 
     def refresh(self):
         db.session.remove()
