@@ -36,6 +36,7 @@ from blueprints.extensions import (
     login_manager,
     migrate,
 )
+from blueprints.unchanged import UnchangedLiveParts
 from domain import caching
 from domain.db import WriterConnection, db
 from domain.limits import LOOKUP_CACHE_SECONDS
@@ -127,6 +128,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(drop_refused_encodings)
     # Registered after compression, so it runs before it and still sees the file.
     app.after_request(close_streamed_body)
+    # Most refreshes of a badge page change nothing: those are answered before the app.
+    app.wsgi_app = UnchangedLiveParts(app, app.wsgi_app)  # type: ignore[method-assign]
     if app.config["PROXY_HOPS"]:
         # Behind a reverse proxy, trust exactly that many X-Forwarded-* hops.
         hops = int(app.config["PROXY_HOPS"])

@@ -9,8 +9,8 @@ PostgreSQL with --database-url, whose public schema is dropped first), each with
 people checked in, then runs each flow through the app's test client in this one process,
 as deployed (CSRF on, rate limits in memory, poster lookups remembered): a check-in (GET
 the form, POST it), the badge page's first view (its QR code already drawn in this process,
-and new, drawn then), its refresh changed (the fragment), a card (someone else's badge) and
-a connection request (the card, then the POST).
+and new, drawn then), its refresh changed (the fragment) and unchanged (a 304), a card
+(someone else's badge) and a connection request (the card, then the POST).
 
 Prints per flow and size the statements sent (BEGIN included) and the cost of a request
 (bench/meter.py): process CPU milliseconds, or with --instructions the instructions
@@ -100,6 +100,14 @@ def flows(app, poster: str, repeat: int) -> Iterator[tuple[str, Callable[[int], 
     yield "badge, first view", lambda n: phones[n % 4].get(badges[n % 4])
     yield "badge refresh, changed", lambda n: phones[n % 4].get(f"{badges[n % 4]}/live")
     yield "people to meet", lambda n: phones[n % 4].get(f"{badges[n % 4]}/live/people")
+    # As a phone's page asks every few seconds, with the version it holds.
+    held = [phones[i].get(f"{badges[i]}/live").headers["ETag"] for i in range(4)]
+    yield (
+        "badge refresh, unchanged",
+        lambda n: phones[n % 4].get(
+            f"{badges[n % 4]}/live", headers={"If-None-Match": held[n % 4]}
+        ),
+    )
     yield "card", lambda n: phones[n % 4].get(badges[(n + 1) % 4])
     # Phones that check in now: each opens its badge once, whose QR code is drawn then,
     # as on a badge's first view in a server process; then each asks for one connection.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from domain.db import write_intent
 
@@ -60,15 +60,27 @@ def unmark_write_transactions(_error: BaseException | None) -> None:
 @bp.after_app_request
 def set_security_headers(response: Response) -> Response:
     """Add the headers every response carries."""
-    response.headers.setdefault("Content-Security-Policy", content_security_policy(csp_nonce()))
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    # Token URLs must not leak to other sites through the Referer header.
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    # The badge scanner uses the camera on our own pages; nothing framed or foreign may.
-    response.headers.setdefault("Permissions-Policy", "camera=(self)")
-    if current_app.config["PUBLIC_URL"].startswith("https://"):
-        response.headers.setdefault("Strict-Transport-Security", HSTS)
-    if request.endpoint != "static":
-        response.headers.setdefault("Cache-Control", "no-store")
+    headers = security_headers(
+        current_app, nonce=csp_nonce(), cacheable=request.endpoint == "static"
+    )
+    for name, value in headers:
+        response.headers.setdefault(name, value)
     return response
+
+
+def security_headers(app: Flask, *, nonce: str, cacheable: bool) -> list[tuple[str, str]]:
+    """Return the headers every response carries: those of a static file when cacheable."""
+    headers = [
+        ("Content-Security-Policy", content_security_policy(nonce)),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        # Token URLs must not leak to other sites through the Referer header.
+        ("Referrer-Policy", "no-referrer"),
+        # The badge scanner uses the camera on our own pages; nothing framed or foreign may.
+        ("Permissions-Policy", "camera=(self)"),
+    ]
+    if app.config["PUBLIC_URL"].startswith("https://"):
+        headers.append(("Strict-Transport-Security", HSTS))
+    if not cacheable:
+        headers.append(("Cache-Control", "no-store"))
+    return headers

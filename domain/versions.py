@@ -247,7 +247,12 @@ class BadgeVersion:
 
 def badge_version(token: str) -> BadgeVersion | None:
     """Return the versions of the badge page a token opens, in one indexed lookup."""
-    row = db.session.execute(
+    return badge_version_on(db.session, token)
+
+
+def badge_version_on(connection: sa.Connection | sa.orm.Session, token: str) -> BadgeVersion | None:
+    """Return what badge_version does, asked on this connection (outside any request)."""
+    row = connection.execute(
         _badge_tag_statement(), {"token_hash": hash_token(token)}
     ).one_or_none()
     if row is None:
