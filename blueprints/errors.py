@@ -7,10 +7,10 @@ import logging
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, render_template, request
-from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 
+from blueprints.ratelimit import RateLimited
 from domain import limits
 from domain.db import database_unavailable, db
 
@@ -70,12 +70,12 @@ def http_error(error: HTTPException) -> tuple[str, int] | tuple[str, int, dict[s
     title, message = MESSAGES.get(code, (error.name, error.description or ""))
     if code == 404 and request.path.startswith("/organiser/"):
         title, message = ORGANISER_NOT_FOUND
-    if isinstance(error, RateLimitExceeded) and error.limit.error_message:
-        message = error.description or message
+    if isinstance(error, RateLimited) and error.rule.message:
+        message = error.rule.message
     page = render_template("errors/error.html", title=title, message=message)
-    if isinstance(error, RateLimitExceeded):
+    if isinstance(error, RateLimited):
         # The window's length, read from the limit itself: no extra trip to the counters.
-        return page, code, {"Retry-After": str(error.limit.limit.get_expiry())}
+        return page, code, {"Retry-After": str(error.rule.limit.seconds)}
     return page, code
 
 

@@ -7,14 +7,13 @@ from typing import TypeVar
 
 from flask import Response, current_app, request
 from flask_compress import Compress
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf import CSRFProtect
 from werkzeug.http import parse_accept_header
 
 from blueprints import device
+from blueprints.ratelimit import Limiter
 from domain import limits
 from domain.profile import normalise_email
 from domain.tokens import derive_token
@@ -28,16 +27,21 @@ login_manager.login_message = "Please log in to see that page."
 login_manager.login_message_category = "info"
 login_manager.session_protection = "basic"
 
+
+def client_address() -> str:
+    """Key a limit by the client's address (the proxy's view of it, with PROXY_HOPS)."""
+    return request.remote_addr or "unknown"
+
+
 # Counters live where RATELIMIT_STORAGE_URI says: memory for one process, Redis for several.
-# No rate-limit headers: each would cost one more storage round trip on every response.
-limiter = Limiter(get_remote_address, headers_enabled=False)
+limiter = Limiter(client_address)
 
 View = TypeVar("View", bound=Callable[..., object])
 
 
 def device_key() -> str:
     """Key a limit by this device; a request without one counts as its address's device."""
-    return device.limit_key() or get_remote_address()
+    return device.limit_key() or client_address()
 
 
 def typed_email_key() -> str:
@@ -119,13 +123,13 @@ def lookup_limited(view: View) -> View:
         limits.FAILED_LOOKUPS_PER_DEVICE,
         scope="token-lookups-by-device",
         key_func=device_key,
-        deduct_when=failed_lookup,
+        counts_when=failed_lookup,
         exempt_when=holds_named_badge,
     )
     per_address = limiter.shared_limit(
         limits.FAILED_LOOKUPS_PER_ADDRESS,
         scope="token-lookups",
-        deduct_when=failed_lookup,
+        counts_when=failed_lookup,
         exempt_when=holds_named_badge,
     )
     return per_address(per_device(view))

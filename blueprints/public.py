@@ -79,7 +79,7 @@ def home() -> str:
     limits.CHECKINS_PER_DEVICE,
     methods=["POST"],
     key_func=device_key,
-    deduct_when=counted_outcome,
+    given_back_unless=counted_outcome,
     error_message=(
         "This phone has checked in several people in the last hour. "
         "Please check in on your own phone, or try again later."

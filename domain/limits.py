@@ -24,15 +24,16 @@ confirmation mail per address a day (CONFIRMATION_EVERY), and by every address o
 suppression list never being mailed again. Nothing but a confirmation link goes to an
 address until its owner confirms it.
 
-Rate-limit strings use Flask-Limiter's notation ("N per period"). Each limit a request meets
-costs one round trip to the counter storage (Redis in production), and a limit that counts
-only an outcome (a failed lookup, a new check-in) costs one more when it counts: a check-in
-POST makes four round trips (five when it checks a new person in), opening a token page two
-(four when the token opens nothing), a sign-in link request three, a log-in two, and pages
-without limits none. A phone opening its own badge (or refreshing it) makes none: the
-badge token it names is one its signed cookie holds, so it is no guess. Rate-limit headers
-are off: they would cost one more on every limited response (a 429 still says Retry-After,
-read from the limit itself).
+Rate-limit strings read "N per [M] period" (blueprints/ratelimit.py). All the limits a
+request meets are asked in one trip to the counter storage (Redis in production), before
+the view runs; a second trip is made only when the outcome changes a count: a token that
+opened nothing is counted as a failed lookup, and a check-in POST that checked no one new
+in gives the phone's budget back. So a check-in POST makes one trip (two for a form error
+or a repeated post), opening a token page one (two when the token opens nothing), a
+sign-in link request one, a log-in one, and pages without limits none. A phone opening
+its own badge (or refreshing it) makes none: the badge token it names is one its signed
+cookie holds, so it is no guess. There are no rate-limit headers; a 429 says Retry-After,
+the limit's window, read from the limit itself.
 """
 
 from __future__ import annotations

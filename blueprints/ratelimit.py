@@ -1,0 +1,320 @@
+"""Rate limits: counters per key in fixed windows, all of a request's in one trip.
+
+A view declares its limits with `limiter.limit(...)` (its own counter) or
+`limiter.shared_limit(..., scope=...)` (a counter shared by every view naming the scope).
+Before the view runs, every limit the request meets is asked in one trip to the counters
+(one Redis script call in production, see RATELIMIT_STORAGE_URI), and the request is
+refused with 429 if one has run out. After it, a second trip is made only when an outcome
+changes a count: a failed lookup counted, or a budget taken back.
+
+A limit counts one of three ways:
+
+- every request it meets (the default), taken up front;
+- only requests whose response shows an outcome, `counts_when(response)`, such as a token
+  that opened nothing: asked up front, counted afterwards (the rare case pays the trip);
+- only requests expected to succeed, `given_back_unless(response)`, such as a new
+  check-in: taken up front and given back afterwards when it did not happen.
+
+A refused request uses none of any budget it was refused by. When the counters cannot be
+reached, requests are let through and the failure is logged: a venue's door keeps working,
+and the rules that protect a person's inbox are kept by the database (domain/limits.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import redis
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import TooManyRequests
+
+log = logging.getLogger(__name__)
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_LIMIT = re.compile(r"(\d+) per (\d+ )?(second|minute|hour|day)s?")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """How many in how many seconds, from the notation "N per [M] period"."""
+
+    amount: int
+    seconds: int
+
+    @classmethod
+    def parse(cls, text: str) -> Limit:
+        found = _LIMIT.fullmatch(text.strip())
+        if found is None:
+            raise ValueError(f"not a rate limit: {text!r}")
+        amount, count, period = found.groups()
+        return cls(int(amount), int(count or 1) * _PERIODS[period])
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One limit on a view: its counter, whom it counts and when."""
+
+    limit: Limit
+    scope: str
+    key: Callable[[], str]
+    methods: frozenset[str] | None
+    exempt_when: Callable[[], bool] | None
+    counts_when: Callable[[Response], bool] | None
+    given_back_unless: Callable[[Response], bool] | None
+    message: str | None
+
+    def counter(self, prefix: str) -> str:
+        limit = self.limit
+        return f"{prefix}/{self.scope}/{self.key()}/{limit.amount}/{limit.seconds}"
+
+    def applies(self) -> bool:
+        if self.methods is not None and request.method not in self.methods:
+            return False
+        return self.exempt_when is None or not self.exempt_when()
+
+
+class RateLimited(TooManyRequests):
+    """A request refused by a limit: its message, and the window to wait."""
+
+    def __init__(self, rule: Rule) -> None:
+        super().__init__(rule.message, retry_after=rule.limit.seconds)
+        self.rule = rule
+
+
+# What one trip asks of a counter: (key, operation, amount, window seconds).
+#   "peek": read it.
+#   "take": add one if under `amount`; answer the count after (amount + 1 when refused).
+#   "add":  add one, starting a window if there is none.
+#   "give": take one back, if the window still runs and holds any.
+Operation = tuple[str, str, int, int]
+
+
+class Storage(Protocol):
+    def run(self, operations: Sequence[Operation]) -> list[int]: ...
+
+    def reset(self, prefix: str) -> None: ...
+
+
+class MemoryStorage:
+    """Counters in this process: for one server process, and for tests."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def run(self, operations: Sequence[Operation]) -> list[int]:
+        now = time.monotonic()
+        with self._lock:
+            return [self._one(now, *operation) for operation in operations]
+
+    def _one(self, now: float, key: str, operation: str, amount: int, seconds: int) -> int:
+        count, ends = self._counts.get(key, (0, 0.0))
+        if ends <= now:
+            count, ends = 0, now + seconds
+        if operation == "peek":
+            return count
+        if operation == "give":
+            if count > 0:
+                self._counts[key] = (count - 1, ends)
+            return max(count - 1, 0)
+        if operation == "take" and count >= amount:
+            return amount + 1
+        self._counts[key] = (count + 1, ends)
+        return count + 1
+
+    def reset(self, prefix: str) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+# The same operations on Redis, all of one trip in one script, so each is atomic and a
+# counter's window starts with its first count (a key never lives without its expiry).
+_SCRIPT = """
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local operation = ARGV[3 * i - 2]
+  local amount = tonumber(ARGV[3 * i - 1])
+  local seconds = tonumber(ARGV[3 * i])
+  local count = tonumber(redis.call('GET', key) or '0')
+  if operation == 'peek' then
+    answers[i] = count
+  elseif operation == 'give' then
+    if count > 0 then count = redis.call('DECR', key) end
+    answers[i] = count
+  elseif operation == 'take' and count >= amount then
+    answers[i] = amount + 1
+  else
+    count = redis.call('INCR', key)
+    if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, seconds) end
+    answers[i] = count
+  end
+end
+return answers
+"""
+
+
+class RedisStorage:
+    """Counters in Redis, shared by every server process."""
+
+    def __init__(self, uri: str) -> None:
+        # Short timeouts: a counter store that hangs must not hold the door.
+        self._client = redis.Redis.from_url(uri, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._script = self._client.register_script(_SCRIPT)
+
+    def run(self, operations: Sequence[Operation]) -> list[int]:
+        keys = [key for key, *_ in operations]
+        arguments = [value for _, *rest in operations for value in rest]
+        return [int(answer) for answer in self._script(keys=keys, args=arguments)]
+
+    def reset(self, prefix: str) -> None:
+        keys = list(self._client.scan_iter(f"{prefix}/*"))
+        if keys:
+            self._client.delete(*keys)
+
+
+def storage_for(uri: str) -> Storage:
+    if uri == "memory://":
+        return MemoryStorage()
+    if uri.startswith(("redis://", "rediss://", "unix://")):
+        return RedisStorage(uri)
+    raise ValueError(f"RATELIMIT_STORAGE_URI: no counters at {uri!r}")
+
+
+@dataclass
+class _State:
+    """One app's limiter: its counters, and whether limits are on."""
+
+    storage: Storage
+    prefix: str
+    enabled: bool
+
+
+_RULES = "_rate_limit_rules"
+_ASKED = "rate_limits_asked"
+
+
+class Limiter:
+    """Rate limits for an app's views, declared on each view by a decorator."""
+
+    def __init__(self, default_key: Callable[[], str]) -> None:
+        self.default_key = default_key
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["rate_limits"] = _State(
+            storage_for(app.config["RATELIMIT_STORAGE_URI"]),
+            app.config["RATELIMIT_KEY_PREFIX"],
+            bool(app.config["RATELIMIT_ENABLED"]),
+        )
+        app.before_request(self._before)
+        app.after_request(self._after)
+
+    def limit(
+        self,
+        limit: str,
+        *,
+        scope: str | None = None,
+        methods: Sequence[str] | None = None,
+        key_func: Callable[[], str] | None = None,
+        exempt_when: Callable[[], bool] | None = None,
+        counts_when: Callable[[Response], bool] | None = None,
+        given_back_unless: Callable[[Response], bool] | None = None,
+        error_message: str | None = None,
+    ) -> Callable[[View], View]:
+        """Limit a view; with `scope`, on a counter shared by every view naming it."""
+        if counts_when is not None and given_back_unless is not None:
+            raise ValueError("a limit counts afterwards or gives back afterwards, not both")
+
+        def decorate(view: View) -> View:
+            rule = Rule(
+                Limit.parse(limit),
+                scope or f"{view.__module__}.{view.__name__}",
+                key_func or self.default_key,
+                frozenset(methods) if methods is not None else None,
+                exempt_when,
+                counts_when,
+                given_back_unless,
+                error_message,
+            )
+            setattr(view, _RULES, (*getattr(view, _RULES, ()), rule))
+            return view
+
+        return decorate
+
+    def shared_limit(self, limit: str, *, scope: str, **options: Any) -> Callable[[View], View]:
+        """Limit a view on the counter `scope` names, shared by every view limited by it."""
+        return self.limit(limit, scope=scope, **options)
+
+    def reset(self) -> None:
+        """Start every counter of the current app afresh."""
+        state = _state()
+        state.storage.reset(state.prefix)
+
+    def _before(self) -> None:
+        state = _state()
+        view = current_app.view_functions.get(request.endpoint or "")
+        if not state.enabled or not getattr(view, _RULES, ()):
+            return
+        asked = [
+            (rule, rule.counter(state.prefix), "peek" if rule.counts_when else "take")
+            for rule in getattr(view, _RULES)
+            if rule.applies()
+        ]
+        counts = _run(
+            state, [(key, op, rule.limit.amount, rule.limit.seconds) for rule, key, op in asked]
+        )
+        if counts is None:
+            return
+        refused = next(
+            (
+                rule
+                for (rule, _, op), count in zip(asked, counts, strict=True)
+                if count > rule.limit.amount or (op == "peek" and count == rule.limit.amount)
+            ),
+            None,
+        )
+        if refused is not None:
+            # What this request took, it gives back: a refused request uses no budget.
+            given = [
+                (key, "give", 0, 0)
+                for (rule, key, op), count in zip(asked, counts, strict=True)
+                if op == "take" and count <= rule.limit.amount
+            ]
+            _run(state, given)
+            raise RateLimited(refused)
+        g.setdefault(_ASKED, []).extend(asked)
+
+    def _after(self, response: Response) -> Response:
+        """Count the outcomes the limits asked before the view wait for, in one trip."""
+        asked: list[tuple[Rule, str, str]] = g.pop(_ASKED, [])
+        operations = []
+        for rule, key, op in asked:
+            if op == "peek" and rule.counts_when and rule.counts_when(response):
+                operations.append((key, "add", rule.limit.amount, rule.limit.seconds))
+            elif rule.given_back_unless and not rule.given_back_unless(response):
+                operations.append((key, "give", 0, 0))
+        _run(_state(), operations)
+        return response
+
+
+def _state() -> _State:
+    state: _State = current_app.extensions["rate_limits"]
+    return state
+
+
+def _run(state: _State, operations: Sequence[Operation]) -> list[int] | None:
+    """Make one trip to the counters; None, logged, when they cannot be reached."""
+    if not operations:
+        return []
+    try:
+        return state.storage.run(operations)
+    except redis.RedisError as error:
+        log.warning("rate-limit counters unavailable, letting the request through: %s", error)
+        return None
