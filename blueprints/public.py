@@ -92,6 +92,13 @@ def landing(token: str) -> Response | str | tuple[str, int]:
     # A phone that checked in before (anywhere) gets its person's last profile, filled in.
     someone_else = bool(request.args.get("new"))
     saved = None if someone_else else remembered_profile(device.person_id())
+    if _is_a_new_phone(saved):
+        # Every phone arriving at the door asks for this page: no form is built for it.
+        closed = _badge_or_closed(event, window, None)
+        if closed is not None:
+            return closed
+        device.device_secret()
+        return _new_phone_page(event, window)
     form = CheckInForm.filled(saved)
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
@@ -102,8 +109,6 @@ def landing(token: str) -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         return _check_in(event, window, form, continuation)
     device.device_secret()
-    if _is_a_new_phone(saved):
-        return _new_phone_page(event, window)
     # A form with errors is the open new-person form, whoever's phone it is.
     returning = saved is not None and not form.errors
     return _landing_page(

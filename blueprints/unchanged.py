@@ -25,7 +25,7 @@ from itsdangerous import BadSignature
 from werkzeug.http import parse_cookie, parse_etags
 
 from blueprints.converters import TokenConverter
-from blueprints.security import security_headers
+from blueprints.headers import security_headers
 from domain.db import db
 from domain.versions import BadgeTags, badge_version_on
 
