@@ -2,94 +2,280 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import io
 import itertools
 import re
+from dataclasses import dataclass
 from html import escape
 from itertools import groupby
 
 import qrcode
-from qrcode import util
+from qrcode import LUT, base, util
 from qrcode.constants import ERROR_CORRECT_M
+from qrcode.exceptions import DataOverflowError
 
 BORDER = 4  # modules of quiet zone around the code, as the QR standard asks
 
 
 class _QRCode(qrcode.QRCode):
-    """qrcode's QRCode, placing the data bits by a table made once per version.
+    """qrcode's QRCode, choosing its mask and placing its data by tables made once per version.
 
-    It places them once for each of the eight masks it tries, then once more: walking the
-    matrix in Python each time was half the cost of a badge's QR code. Same modules.
+    qrcode draws the whole matrix for each of the eight masks it tries, then once more, and
+    walks it in Python each time: that was most of the cost of a badge's QR code. Here each
+    try is a few operations on the matrix as one integer of a byte per module; the modules
+    and the mask chosen are qrcode's own (tests/test_qr.py compares them).
     """
 
     _bits: tuple[list[int], list[bool]] | None = None
 
     def map_data(self, data: list[int], mask_pattern: int) -> None:
-        cells, flips = _placement(self.version, self.modules)
-        if self._bits is None or self._bits[0] is not data:
-            # Each bit of the data, most significant first; light modules after its end.
-            bits = [(data[i >> 3] >> (7 - (i & 7))) & 1 == 1 for i in range(8 * len(data))]
-            self._bits = (data, (bits + [False] * len(cells))[: len(cells)])
+        layout = _layout_of(self)
         modules = self.modules
-        for (row, col), dark, flip in zip(cells, self._bits[1], flips[mask_pattern], strict=True):
+        for (row, col), dark, flip in zip(
+            layout.cells, self._data_bits(data, layout), layout.flips[mask_pattern], strict=True
+        ):
             modules[row][col] = dark != flip
 
+    def _data_bits(self, data: list[int], layout: _Layout) -> list[bool]:
+        """Each bit of the data, most significant first; light modules after its end."""
+        if self._bits is None or self._bits[0] is not data:
+            bits = [(data[i >> 3] >> (7 - (i & 7))) & 1 == 1 for i in range(8 * len(data))]
+            self._bits = (data, (bits + [False] * len(layout.cells))[: len(layout.cells)])
+        return self._bits[1]
+
+    def best_fit(self, start: int | None = None) -> int:
+        """Return (and take) the smallest version the data fits, as qrcode's best_fit does,
+        its bits counted on one integer rather than bit by bit."""
+        version = start or 1
+        while True:
+            sizes = util.mode_sizes_for_version(version)
+            needed = len(_segments(self.data_list, sizes))
+            fitting = bisect.bisect_left(
+                util.BIT_LIMIT_TABLE[self.error_correction], needed, version
+            )
+            if fitting == 41:
+                raise DataOverflowError
+            if util.mode_sizes_for_version(fitting) is sizes:
+                self.version = fitting
+                return fitting
+            version = fitting
+
     def best_mask_pattern(self) -> int:
-        """Return the mask qrcode picks, scoring each matrix as util.lost_point does."""
+        """Return the mask qrcode picks: the least util.lost_point of the eight matrices it
+        scores (its format and version areas left light, as qrcode scores them)."""
+        if self.data_cache is None:
+            self.data_cache = _create_data(self.version, self.error_correction, self.data_list)
+        layout = _layout_of(self)
+        size = layout.size
+        data = bytearray(size * size)
+        bits = self._data_bits(self.data_cache, layout)
+        for position, dark in zip(layout.positions, bits, strict=True):
+            if dark:
+                data[position] = 1
+        placed = int.from_bytes(data, "big")
         scores = []
-        for pattern in range(8):
-            self.makeImpl(True, pattern)
-            scores.append(lost_points(self.modules))
+        for flipped in layout.flipped:
+            matrix = (layout.scored_blank | (placed ^ flipped)).to_bytes(size * size, "big")
+            rows = [matrix[start : start + size] for start in range(0, size * size, size)]
+            columns = [matrix[start::size] for start in range(size)]
+            scores.append(_penalty(rows, columns))
         return scores.index(min(scores))
 
 
-_Placement = tuple[list[tuple[int, int]], list[list[bool]]]
-_placements: dict[int, _Placement] = {}
+class _Bits:
+    """The part of qrcode's BitBuffer its data segments write to, on one integer."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.length = 0
+
+    def put(self, number: int, length: int) -> None:
+        self.value = (self.value << length) | (number & ((1 << length) - 1))
+        self.length += length
+
+    def __len__(self) -> int:
+        return self.length
 
 
-def _placement(version: int, modules: list[list[bool | None]]) -> _Placement:
-    """Return the cells data fills in a version's matrix, in order, and which of them each
-    mask flips: the walk of qrcode's own map_data, up and down two columns at a time.
+def _segments(data_list: list[util.QRData], sizes: dict[int, int]) -> _Bits:
+    """Return the data's segments as bits: each one's mode, length and data."""
+    bits = _Bits()
+    for data in data_list:
+        bits.put(data.mode, 4)
+        bits.put(len(data), sizes[data.mode])
+        data.write(bits)
+    return bits
 
-    Made from the first matrix of a version met, whose empty cells are the data's: the
-    fixed patterns and format cells are the same for every mask.
+
+def _create_data(version: int, error_correction: int, data_list: list[util.QRData]) -> list[int]:
+    """Return the codewords qrcode's util.create_data makes: the data, terminated and
+    padded to the version's capacity, in blocks each followed by its error correction,
+    interleaved."""
+    bits = _segments(data_list, util.mode_sizes_for_version(version))
+    blocks = base.rs_blocks(version, error_correction)
+    limit = sum(block.data_count * 8 for block in blocks)
+    if len(bits) > limit:
+        raise DataOverflowError(f"Code length overflow. Data size ({len(bits)}) > {limit}")
+    bits.put(0, min(limit - len(bits), 4))  # the terminator
+    bits.put(0, -len(bits) % 8)
+    filled = bits.length // 8
+    data = list(bits.value.to_bytes(filled, "big"))
+    data += [(util.PAD0, util.PAD1)[i % 2] for i in range(limit // 8 - filled)]
+    data_blocks, ec_blocks = [], []
+    offset = 0
+    for block in blocks:
+        data_blocks.append(data[offset : offset + block.data_count])
+        offset += block.data_count
+        ec_blocks.append(_error_correction(data_blocks[-1], block.total_count - block.data_count))
+    return [
+        codeword
+        for part in (data_blocks, ec_blocks)
+        for column in itertools.zip_longest(*part)
+        for codeword in column
+        if codeword is not None
+    ]
+
+
+# GF(256) as QR codes use it (x^8 + x^4 + x^3 + x^2 + 1): powers of 2 and their logarithms.
+_EXP = [0] * 510
+_LOG = [0] * 256
+_power = 1
+for _exponent in range(255):
+    _EXP[_exponent] = _EXP[_exponent + 255] = _power
+    _LOG[_power] = _exponent
+    _power <<= 1
+    if _power & 0x100:
+        _power ^= 0x11D
+
+
+@functools.cache
+def _generator(count: int) -> tuple[int, ...]:
+    """Return the logarithms of the error-correction generator's coefficients after its
+    leading 1, as qrcode builds the polynomial."""
+    if count in LUT.rsPoly_LUT:
+        coefficients = LUT.rsPoly_LUT[count]
+    else:
+        polynomial = base.Polynomial([1], 0)
+        for i in range(count):
+            polynomial = polynomial * base.Polynomial([1, base.gexp(i)], 0)
+        coefficients = list(polynomial)
+    return tuple(_LOG[c] if c else -1 for c in coefficients[1:])
+
+
+def _error_correction(data: list[int], count: int) -> list[int]:
+    """Return a block's error-correction codewords: the remainder of its data, shifted by
+    `count`, divided by the generator (qrcode divides Polynomials to the same result)."""
+    generator = _generator(count)
+    remainder = [0] * count
+    for codeword in data:
+        factor = codeword ^ remainder[0]
+        remainder = remainder[1:] + [0]
+        if factor:
+            shift = _LOG[factor]
+            for i, log in enumerate(generator):
+                if log >= 0:
+                    remainder[i] ^= _EXP[log + shift]
+    return remainder
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a version's data goes, and what the masks do to it.
+
+    `cells` are the (row, column) the data fills, in order (the walk of qrcode's own
+    map_data: up and down two columns at a time), `positions` the same as indexes of the
+    flattened matrix, `flips` which of them each mask flips; `flipped` is each mask's flips
+    and `scored_blank` the function patterns, each as an integer of one byte per module.
     """
-    if version not in _placements:
-        _placements[version] = _walk(modules)
-    return _placements[version]
+
+    size: int
+    cells: list[tuple[int, int]]
+    positions: list[int]
+    flips: list[list[bool]]
+    flipped: list[int]
+    scored_blank: int
 
 
-def _walk(modules: list[list[bool | None]]) -> _Placement:
-    count = len(modules)
+_layouts: dict[int, _Layout] = {}
+
+
+def _layout_of(code: _QRCode) -> _Layout:
+    if code.version not in _layouts:
+        _layouts[code.version] = _make_layout(_scored_blank(code.version, code.error_correction))
+    return _layouts[code.version]
+
+
+def _scored_blank(version: int, error_correction: int) -> list[list[bool | None]]:
+    """Return the matrix qrcode scores a mask on before its data is placed (the first part
+    of its makeImpl, in test mode): finder, alignment and timing patterns, format and
+    version areas light, and None in every cell the data fills."""
+    code = qrcode.QRCode(version=version, error_correction=error_correction)
+    code.modules_count = size = version * 4 + 17
+    code.modules = [[None] * size for _ in range(size)]
+    code.setup_position_probe_pattern(0, 0)
+    code.setup_position_probe_pattern(size - 7, 0)
+    code.setup_position_probe_pattern(0, size - 7)
+    code.setup_position_adjust_pattern()
+    code.setup_timing_pattern()
+    code.setup_type_info(True, 0)
+    if version >= 7:
+        code.setup_type_number(True)
+    return code.modules
+
+
+def _make_layout(blank: list[list[bool | None]]) -> _Layout:
+    size = len(blank)
     cells = []
-    row, step = count - 1, -1
-    for right in range(count - 1, 0, -2):
+    row, step = size - 1, -1
+    for right in range(size - 1, 0, -2):
         col = right - 1 if right <= 6 else right
         while True:
-            cells.extend((row, c) for c in (col, col - 1) if modules[row][c] is None)
+            cells.extend((row, c) for c in (col, col - 1) if blank[row][c] is None)
             row += step
-            if row < 0 or count <= row:
+            if row < 0 or size <= row:
                 row -= step
                 step = -step
                 break
+    positions = [row * size + col for row, col in cells]
     flips = [[mask(row, col) for row, col in cells] for mask in map(util.mask_func, range(8))]
-    return cells, flips
+    flipped = []
+    for flip in flips:
+        modules = bytearray(size * size)
+        for position, flipping in zip(positions, flip, strict=True):
+            modules[position] = flipping
+        flipped.append(int.from_bytes(modules, "big"))
+    fixed = bytes(module is True for line in blank for module in line)
+    return _Layout(size, cells, positions, flips, flipped, int.from_bytes(fixed, "big"))
 
 
-_RUN = re.compile(rb"\x00{5,}|\x01{5,}")
+# Runs of five or more alike, light then dark: two searches with a literal start are
+# several times quicker than one alternation.
+_RUNS = (re.compile(rb"\x00\x00\x00\x00\x00+"), re.compile(rb"\x01\x01\x01\x01\x01+"))
 _DIGITS = bytes.maketrans(b"\x00\x01", b"01")
 _FINDER_LIKE = (bytes([1, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0]), bytes([0, 0, 0, 0, 1, 0, 1, 1, 1, 0, 1]))
 
 
 def lost_points(modules: list[list[bool]]) -> int:
-    """Return qrcode's util.lost_point of a matrix (its ISO 18004 penalty), computed on
-    bytes and integers: rows and columns of five or more alike, 2x2 blocks alike,
-    finder-like patterns, and the dark modules' departure from half."""
-    count = len(modules)
+    """Return qrcode's util.lost_point of a matrix (its ISO 18004 penalty)."""
     rows = [bytes(row) for row in modules]
-    lines = rows + [bytes(column) for column in zip(*modules, strict=True)]
-    points = sum(len(run) - 2 for line in lines for run in _RUN.findall(line))
+    return _penalty(rows, [bytes(column) for column in zip(*modules, strict=True)])
+
+
+def _penalty(rows: list[bytes], columns: list[bytes]) -> int:
+    """Return the penalty of a matrix given as its rows and columns of 0 and 1 bytes: rows
+    and columns of five or more alike, 2x2 blocks alike, finder-like patterns, and the dark
+    modules' departure from half.
+
+    The lines are searched as one string, a byte no module has between them, so no run or
+    pattern is found across two lines; neither finder-like pattern can overlap itself, so
+    counting them counts every one util.lost_point finds.
+    """
+    count = len(rows)
+    lines = b"\x02".join(rows + columns)
+    runs = [run for search in _RUNS for run in search.findall(lines)]
+    points = sum(map(len, runs)) - 2 * len(runs)
     # 2x2 blocks: with each row as an integer, a block is alike where neither row changes
     # from one column to the next and the two rows agree.
     numbers = [int(row.translate(_DIGITS), 2) for row in rows]
@@ -97,13 +283,8 @@ def lost_points(modules: list[list[bool]]) -> int:
     for top, bottom in itertools.pairwise(numbers):
         differ = top ^ bottom
         points += 3 * (~(differ | differ >> 1 | top ^ top >> 1) & inner).bit_count()
-    for line in lines:
-        for pattern in _FINDER_LIKE:
-            found = line.find(pattern)
-            while found != -1:
-                points += 40
-                found = line.find(pattern, found + 1)
-    dark = sum(map(sum, rows))
+    points += 40 * sum(lines.count(pattern) for pattern in _FINDER_LIKE)
+    dark = sum(row.count(1) for row in rows)
     return points + int(abs(dark / count**2 * 100 - 50) / 5) * 10
 
 

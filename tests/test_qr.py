@@ -7,9 +7,10 @@ import string
 
 import qrcode
 from qrcode import util
-from qrcode.constants import ERROR_CORRECT_M
+from qrcode.constants import ERROR_CORRECT_H, ERROR_CORRECT_L, ERROR_CORRECT_M, ERROR_CORRECT_Q
+from qrcode.exceptions import DataOverflowError
 
-from domain.qr import BORDER, lost_points, qr_modules
+from domain.qr import BORDER, _create_data, _QRCode, lost_points, qr_modules
 
 ALPHABET = string.ascii_letters + string.digits + "-_"
 
@@ -51,3 +52,25 @@ def test_the_penalty_is_qrcodes_own_on_any_matrix():
         dark = chosen.random()
         matrix = [[chosen.random() < dark for _ in range(size)] for _ in range(size)]
         assert lost_points(matrix) == util.lost_point(matrix)
+
+
+def test_the_codewords_are_qrcodes_own_in_every_mode_level_and_version():
+    """Data, padding and interleaved error correction, against qrcode's util.create_data."""
+    chosen = random.Random(1804)
+    alphabets = ["0123456789", "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:", ALPHABET]
+    for level in (ERROR_CORRECT_L, ERROR_CORRECT_M, ERROR_CORRECT_Q, ERROR_CORRECT_H):
+        for _ in range(60):
+            alphabet = chosen.choice(alphabets)
+            text = "".join(chosen.choice(alphabet) for _ in range(chosen.randint(1, 700)))
+            code = qrcode.QRCode(error_correction=level)
+            code.add_data(text)
+            try:
+                version = code.best_fit()
+            except DataOverflowError:
+                continue
+            assert _create_data(version, level, code.data_list) == util.create_data(
+                version, level, code.data_list
+            ), (level, text)
+            fitted = _QRCode(error_correction=level)
+            fitted.add_data(text)
+            assert fitted.best_fit() == version
