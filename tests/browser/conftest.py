@@ -62,7 +62,7 @@ def new_phone(browser: Any, playwright_instance: Any) -> Iterator[Callable[..., 
     contexts = []
 
     def open_phone(**options: Any) -> Any:
-        context = browser.new_context(**playwright_instance.devices[PHONE], **options)
+        context = browser.new_context(**{**playwright_instance.devices[PHONE], **options})
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context.new_page()

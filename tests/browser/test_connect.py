@@ -301,3 +301,33 @@ def test_my_own_list_keeps_refreshing_after_a_tap_inside_it(
     expect(phone.locator("#live .requests")).to_contain_text(
         "Dev Rao wants to connect", timeout=LIVE_UPDATE_TIMEOUT_MS
     )
+
+
+# ---------------------------------------------------------------- small screens
+
+
+LONG_NAME = "Oluwaseun Wolfeschlegelsteinhausenbergerdorff"
+
+
+def test_a_name_of_one_long_word_never_widens_a_small_phone(live_server, make_event, new_phone):
+    """At 360 px, a long name wraps on its badge, its card and the people to meet."""
+    event = make_event(name="Internationale Konferenz für Open-Source-Kartografie")
+    small = {"viewport": {"width": 360, "height": 740}}
+    long_phone, ana_phone = new_phone(**small), new_phone(**small)
+    long_token = check_in_at(
+        long_phone,
+        live_server,
+        event,
+        {"Name": LONG_NAME, "Email": "o@example.org", "Interests": "marathons"},
+    )
+    ana_token = check_in_at(ana_phone, live_server, event, ANA)
+    pages = {
+        "the long name's own badge": (long_phone, f"/b/{long_token}"),
+        "Ana's badge, suggesting the long name": (ana_phone, f"/b/{ana_token}"),
+        "the long name's card, as Ana sees it": (ana_phone, f"/b/{long_token}"),
+    }
+    for what, (phone, path) in pages.items():
+        phone.goto(f"{live_server.url}{path}")
+        expect(phone.get_by_text(LONG_NAME).first).to_be_visible()
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width == 360, what
