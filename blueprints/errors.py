@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, SecurityError
 from blueprints.ratelimit import RateLimited
 from domain import limits
 from domain.db import database_unavailable, db
+from domain.words import duration_in_words
 
 bp = Blueprint("errors", __name__)
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ MESSAGES = {
     429: ("Slow down", "Too many tries in a short time. Please wait a little and try again."),
     500: ("Something went wrong", "Sorry, that's our fault. Please try again in a moment."),
 }
+# A refusal by a rate limit says how long to wait, after the limit's own words or these.
+TOO_MANY = "Too many tries in a short time."
 # An organiser's page that is not there, or not theirs (another's event, a role without it).
 ORGANISER_NOT_FOUND = (
     "Not found",
@@ -70,8 +73,9 @@ def http_error(error: HTTPException) -> tuple[str, int] | tuple[str, int, dict[s
     title, message = MESSAGES.get(code, (error.name, error.description or ""))
     if code == 404 and request.path.startswith("/organiser/"):
         title, message = ORGANISER_NOT_FOUND
-    if isinstance(error, RateLimited) and error.rule.message:
-        message = error.rule.message
+    if isinstance(error, RateLimited):
+        wait = duration_in_words(error.rule.limit.seconds)
+        message = f"{error.rule.message or TOO_MANY} You can try again within {wait}."
     page = render_template("errors/error.html", title=title, message=message)
     if isinstance(error, RateLimited):
         # The window's length, read from the limit itself: no extra trip to the counters.

@@ -82,7 +82,7 @@ def home() -> str:
     given_back_unless=counted_outcome,
     error_message=(
         "This phone has checked in several people in the last hour. "
-        "Please check in on your own phone, or try again later."
+        "Please check in on your own phone."
     ),
 )
 def landing(token: str) -> Response | str | tuple[str, int]:

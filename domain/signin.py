@@ -10,17 +10,12 @@ from domain.followups import revive_after_confirmation
 from domain.limits import LINK_LIFETIME
 from domain.models import EmailLink
 from domain.tokens import hash_token
+from domain.words import duration_in_words
 
 
 def lifetime_in_words(purpose: str) -> str:
     """Say how long a link of this purpose works, as its email tells the reader."""
-    minutes = int(LINK_LIFETIME[purpose].total_seconds() // 60)
-    if minutes % 60:
-        return f"{minutes} minutes"
-    hours = minutes // 60
-    if hours > 48 and hours % 24 == 0:
-        return f"{hours // 24} days"
-    return f"{hours} hour{'' if hours == 1 else 's'}"
+    return duration_in_words(LINK_LIFETIME[purpose].total_seconds())
 
 
 class LinkError(DomainError):

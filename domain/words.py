@@ -1,4 +1,4 @@
-"""The short, unambiguous words an event word is drawn from."""
+"""Words: the short, unambiguous ones an event word is drawn from, and lengths of time."""
 
 from __future__ import annotations
 
@@ -162,3 +162,16 @@ EVENT_WORDS = (
 def new_event_word() -> str:
     """Pick a random event word."""
     return secrets.choice(EVENT_WORDS)
+
+
+def duration_in_words(seconds: float) -> str:
+    """Say a length of time as a page or an email tells it: "30 minutes", "1 hour", "7 days"."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return f"{int(seconds)} seconds"
+    if minutes % 60:
+        return f"{minutes} minute{'' if minutes == 1 else 's'}"
+    hours = minutes // 60
+    if hours > 48 and hours % 24 == 0:
+        return f"{hours // 24} days"
+    return f"{hours} hour{'' if hours == 1 else 's'}"
