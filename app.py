@@ -123,7 +123,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
-    limiter.init_app(app)
     compress.init_app(app)
     app.before_request(drop_refused_encodings)
     # Registered after compression, so it runs before it and still sees the file.
@@ -152,6 +151,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         cli.bp,
     ):
         app.register_blueprint(blueprint)
+    # Last, so its after-request hook runs first: a request it refuses only once the view
+    # has answered (a failed lookup past an address's budget) still gets every header.
+    limiter.init_app(app)
     return app
 
 

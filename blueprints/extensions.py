@@ -113,23 +113,32 @@ def holds_named_badge() -> bool:
     return isinstance(token, str) and device.holds_badge(token)
 
 
+def has_no_device() -> bool:
+    """Tell whether the request carries no device of its own (no session cookie yet)."""
+    return device.limit_key() is None
+
+
 def lookup_limited(view: View) -> View:
     """Limit the failed token lookups of a view, per device and per address.
 
     Every route taking a token uses this (tests/test_rate_limits.py walks the URL map), and
     both budgets are shared by all of them, so guessing on one route uses up the others.
+    A device past its budget is refused everything (its own badge aside); an address past
+    its budget is refused only the lookups that open nothing, and requests without a device
+    (a phone's first scan of a poster) count only there: no guesser can lock a venue out.
     """
     per_device = limiter.shared_limit(
         limits.FAILED_LOOKUPS_PER_DEVICE,
         scope="token-lookups-by-device",
         key_func=device_key,
         counts_when=failed_lookup,
-        exempt_when=holds_named_badge,
+        exempt_when=lambda: holds_named_badge() or has_no_device(),
     )
     per_address = limiter.shared_limit(
         limits.FAILED_LOOKUPS_PER_ADDRESS,
         scope="token-lookups",
         counts_when=failed_lookup,
+        refuses_counted_only=True,
         exempt_when=holds_named_badge,
     )
     return per_address(per_device(view))

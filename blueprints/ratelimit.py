@@ -36,6 +36,9 @@ from werkzeug.exceptions import TooManyRequests
 
 log = logging.getLogger(__name__)
 
+# How long requests go uncounted after the counters could not be reached, before trying again.
+COUNTERS_RETRY_SECONDS = 5
+
 View = TypeVar("View", bound=Callable[..., Any])
 
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -70,6 +73,8 @@ class Rule:
     counts_when: Callable[[Response], bool] | None
     given_back_unless: Callable[[Response], bool] | None
     message: str | None
+    # Refuse only the requests it counts, once they pass the amount, never the others.
+    refuses_counted_only: bool = False
 
     def counter(self, prefix: str) -> str:
         limit = self.limit
@@ -104,15 +109,26 @@ class Storage(Protocol):
 
 
 class MemoryStorage:
-    """Counters in this process: for one server process, and for tests."""
+    """Counters in this process: for one server process, and for tests.
+
+    Counters whose window has ended are swept out every PRUNE_EVERY operations, so the
+    store holds about as many as were counted in the longest window.
+    """
+
+    PRUNE_EVERY = 1000
 
     def __init__(self) -> None:
         self._counts: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
+        self._operations = 0
 
     def run(self, operations: Sequence[Operation]) -> list[int]:
         now = time.monotonic()
         with self._lock:
+            self._operations += len(operations)
+            if self._operations >= self.PRUNE_EVERY:
+                self._operations = 0
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
             return [self._one(now, *operation) for operation in operations]
 
     def _one(self, now: float, key: str, operation: str, amount: int, seconds: int) -> int:
@@ -132,7 +148,7 @@ class MemoryStorage:
 
     def reset(self, prefix: str) -> None:
         with self._lock:
-            self._counts.clear()
+            self._counts = {k: v for k, v in self._counts.items() if not k.startswith(prefix + "/")}
 
 
 # The same operations on Redis, all of one trip in one script, so each is atomic and a
@@ -195,6 +211,7 @@ class _State:
     storage: Storage
     prefix: str
     enabled: bool
+    unreachable_until: float = 0.0
 
 
 _RULES = "_rate_limit_rules"
@@ -226,11 +243,14 @@ class Limiter:
         exempt_when: Callable[[], bool] | None = None,
         counts_when: Callable[[Response], bool] | None = None,
         given_back_unless: Callable[[Response], bool] | None = None,
+        refuses_counted_only: bool = False,
         error_message: str | None = None,
     ) -> Callable[[View], View]:
         """Limit a view; with `scope`, on a counter shared by every view naming it."""
         if counts_when is not None and given_back_unless is not None:
             raise ValueError("a limit counts afterwards or gives back afterwards, not both")
+        if refuses_counted_only and counts_when is None:
+            raise ValueError("only a limit that counts afterwards can refuse what it counts")
 
         def decorate(view: View) -> View:
             rule = Rule(
@@ -242,6 +262,7 @@ class Limiter:
                 counts_when,
                 given_back_unless,
                 error_message,
+                refuses_counted_only,
             )
             setattr(view, _RULES, (*getattr(view, _RULES, ()), rule))
             return view
@@ -260,22 +281,22 @@ class Limiter:
     def _before(self) -> None:
         state = _state()
         view = current_app.view_functions.get(request.endpoint or "")
-        if not state.enabled or not getattr(view, _RULES, ()):
+        rules = getattr(view, _RULES, ())
+        if not state.enabled or not rules:
             return
         asked = [
-            (rule, rule.counter(state.prefix), "peek" if rule.counts_when else "take")
-            for rule in getattr(view, _RULES)
-            if rule.applies()
+            (rule, rule.counter(state.prefix), _asking(rule)) for rule in rules if rule.applies()
         ]
+        now = [(rule, key, op) for rule, key, op in asked if op != "later"]
         counts = _run(
-            state, [(key, op, rule.limit.amount, rule.limit.seconds) for rule, key, op in asked]
+            state, [(key, op, rule.limit.amount, rule.limit.seconds) for rule, key, op in now]
         )
         if counts is None:
             return
         refused = next(
             (
                 rule
-                for (rule, _, op), count in zip(asked, counts, strict=True)
+                for (rule, _, op), count in zip(now, counts, strict=True)
                 if count > rule.limit.amount or (op == "peek" and count == rule.limit.amount)
             ),
             None,
@@ -284,7 +305,7 @@ class Limiter:
             # What this request took, it gives back: a refused request uses no budget.
             given = [
                 (key, "give", 0, 0)
-                for (rule, key, op), count in zip(asked, counts, strict=True)
+                for (rule, key, op), count in zip(now, counts, strict=True)
                 if op == "take" and count <= rule.limit.amount
             ]
             _run(state, given)
@@ -292,16 +313,30 @@ class Limiter:
         g.setdefault(_ASKED, []).extend(asked)
 
     def _after(self, response: Response) -> Response:
-        """Count the outcomes the limits asked before the view wait for, in one trip."""
+        """Count the outcomes the limits wait for, in one trip; refuse, once a limit that
+        refuses only what it counts has passed its amount, the request it just counted."""
         asked: list[tuple[Rule, str, str]] = g.pop(_ASKED, [])
-        operations = []
+        settled = []
         for rule, key, op in asked:
-            if op == "peek" and rule.counts_when and rule.counts_when(response):
-                operations.append((key, "add", rule.limit.amount, rule.limit.seconds))
+            if op != "take" and rule.counts_when and rule.counts_when(response):
+                settled.append((rule, (key, "add", rule.limit.amount, rule.limit.seconds)))
             elif rule.given_back_unless and not rule.given_back_unless(response):
-                operations.append((key, "give", 0, 0))
-        _run(_state(), operations)
+                settled.append((rule, (key, "give", 0, 0)))
+        counts = _run(_state(), [operation for _, operation in settled]) or []
+        for (rule, _), count in zip(settled, counts, strict=False):
+            if rule.refuses_counted_only and count > rule.limit.amount:
+                return current_app.make_response(
+                    current_app.handle_user_exception(RateLimited(rule))
+                )
         return response
+
+
+def _asking(rule: Rule) -> str:
+    """What a rule asks of its counter before the view: read it, take from it, or nothing
+    (it is asked once the view has answered)."""
+    if rule.refuses_counted_only:
+        return "later"
+    return "peek" if rule.counts_when else "take"
 
 
 def _state() -> _State:
@@ -310,11 +345,22 @@ def _state() -> _State:
 
 
 def _run(state: _State, operations: Sequence[Operation]) -> list[int] | None:
-    """Make one trip to the counters; None, logged, when they cannot be reached."""
+    """Make one trip to the counters; None when they cannot be reached.
+
+    After a failure (logged) no trip is tried for COUNTERS_RETRY_SECONDS, so a counter
+    store that hangs costs one request its timeout, not every request.
+    """
     if not operations:
         return []
+    if time.monotonic() < state.unreachable_until:
+        return None
     try:
         return state.storage.run(operations)
     except redis.RedisError as error:
-        log.warning("rate-limit counters unavailable, letting the request through: %s", error)
+        state.unreachable_until = time.monotonic() + COUNTERS_RETRY_SECONDS
+        log.warning(
+            "rate-limit counters unavailable, letting requests through for %s s: %s",
+            COUNTERS_RETRY_SECONDS,
+            error,
+        )
         return None

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from itsdangerous import BadSignature
-from werkzeug.http import parse_cookie, parse_etags
+from werkzeug.http import parse_etags
+from werkzeug.sansio.http import parse_cookie
+from werkzeug.sansio.utils import host_is_trusted
 
 from blueprints.converters import TokenConverter
 from blueprints.headers import security_headers
@@ -47,7 +49,11 @@ class UnchangedLiveParts:
         self._engine: sa.Engine | None = None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") == "GET" and environ.get("HTTP_IF_NONE_MATCH"):
+        if (
+            environ.get("REQUEST_METHOD") == "GET"
+            and environ.get("HTTP_IF_NONE_MATCH")
+            and self._trusted(environ)
+        ):
             found = _LIVE_PATH.fullmatch(environ.get("PATH_INFO", ""))
             if found is not None:
                 tag = self._unchanged(environ, found["token"], people=bool(found["people"]))
@@ -55,6 +61,12 @@ class UnchangedLiveParts:
                     start_response("304 Not Modified", self._headers(tag))
                     return []
         return self.wsgi_app(environ, start_response)
+
+    def _trusted(self, environ: WSGIEnvironment) -> bool:
+        """Tell whether the request names a host the app serves (TRUSTED_HOSTS, when set):
+        any other is left to the app, which refuses it."""
+        trusted = self.app.config["TRUSTED_HOSTS"]
+        return not trusted or host_is_trusted(environ.get("HTTP_HOST"), trusted)
 
     def _unchanged(self, environ: WSGIEnvironment, token: str, *, people: bool) -> str | None:
         """Return the part's tag if the phone holds this badge and that version; else None."""
@@ -73,7 +85,10 @@ class UnchangedLiveParts:
 
     def _badges(self, environ: WSGIEnvironment) -> dict[str, Any]:
         """Return the badges this phone's signed session cookie holds, or {}."""
-        value = parse_cookie(environ).get(self.app.config["SESSION_COOKIE_NAME"])
+        # From the header as the server passed it (as Flask reads it): bytes that are not
+        # UTF-8 make a value that does not verify, never an error.
+        cookies = parse_cookie(environ.get("HTTP_COOKIE"))
+        value = cookies.get(self.app.config["SESSION_COOKIE_NAME"])
         if not value:
             return {}
         if self._serializer is None:

@@ -24,16 +24,21 @@ confirmation mail per address a day (CONFIRMATION_EVERY), and by every address o
 suppression list never being mailed again. Nothing but a confirmation link goes to an
 address until its owner confirms it.
 
+Failed token lookups never lock a room out: a device past its budget is refused every
+lookup (its own badge aside), but an address past its budget is refused only the lookups
+that open nothing, and a request without a device (a phone's first scan of the poster,
+before it has a cookie) is counted by its address alone.
+
 Rate-limit strings read "N per [M] period" (blueprints/ratelimit.py). All the limits a
 request meets are asked in one trip to the counter storage (Redis in production), before
 the view runs; a second trip is made only when the outcome changes a count: a token that
 opened nothing is counted as a failed lookup, and a check-in POST that checked no one new
-in gives the phone's budget back. So a check-in POST makes one trip (two for a form error
-or a repeated post), opening a token page one (two when the token opens nothing), a
-sign-in link request one, a log-in one, and pages without limits none. A phone opening
-its own badge (or refreshing it) makes none: the badge token it names is one its signed
-cookie holds, so it is no guess. There are no rate-limit headers; a 429 says Retry-After,
-the limit's window, read from the limit itself.
+in gives the phone's budget back. So a phone's check-in POST makes one trip (two for a
+form error or a repeated post), opening a token page one (two when the token opens
+nothing; none on a phone's first scan), a sign-in link request one, a log-in one, and
+pages without limits none. A phone opening its own badge (or refreshing it) makes none:
+the badge token it names is one its signed cookie holds, so it is no guess. There are no
+rate-limit headers; a 429 says Retry-After, the limit's window, read from the limit itself.
 """
 
 from __future__ import annotations

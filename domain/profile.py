@@ -74,8 +74,9 @@ def shows_nothing(text: str) -> bool:
 
 
 def normalise_email(email: str) -> str:
-    """Return the form of an address used to tell people apart: trimmed and lower-cased."""
-    return email.strip().lower()
+    """Return the form of an address used to tell people apart: without direction controls
+    (as forms take it), trimmed and lower-cased."""
+    return without_direction_controls(email).strip().lower()
 
 
 def mask_email(email: str) -> str:

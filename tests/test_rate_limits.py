@@ -24,8 +24,9 @@ def limit_amount(limit: str) -> int:
     return Limit.parse(limit).amount
 
 
-def test_guessing_badge_tokens_is_cut_off(client, make_event, make_attendee):
+def test_guessing_badge_tokens_is_cut_off(app, make_event, make_attendee):
     real = make_attendee(make_event())
+    client = open_poster(app, real.attendance.event.checkin_token)  # a phone with its cookie
     for _ in range(30):
         assert client.get(f"/b/{new_token()}").status_code == 404
     blocked = client.get(f"/b/{new_token()}")
@@ -33,9 +34,10 @@ def test_guessing_badge_tokens_is_cut_off(client, make_event, make_attendee):
     assert "Too many tries" in blocked.text
     assert "You can try again within 1 minute." in blocked.text
     assert blocked.headers["Retry-After"] == "60"
-    # Another address is not affected.
-    other = client.get(f"/b/{real.badge_token}", environ_base={"REMOTE_ADDR": "10.9.8.7"})
-    assert other.status_code == 200
+    # The guessing phone is cut off wherever it goes; another phone is not affected.
+    moved = client.get(f"/b/{real.badge_token}", environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert moved.status_code == 429
+    assert app.test_client().get(f"/b/{real.badge_token}").status_code == 200
 
 
 def test_opening_real_badges_does_not_count(client, make_event, make_attendee):
@@ -44,9 +46,32 @@ def test_opening_real_badges_does_not_count(client, make_event, make_attendee):
         assert client.get(f"/b/{real.badge_token}").status_code == 200
 
 
-def test_guessing_poster_tokens_is_cut_off(client):
+def test_guessing_poster_tokens_is_cut_off(app, make_event):
+    client = open_poster(app, make_event().checkin_token)
     statuses = [client.get(f"/e/{new_token()}").status_code for _ in range(31)]
     assert statuses[:30] == [404] * 30 and statuses[30] == 429
+
+
+def test_guesses_without_a_cookie_never_keep_a_new_phone_from_its_poster(app, make_event):
+    """A phone's first scan carries no cookie: cookieless guessers are counted per address
+    only, and even past that budget only their guesses are refused."""
+    poster = make_event().checkin_token
+    guesser = app.test_client(use_cookies=False)
+    budget = limit_amount(limits.FAILED_LOOKUPS_PER_ADDRESS)
+    statuses = collections.Counter(
+        guesser.get(f"/e/{new_token()}").status_code for _ in range(budget + 5)
+    )
+    assert statuses == {404: budget, 429: 5}
+    refused = guesser.get(f"/b/{new_token()}")
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "60"
+    assert refused.headers["X-Frame-Options"] == "DENY"  # every header, as any answer
+    assert "Too many tries" in refused.text
+    # The whole room behind that address still opens the poster and checks in.
+    for number in range(5):
+        phone = app.test_client()
+        assert phone.get(f"/e/{poster}").status_code == 200
+        assert phone.post(f"/e/{poster}", data=guest(number)).status_code == 303
 
 
 def test_password_guessing_is_cut_off(client, make_organiser):
@@ -59,23 +84,38 @@ def test_password_guessing_is_cut_off(client, make_organiser):
     assert "You can try again within 10 minutes." in response.text
 
 
+def with_a_device(client, phone: str | None = None):
+    """Give a test client the cookie of a phone that has opened a page before."""
+    with client.session_transaction() as session:
+        session["device"], session["phone"] = new_token(), phone or new_token()
+    return client
+
+
 def test_counters_in_redis_are_shared_between_processes(app_factory):
     # A client address of its own, so counters left by another run never meet this one.
     address = f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
     client_of = {"environ_base": {"REMOTE_ADDR": address}}
     settings = {"RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379"}
     first, second = app_factory(**settings), app_factory(**settings)
+    # One phone whose requests reach two server processes.
+    secret = new_token()
+    phone = with_a_device(first.test_client(), secret)
+    cookie = phone.get_cookie("session")
+    assert cookie is not None
+    elsewhere = second.test_client()
+    elsewhere.set_cookie("session", cookie.value)
     try:
         for _ in range(20):
-            assert first.test_client().get(f"/b/{new_token()}", **client_of).status_code == 404
+            assert phone.get(f"/b/{new_token()}", **client_of).status_code == 404
         for _ in range(10):
-            assert second.test_client().get(f"/b/{new_token()}", **client_of).status_code == 404
-        assert second.test_client().get(f"/b/{new_token()}", **client_of).status_code == 429
+            assert elsewhere.get(f"/b/{new_token()}", **client_of).status_code == 404
+        assert elsewhere.get(f"/b/{new_token()}", **client_of).status_code == 429
     finally:
         connection = redis.Redis.from_url("redis://127.0.0.1:6379")
         keys = list(connection.scan_iter(f"*/{address}/*"))
         assert keys, "the counters were not in Redis"
-        connection.delete(*keys)
+        device = derive_token(secret, "rate-limits")
+        connection.delete(*keys, *connection.scan_iter(f"*/device:{device}/*"))
         connection.close()
 
 
@@ -257,6 +297,14 @@ def test_password_guessing_is_cut_off_per_account_from_any_address(client, make_
         environ_base={"REMOTE_ADDR": "10.2.2.2"},
     )
     assert response.status_code == 429
+    # Direction controls the form drops do not make the address another account's.
+    for disguise in ("\u202a", "\u2066", "\u202e\u202c", " \u2069 "):
+        response = client.post(
+            "/login",
+            data={"email": disguise + organiser.email + disguise, "password": PASSWORD},
+            environ_base={"REMOTE_ADDR": "10.3.3.3"},
+        )
+        assert response.status_code == 429, repr(disguise)
 
 
 def test_organisers_sharing_one_address_can_log_in(app, make_organiser):
@@ -291,8 +339,8 @@ def test_every_token_route_limits_failed_lookups(app):
     adapter = app.url_map.bind("localhost")
     unlimited = []
     for number, (rule, method) in enumerate(routes):
-        # Each route from an address of its own: each must cut guessing off by itself.
-        phone = app.test_client(use_cookies=False)
+        # Each route from a phone and an address of its own: each must cut guessing off.
+        phone = with_a_device(app.test_client())
         environ = {"REMOTE_ADDR": f"10.77.{number // 250}.{number % 250 + 1}"}
         statuses = []
         for _ in range(limit_amount(limits.FAILED_LOOKUPS_PER_DEVICE) + 1):
@@ -306,8 +354,9 @@ def test_every_token_route_limits_failed_lookups(app):
     assert not unlimited, "token routes without a failed-lookup limit:\n" + "\n".join(unlimited)
 
 
-def test_failed_lookups_are_counted_across_token_routes(client, make_event):
+def test_failed_lookups_are_counted_across_token_routes(app, make_event):
     token = make_event().checkin_token
+    client = open_poster(app, token)
     allowed = limit_amount(limits.FAILED_LOOKUPS_PER_DEVICE)
     urls = [f"/b/{new_token()}", f"/u/{new_token()}", f"/m/{new_token()}", f"/e/{new_token()}"]
     statuses = [client.get(urls[n % len(urls)]).status_code for n in range(allowed)]
@@ -347,6 +396,8 @@ def test_each_request_makes_at_most_one_trip_to_the_counters(app, make_event, ma
     phone = app.test_client()
     # The numbers limits.py's docstring gives.
     assert trips(lambda: phone.get("/")) == 0
+    # A phone's first scan: no device yet, and the poster opens.
+    assert trips(lambda: phone.get(f"/e/{token}")) == 0
     assert trips(lambda: phone.get(f"/e/{token}")) == 1
     assert trips(lambda: phone.post(f"/e/{token}", data=guest(1))) == 1
     # A second post for someone already checked in gives the phone's budget back.

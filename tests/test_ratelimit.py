@@ -158,3 +158,55 @@ def test_limits_off_ask_nothing(app_factory, make_event):
     for n in range(10):
         assert phone.post(f"/e/{token}?new=1", data=guest(n)).status_code == 303
     assert state.storage._counts == {}
+
+
+class Counted:
+    """Counts the trips made to a store."""
+
+    def __init__(self, storage) -> None:
+        self.storage, self.trips = storage, 0
+
+    def run(self, operations):
+        self.trips += 1
+        return self.storage.run(operations)
+
+    def reset(self, prefix: str) -> None:
+        self.storage.reset(prefix)
+
+
+def test_counters_out_of_reach_are_not_asked_again_for_a_few_seconds(
+    app_factory, make_event, monkeypatch
+):
+    """A store that hangs costs one request its timeout, not every request."""
+    app = app_factory(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1")
+    state = app.extensions["rate_limits"]
+    state.storage = counted = Counted(state.storage)
+    with app.app_context():
+        token = make_event().checkin_token
+    phone = app.test_client()
+    phone.get(f"/e/{token}")  # its cookie: from now on every lookup asks the counters
+    for number in range(5):
+        assert phone.post(f"/e/{token}?new=1", data=guest(number)).status_code == 303
+    assert counted.trips == 1
+    # Once the pause is over, the store is asked again.
+    monkeypatch.setattr(state, "unreachable_until", 0.0)
+    assert phone.get(f"/e/{token}").status_code in (200, 303)
+    assert counted.trips == 2
+
+
+def test_memory_counters_forget_windows_that_ended(monkeypatch):
+    store = MemoryStorage()
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    store.run([(f"p/s/{n}/5/60", "take", 5, 60) for n in range(MemoryStorage.PRUNE_EVERY - 1)])
+    assert len(store._counts) == MemoryStorage.PRUNE_EVERY - 1
+    clock[0] += 61
+    store.run([("p/s/late/5/60", "take", 5, 60)])
+    assert list(store._counts) == ["p/s/late/5/60"]
+
+
+def test_a_reset_starts_afresh_only_the_counters_under_its_prefix():
+    store = MemoryStorage()
+    store.run([("one/s/k/5/60", "take", 5, 60), ("two/s/k/5/60", "take", 5, 60)])
+    store.reset("one")
+    assert list(store._counts) == ["two/s/k/5/60"]

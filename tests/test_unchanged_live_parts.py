@@ -145,3 +145,30 @@ def test_a_database_that_does_not_answer_leaves_the_question_to_the_app(ada, rea
     response = ada.refresh(MINE)
     assert response.status_code == 304
     assert reached.count == 1
+
+
+def test_a_cookie_that_is_not_utf8_is_left_to_the_app(app, ada, reached):
+    url = f"{ada.badge}{MINE}"
+    # As a server passes a header's raw bytes on: one character per byte.
+    response = app.test_client().get(
+        url, headers={"If-None-Match": ada.etags[url]}, environ_base={"HTTP_COOKIE": "session=\xff"}
+    )
+    assert response.status_code == 404
+    assert reached.count == 1
+
+
+def test_a_host_outside_trusted_hosts_is_left_to_the_app(app_factory, make_event):
+    app = app_factory(TRUSTED_HOSTS=["rapport.test"])
+    with app.app_context():
+        token = make_event().checkin_token
+    client = app.test_client()
+    base = "http://rapport.test"
+    assert client.get(f"{base}/e/{token}").status_code == 200
+    done = client.post(f"{base}/e/{token}", data={"name": "Ada", "email": "ada@example.org"})
+    badge = done.headers["Location"]
+    etag = client.get(f"{base}{badge}/live").headers["ETag"]
+    assert client.get(f"{base}{badge}/live", headers={"If-None-Match": etag}).status_code == 304
+    inner = Reached(app)
+    other = client.get(f"http://evil.example{badge}/live", headers={"If-None-Match": etag})
+    assert other.status_code == 400
+    assert inner.count == 1
