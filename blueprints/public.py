@@ -70,16 +70,25 @@ def home() -> str:
     return render_template("public/home.html")
 
 
+def _holds_a_badge_here() -> bool:
+    """Tell whether this phone holds a working badge at the poster's event."""
+    token = (request.view_args or {}).get("token")
+    event = find_event_by_checkin_token(token) if isinstance(token, str) else None
+    return event is not None and device.attendance_at(event.id) is not None
+
+
 @bp.route("/e/<token:token>", methods=["GET", "POST"])
 @reads_before_writes
 @lookup_limited
 @limiter.limit(limits.CHECKINS_PER_ADDRESS, methods=["POST"])
-# Counts new people only: form errors and a second tap don't use a phone's budget.
+# Counts new people only: form errors and a second tap don't use a phone's budget, and a
+# phone that holds its badge here is sent to it, whatever its budget.
 @limiter.limit(
     limits.CHECKINS_PER_DEVICE,
     methods=["POST"],
     key_func=device_key,
     given_back_unless=counted_outcome,
+    exempt_when=_holds_a_badge_here,
     error_message=(
         "This phone has checked in several people in the last hour. "
         "Please check in on your own phone."

@@ -427,3 +427,15 @@ def test_the_door_desk_is_never_locked_out_by_the_venues_one_address(app, make_e
         scanned = phone.post(f"{desk}/scan", data={"code": new_token(), "partial": "1"})
         assert scanned.status_code == 200 and "doesn't open a badge" in scanned.text, number
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Attendance)) == 40
+
+
+def test_a_phone_at_its_cap_is_still_sent_to_the_badge_it_holds(app, make_event):
+    posters = [make_event().checkin_token for _ in range(7)]
+    phone = open_poster(app, posters[0])
+    allowed = limit_amount(limits.CHECKINS_PER_DEVICE)
+    statuses = [phone.post(f"/e/{t}", data=guest(n)).status_code for n, t in enumerate(posters)]
+    assert statuses == [303] * allowed + [429]
+    # Posting again where it holds a badge is no new check-in: it goes to that badge.
+    again = phone.post(f"/e/{posters[allowed - 1]}", data=guest(allowed - 1))
+    assert again.status_code == 303
+    assert "/b/" in again.headers["Location"]
