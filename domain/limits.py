@@ -34,7 +34,7 @@ request meets are asked in one trip to the counter storage (Redis in production)
 the view runs; a second trip is made only when the outcome changes a count: a token that
 opened nothing is counted as a failed lookup, and a check-in POST that checked no one new
 in gives the phone's budget back. So a phone's check-in POST makes one trip (two for a
-form error or a repeated post), opening a token page one (two when the token opens
+form error), opening a token page one (two when the token opens
 nothing; none on a phone's first scan), a sign-in link request one, a log-in one, and
 pages without limits none. A phone opening its own badge (or refreshing it) makes none:
 the badge token it names is one its signed cookie holds, so it is no guess. There are no

@@ -391,7 +391,7 @@ def test_each_request_makes_at_most_one_trip_to_the_counters(app, make_event, ma
         request()
         return counting.trips
 
-    token = make_event().checkin_token
+    token, elsewhere = make_event().checkin_token, make_event().checkin_token
     email = make_organiser().email
     phone = app.test_client()
     # The numbers limits.py's docstring gives.
@@ -400,8 +400,10 @@ def test_each_request_makes_at_most_one_trip_to_the_counters(app, make_event, ma
     assert trips(lambda: phone.get(f"/e/{token}")) == 0
     assert trips(lambda: phone.get(f"/e/{token}")) == 1
     assert trips(lambda: phone.post(f"/e/{token}", data=guest(1))) == 1
-    # A second post for someone already checked in gives the phone's budget back.
-    assert trips(lambda: phone.post(f"/e/{token}", data=guest(1))) == 2
+    # A second post from a phone that holds its badge here does not ask the phone's budget.
+    assert trips(lambda: phone.post(f"/e/{token}", data=guest(1))) == 1
+    # A form error gives the budget it took back.
+    assert trips(lambda: phone.post(f"/e/{elsewhere}", data={"name": "No email"})) == 2
     # A phone's own badge, and its refresh every few seconds, ask the counters nothing.
     badge = phone.post(f"/e/{token}", data=guest(1)).headers["Location"]
     assert trips(lambda: phone.get(badge)) == 0
