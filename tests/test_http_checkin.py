@@ -176,6 +176,11 @@ def test_check_in_errors_rerender_the_form_and_write_nothing(client, make_event,
     assert message in response.text.replace("&#39;", "'")
     assert 'aria-invalid="true"' in response.text
     assert row_counts() == before
+    # Said first, before the event's name: a small screen opens the page at the top.
+    summary = response.text.index("You're not checked in yet")
+    assert summary < response.text.index("<h1>")
+    field = next(iter(change))
+    assert f'href="#{field}"' in response.text[summary : response.text.index("<h1>")]
 
 
 def test_names_keep_their_script_and_lose_direction_overrides(client, make_event):
