@@ -128,8 +128,15 @@ def landing(token: str) -> Response | str | tuple[str, int]:
         offer_sign_in=False,
         returning=returning,
         someone_else=someone_else,
+        letting_go=_whose_phone() if someone_else else "",
         masked_email=mask_email(saved.email) if returning and saved else "",
     )
+
+
+def _whose_phone() -> str:
+    """Return the name of the person this phone belongs to, if it belongs to someone."""
+    owner = remembered_profile(device.person_id())
+    return owner.name if owner is not None else ""
 
 
 def _badge_or_closed(

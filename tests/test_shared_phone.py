@@ -180,3 +180,16 @@ def test_forms_keep_working_after_a_clean_session(app_factory, make_event):
     assert holds(phone, bea) and not holds(phone, ana)
     db.session.rollback()
     assert person("bea@example.org").name == "Bea"
+
+
+def test_checking_in_someone_else_says_whose_badges_it_lets_go(app, make_event):
+    brunch, run_club = make_event(name="Brunch"), make_event(name="Run club")
+    phone = app.test_client()
+    check_in(phone, brunch, "Ana", "ana@example.org", followups=False)
+    page = " ".join(phone.get(f"/e/{run_club.checkin_token}?new=1").text.split())
+    page = page.replace("&#39;", "'")
+    assert "This phone holds Ana's badges." in page
+    assert "gets them back on any phone with a sign-in link" in page
+    # A phone that belongs to no one has nothing to let go of.
+    fresh = app.test_client().get(f"/e/{run_club.checkin_token}?new=1").text
+    assert "This phone holds" not in fresh
