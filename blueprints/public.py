@@ -80,9 +80,10 @@ def _holds_a_badge_here() -> bool:
 @bp.route("/e/<token:token>", methods=["GET", "POST"])
 @reads_before_writes
 @lookup_limited
-@limiter.limit(limits.CHECKINS_PER_ADDRESS, methods=["POST"])
-# Counts new people only: form errors and a second tap don't use a phone's budget, and a
-# phone that holds its badge here is sent to it, whatever its budget.
+# Both count new people only: form errors and a second tap use no budget (so no one at the
+# venue's address can use the room's up with bad forms), and a phone that holds its badge
+# here is sent to it, whatever its own budget.
+@limiter.limit(limits.CHECKINS_PER_ADDRESS, methods=["POST"], given_back_unless=counted_outcome)
 @limiter.limit(
     limits.CHECKINS_PER_DEVICE,
     methods=["POST"],

@@ -138,8 +138,10 @@ class MemoryStorage:
         if operation == "peek":
             return count
         if operation == "give":
-            if count > 0:
+            if count > 1:
                 self._counts[key] = (count - 1, ends)
+            else:  # nothing left to count: a budget given back whole keeps no entry
+                self._counts.pop(key, None)
             return max(count - 1, 0)
         if operation == "take" and count >= amount:
             return amount + 1
@@ -352,10 +354,15 @@ def _run(state: _State, operations: Sequence[Operation]) -> list[int] | None:
     """
     if not operations:
         return []
-    if time.monotonic() < state.unreachable_until:
+    now = time.monotonic()
+    if now < state.unreachable_until:
         return None
+    if state.unreachable_until:
+        # The first request after a pause tries the store alone: the others wait no
+        # timeout while it does.
+        state.unreachable_until = now + COUNTERS_RETRY_SECONDS
     try:
-        return state.storage.run(operations)
+        answers = state.storage.run(operations)
     except redis.RedisError as error:
         state.unreachable_until = time.monotonic() + COUNTERS_RETRY_SECONDS
         log.warning(
@@ -364,3 +371,5 @@ def _run(state: _State, operations: Sequence[Operation]) -> list[int] | None:
             error,
         )
         return None
+    state.unreachable_until = 0.0
+    return answers

@@ -33,8 +33,8 @@ Rate-limit strings read "N per [M] period" (blueprints/ratelimit.py). All the li
 request meets are asked in one trip to the counter storage (Redis in production), before
 the view runs; a second trip is made only when the outcome changes a count: a token that
 opened nothing is counted as a failed lookup, and a check-in POST that checked no one new
-in gives the phone's budget back. So a phone's check-in POST makes one trip (two for a
-form error), opening a token page one (two when the token opens
+in gives the budgets it took back. So a phone's check-in POST makes one trip (two for a
+form error or a second tap), opening a token page one (two when the token opens
 nothing; none on a phone's first scan), a sign-in link request one, a log-in one, and
 pages without limits none. A phone opening its own badge (or refreshing it) makes none:
 the badge token it names is one its signed cookie holds, so it is no guess. There are no
@@ -61,7 +61,7 @@ LOGINS_PER_ACCOUNT = "10 per 10 minutes"
 
 # ---------------------------------------------------------------- what protects the server
 # Per client address, sized for a whole venue behind one Wi-Fi address: a door peak of 17
-# arrivals a second is 1,020 a minute.
+# arrivals a second is 1,020 a minute. Check-ins count new people only, as per device.
 CHECKINS_PER_ADDRESS = "1200 per minute"
 FAILED_LOOKUPS_PER_ADDRESS = "600 per minute"
 SIGNIN_REQUESTS_PER_ADDRESS = "300 per minute"

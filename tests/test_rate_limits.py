@@ -400,8 +400,8 @@ def test_each_request_makes_at_most_one_trip_to_the_counters(app, make_event, ma
     assert trips(lambda: phone.get(f"/e/{token}")) == 0
     assert trips(lambda: phone.get(f"/e/{token}")) == 1
     assert trips(lambda: phone.post(f"/e/{token}", data=guest(1))) == 1
-    # A second post from a phone that holds its badge here does not ask the phone's budget.
-    assert trips(lambda: phone.post(f"/e/{token}", data=guest(1))) == 1
+    # A second tap from a phone that holds its badge here gives the room's budget back.
+    assert trips(lambda: phone.post(f"/e/{token}", data=guest(1))) == 2
     # A form error gives the budget it took back.
     assert trips(lambda: phone.post(f"/e/{elsewhere}", data={"name": "No email"})) == 2
     # A phone's own badge, and its refresh every few seconds, ask the counters nothing.
@@ -441,3 +441,17 @@ def test_a_phone_at_its_cap_is_still_sent_to_the_badge_it_holds(app, make_event)
     again = phone.post(f"/e/{posters[allowed - 1]}", data=guest(allowed - 1))
     assert again.status_code == 303
     assert "/b/" in again.headers["Location"]
+
+
+def test_form_errors_never_use_the_rooms_check_in_budget(app, make_event):
+    """Bad forms from anyone at the venue's one address leave the room's budget whole."""
+    poster = make_event().checkin_token
+    store = app.extensions["rate_limits"].storage
+    phone = open_poster(app, poster)
+    for _ in range(20):
+        assert phone.post(f"/e/{poster}", data={"name": "No email"}).status_code == 200
+    room = [key for key in store._counts if "/blueprints.public.landing/127.0.0.1/" in key]
+    assert [store._counts[key][0] for key in room] in ([], [0])
+    assert phone.post(f"/e/{poster}", data=guest(1)).status_code == 303
+    room = [key for key in store._counts if "/blueprints.public.landing/127.0.0.1/" in key]
+    assert [store._counts[key][0] for key in room] == [1]

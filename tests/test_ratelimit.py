@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from blueprints import ratelimit
 from blueprints.ratelimit import Limit, Limiter, MemoryStorage, RedisStorage
 from tests.test_rate_limits import guest, open_poster
 
@@ -210,3 +211,24 @@ def test_a_reset_starts_afresh_only_the_counters_under_its_prefix():
     store.run([("one/s/k/5/60", "take", 5, 60), ("two/s/k/5/60", "take", 5, 60)])
     store.reset("one")
     assert list(store._counts) == ["two/s/k/5/60"]
+
+
+def test_after_a_pause_one_request_tries_the_store_while_the_others_go_on(app_factory):
+    app = app_factory(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1")
+    state = app.extensions["rate_limits"]
+    seen = []
+
+    class Probe:
+        def run(self, operations):
+            # While this request tries the store, every other request is let through.
+            seen.append(time.monotonic() < state.unreachable_until)
+            raise redis.ConnectionError("still away")
+
+        def reset(self, prefix: str) -> None:
+            pass
+
+    state.storage = Probe()
+    state.unreachable_until = time.monotonic() - 1  # a pause that has just ended
+    assert ratelimit._run(state, [("k", "peek", 1, 60)]) is None
+    assert seen == [True]
+    assert state.unreachable_until > time.monotonic()
