@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import cached_property
 
 import sqlalchemy as sa
-from flask import current_app, g, has_request_context, session, url_for
+from flask import current_app, g, has_request_context, request, session, url_for
 
 from domain.badges import retire_badges
 from domain.checkin import CheckInResult, PersonKey, find_attendance_by_badge
@@ -75,7 +75,7 @@ def attendance_at(event_id: int) -> Attendance | None:
     if token is None:
         return None
     mine = find_attendance_by_badge(token)
-    return mine if mine is not None and mine.event_id == event_id else None
+    return _held(mine) if mine is not None and mine.event_id == event_id else None
 
 
 def person_id() -> int | None:
@@ -99,7 +99,21 @@ def holds(event_id: int, token: str) -> bool:
 def owns(attendance: Attendance) -> bool:
     """Tell whether this device holds the badge of an attendance."""
     token = badge_token(attendance.event_id)
-    return token is not None and same_token(token, attendance.badge_token_hash)
+    if token is None or not same_token(token, attendance.badge_token_hash):
+        return False
+    _held(attendance)
+    return True
+
+
+# Kept in the request's environ, not in g: g lives as long as the app context, which a
+# test client's requests may share.
+HELD_KEY = "rapport.held_badges"
+
+
+def _held(attendance: Attendance) -> Attendance:
+    """Note, for this request's navigation, a badge this phone was found to hold."""
+    request.environ.setdefault(HELD_KEY, {})[attendance.event_id] = attendance
+    return attendance
 
 
 def new_secret() -> str:
@@ -227,14 +241,20 @@ class PhoneNavigation:
         }
         if not held:
             return {}
-        rows = db.session.execute(
-            _held_statement(), {"hashes": [hash_token(t) for t in held.values()]}
-        ).all()
-        working = {
-            event_id: event
-            for event_id, token_hash, event in rows
-            if event_id in held and hash_token(held[event_id]) == token_hash
-        }
+        # A page that has found the phone's badges already (its own badge page, as a rule:
+        # most phones hold one) needs no query for them.
+        found: dict[int, Attendance] = request.environ.get(HELD_KEY, {})
+        if held.keys() <= found.keys():
+            working = {event_id: found[event_id].event for event_id in held}
+        else:
+            rows = db.session.execute(
+                _held_statement(), {"hashes": [hash_token(t) for t in held.values()]}
+            ).all()
+            working = {
+                event_id: event
+                for event_id, token_hash, event in rows
+                if event_id in held and hash_token(held[event_id]) == token_hash
+            }
         return {
             event_id: NavEvent(
                 event_id,

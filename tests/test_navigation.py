@@ -264,3 +264,14 @@ def test_another_events_page_names_the_older_badge_by_its_day(app, night, make_e
     older = [(text, href) for text, href in links.nav if href == night["badge"]]
     assert len(older) == 1 and re.fullmatch(r"Sunday brunch, \d{1,2} \w{3}", older[0][0])
     assert links.brand == "/me/"
+
+
+def test_a_phone_holding_badges_at_several_events_names_each_in_its_navigation(app, make_event):
+    """With one badge found on the page and another only in the cookie, both are named."""
+    brunch, run_club = make_event(name="Brunch"), make_event(name="Run club")
+    phone = app.test_client()
+    first = check_in(phone, brunch, "Ana", "ana@example.org", followups=False)
+    check_in(phone, run_club, "Ana", "ana@example.org", followups=False)
+    page = phone.get(f"/b/{first}").text
+    assert f'href="/b/{first}"' in page
+    assert f"/e/{brunch.checkin_token}" in page

@@ -64,10 +64,10 @@ def test_the_badge_and_its_refresh(crowd):
         data={"name": "Ana", "email": "ana@example.org", "interests": "jazz", "share_profile": "y"},
     )
     badge = checked_in.headers["Location"]
-    # (The badge comes with its person and event; one statement finds the events of the
-    # badges the phone holds, for the navigation; one asks who here she met before,
-    # domain/met_before.py; three are the suggestions, domain/suggestions.py.)
-    assert count(lambda: phone.get(badge)) == 10
+    # (The badge comes with its person and event, which the navigation shows too: a phone
+    # holding this one badge needs no other statement for it; one asks who here she met
+    # before, domain/met_before.py; three are the suggestions, domain/suggestions.py.)
+    assert count(lambda: phone.get(badge)) == 9
     # Each live half, unchanged: BEGIN and one indexed lookup, whose answer is the version.
     for half in (f"{badge}/live", f"{badge}/live/people"):
         unchanged = {"If-None-Match": phone.get(half).headers["ETag"]}
@@ -134,9 +134,10 @@ def test_a_card_and_a_connection_request(crowd):
         )
         badges.append((phone, checked_in.headers["Location"]))
     (_ana, ana_badge), (ben, _ben_badge) = badges
-    # BEGIN, her badge with her person and event, mine likewise, whether either blocked the
-    # other, our connection, whether we met before, our two interests, the navigation.
-    assert count(lambda: ben.get(ana_badge)) == 9
+    # BEGIN, her badge with her person and event, mine likewise (the navigation's too),
+    # whether either blocked the other, our connection, whether we met before, our two
+    # interests.
+    assert count(lambda: ben.get(ana_badge)) == 8
     # The request: the looks up to whether we met before, then, written: the blocks and
     # our connection again, the hour's requests, the request and its row, both versions.
     assert count(lambda: ben.post(f"{ana_badge}/connect", data={"note": "Hi"})) == 11
