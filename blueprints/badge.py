@@ -158,29 +158,27 @@ def _card_page(owner: Attendance, viewer: Attendance | None, token: str, form: N
 def live(token: str) -> Response:
     """Return my own list on my badge page (requests, connections, people met before);
     304 when nothing in it changed."""
-    return _live_part(token, "badge/_live.html", lambda tags: tags.mine, to_meet=False)
+    return _live_part(token, "badge/_live.html", to_meet=False)
 
 
 @bp.get("/<token:token>/live/people")
 @lookup_limited
 def live_people(token: str) -> Response:
     """Return the people my badge page suggests meeting; 304 when none of them changed."""
-    return _live_part(token, "badge/_people.html", lambda tags: tags.to_meet, mine_part=False)
+    return _live_part(token, "badge/_people.html", to_meet=True)
 
 
-def _live_part(
-    token: str, template: str, tag_of: Callable[[BadgeTags], str], **parts: bool
-) -> Response:
+def _live_part(token: str, template: str, *, to_meet: bool) -> Response:
+    """Answer one live half of my badge page: the people to meet, or my own list."""
     version = badge_version(token)
     if version is None or not device.holds(version.event_id, token):
         abort(404)
-    tag = tag_of(version.tags)
+    tag = version.tags.part(to_meet=to_meet)
     if request.if_none_match.contains_weak(tag):
         return _not_modified(tag)
     mine = live_owner(version.attendance_id)
-    response = make_response(
-        render_template(template, attendance=mine, token=token, **_live_context(mine, **parts))
-    )
+    context = _live_context(mine, mine_part=not to_meet, to_meet=to_meet)
+    response = make_response(render_template(template, attendance=mine, token=token, **context))
     response.set_etag(tag, weak=True)
     return response
 

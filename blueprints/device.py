@@ -78,9 +78,14 @@ def attendance_at(event_id: int) -> Attendance | None:
     return _held(mine) if mine is not None and mine.event_id == event_id else None
 
 
-def person_id() -> int | None:
+def owner() -> Person | None:
     """Return the person this device belongs to, if it has checked in before."""
-    person = _resolve(session.get("person"))
+    return _resolve(session.get("person"))
+
+
+def person_id() -> int | None:
+    """Return the id of the person this device belongs to, if any."""
+    person = owner()
     return person.id if person is not None else None
 
 

@@ -136,7 +136,7 @@ def landing(token: str) -> Response | str | tuple[str, int]:
 
 def _whose_phone() -> str:
     """Return the name of the person this phone belongs to, if it belongs to someone."""
-    owner = remembered_profile(device.person_id())
+    owner = device.owner()
     return owner.name if owner is not None else ""
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import redis
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import TooManyRequests
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,9 @@ class _State:
 
 
 _RULES = "_rate_limit_rules"
-_ASKED = "rate_limits_asked"
+# Kept in the request's environ, not in g: g lives as long as the app context, which a
+# test client's requests may share.
+_ASKED = "rapport.rate_limits_asked"
 
 
 class Limiter:
@@ -312,12 +314,12 @@ class Limiter:
             ]
             _run(state, given)
             raise RateLimited(refused)
-        g.setdefault(_ASKED, []).extend(asked)
+        request.environ[_ASKED] = asked
 
     def _after(self, response: Response) -> Response:
         """Count the outcomes the limits wait for, in one trip; refuse, once a limit that
         refuses only what it counts has passed its amount, the request it just counted."""
-        asked: list[tuple[Rule, str, str]] = g.pop(_ASKED, [])
+        asked: list[tuple[Rule, str, str]] = request.environ.pop(_ASKED, [])
         settled = []
         for rule, key, op in asked:
             if op != "take" and rule.counts_when and rule.counts_when(response):

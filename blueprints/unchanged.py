@@ -29,7 +29,7 @@ from werkzeug.sansio.utils import host_is_trusted
 from blueprints.converters import TokenConverter
 from blueprints.headers import security_headers
 from domain.db import db
-from domain.versions import BadgeTags, badge_version_on
+from domain.versions import badge_version_on
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -80,7 +80,7 @@ class UnchangedLiveParts:
             return None  # the app asks again, and says what is wrong
         if version is None or not _same(token, badges.get(str(version.event_id))):
             return None
-        tag = _tag_of(version.tags, people=people)
+        tag = version.tags.part(to_meet=people)
         return tag if parse_etags(environ["HTTP_IF_NONE_MATCH"]).contains_weak(tag) else None
 
     def _badges(self, environ: WSGIEnvironment) -> dict[str, Any]:
@@ -125,10 +125,6 @@ class UnchangedLiveParts:
             *security_headers(self.app, nonce=secrets.token_urlsafe(16), cacheable=False),
             ("Vary", "Accept-Encoding, Cookie"),
         ]
-
-
-def _tag_of(tags: BadgeTags, *, people: bool) -> str:
-    return tags.to_meet if people else tags.mine
 
 
 def _same(token: str, held: object) -> bool:

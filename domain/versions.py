@@ -221,6 +221,10 @@ class BadgeTags:
     def of(cls, badge_version: int, arrivals: int) -> BadgeTags:
         return cls(f"{badge_version}", f"{badge_version}.{arrivals}")
 
+    def part(self, *, to_meet: bool) -> str:
+        """Return the tag of one half: the people to meet, or my own list."""
+        return self.to_meet if to_meet else self.mine
+
 
 def badge_tag(attendance_id: int) -> BadgeTags:
     """Return the versions of an attendance's badge page."""
