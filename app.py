@@ -38,7 +38,7 @@ from blueprints.extensions import (
 )
 from blueprints.unchanged import UnchangedLiveParts
 from domain import caching
-from domain.db import WriterConnection, db
+from domain.db import WriterConnection, db, end_reads_with_commit
 from domain.limits import LOOKUP_CACHE_SECONDS
 from domain.printtext import BOLD_FONTS, REGULAR_FONTS
 
@@ -120,6 +120,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     caching.configure(app.config["LOOKUP_CACHE_SECONDS"])
     db.init_app(app)
+    with app.app_context():
+        end_reads_with_commit(db.engine)
     migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -796,6 +796,9 @@ def run_engine(url: str, args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--postgresql", help="a PostgreSQL URL to run on as well")
+    parser.add_argument(
+        "--skip-sqlite", action="store_true", help="run on PostgreSQL only (with --postgresql)"
+    )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8, help="per worker; 1: sync workers")
     parser.add_argument("--clients", type=int, default=16)
@@ -820,8 +823,9 @@ def main() -> None:
     args = parser.parse_args()
     Phone.accept_encoding = args.accept_encoding
     print(f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f} at start")
-    with tempfile.TemporaryDirectory() as scratch:
-        run_engine(f"sqlite:///{scratch}/door.sqlite", args)
+    if not (args.skip_sqlite and args.postgresql):
+        with tempfile.TemporaryDirectory() as scratch:
+            run_engine(f"sqlite:///{scratch}/door.sqlite", args)
     if args.postgresql:
         run_engine(args.postgresql, args)
     print(f"load {os.getloadavg()[0]:.2f} at the end")

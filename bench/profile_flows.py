@@ -141,7 +141,9 @@ def profile(step: Callable[[int], object], repeat: int, offset: int, top: int) -
         step(n)
     profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+    pstats.Stats(profiler, stream=out).sort_stats(
+        os.environ.get("PROFILE_SORT", "cumulative")
+    ).print_stats(top)
     return out.getvalue()
 
 

@@ -159,6 +159,50 @@ def _begin_sqlite(connection: sa.engine.Connection) -> None:
         raise
 
 
+# psycopg prepares a statement on a connection once it has run there a few times, which
+# spares PostgreSQL parsing and planning it again: for the badge page's suggestions that
+# is most of their cost. But psycopg forgets every prepared statement at each ROLLBACK,
+# and a request that only read ends its transaction with one. So on psycopg a transaction
+# that wrote nothing ends with COMMIT instead, which is the same for the database.
+_WROTE = "rapport.wrote"
+
+
+def end_reads_with_commit(engine: sa.Engine) -> None:
+    """On psycopg, end transactions that wrote nothing with COMMIT rather than ROLLBACK."""
+    if engine.dialect.driver != "psycopg":
+        return
+    sa.event.listen(engine, "begin", _transaction_begun)
+    sa.event.listen(engine, "before_cursor_execute", _note_writes)
+    sa.event.listen(engine, "rollback", _commit_if_read_only)
+
+
+def _transaction_begun(connection: sa.Connection) -> None:
+    connection.info[_WROTE] = False
+
+
+def _note_writes(connection: sa.Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+    # Anything but a query counts as a write, a savepoint included.
+    if statement.lstrip()[:6].upper() != "SELECT":
+        connection.info[_WROTE] = True
+
+
+def _commit_if_read_only(connection: sa.Connection) -> None:
+    """Before a rollback: commit instead when the transaction wrote nothing and is healthy;
+    psycopg's own rollback then finds no transaction left and sends nothing."""
+    if connection.closed or connection.invalidated or connection.info.get(_WROTE, True):
+        return
+    import psycopg
+    from psycopg.pq import TransactionStatus
+
+    driver_connection = connection.connection.driver_connection
+    if driver_connection.info.transaction_status != TransactionStatus.INTRANS:
+        return
+    # A failed COMMIT fails the same way for the rollback that follows, which then reports
+    # it as any other.
+    with contextlib.suppress(psycopg.Error):
+        driver_connection.commit()
+
+
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """A timestamp that is always stored and returned as an aware UTC datetime."""
 
