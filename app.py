@@ -130,7 +130,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Registered after compression, so it runs before it and still sees the file.
     app.after_request(close_streamed_body)
     # Most refreshes of a badge page change nothing: those are answered before the app.
-    app.wsgi_app = UnchangedLiveParts(app, app.wsgi_app)  # type: ignore[method-assign]
+    unchanged = UnchangedLiveParts(app, app.wsgi_app)
+    app.extensions["rapport.unchanged"] = unchanged
+    app.wsgi_app = unchanged  # type: ignore[method-assign]
     if app.config["PROXY_HOPS"]:
         # Behind a reverse proxy, trust exactly that many X-Forwarded-* hops.
         hops = int(app.config["PROXY_HOPS"])

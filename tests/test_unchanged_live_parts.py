@@ -147,6 +147,39 @@ def test_a_database_that_does_not_answer_leaves_the_question_to_the_app(ada, rea
     assert reached.count == 1
 
 
+def test_connections_closed_under_it_are_replaced(app, ada, reached):
+    """A restart or a failover closes the lookup's connections: the refresh still gets its
+    304 (from the app, whose pool pings, when the lookup's own connection failed), and the
+    next one is answered before the app again."""
+    assert ada.refresh(MINE).status_code == 304
+    assert reached.count == 0
+    pool = app.extensions["rapport.unchanged"]._engine_of().pool
+    held = [pool.connect() for _ in range(2)]
+    for connection in held:
+        connection.dbapi_connection.close()
+        connection.close()
+    assert ada.refresh(MINE).status_code == 304
+    asked = reached.count
+    assert asked <= 1
+    for _ in range(3):
+        assert ada.refresh(MINE).status_code == 304
+    assert reached.count == asked
+
+
+def test_on_postgresql_the_lookup_reads_without_a_transaction_or_a_ping(app, ada, reached):
+    engine = app.extensions["rapport.unchanged"]._engine_of()
+    if engine.dialect.name != "postgresql":
+        assert engine is db.engine  # SQLite: the app's own connections serve
+        return
+    assert engine is not db.engine
+    assert engine.pool._pre_ping is False
+    with engine.connect() as connection:
+        assert connection.connection.driver_connection.autocommit is True
+    for _ in range(3):
+        assert ada.refresh(MINE).status_code == 304
+    assert reached.count == 0
+
+
 def test_a_cookie_that_is_not_utf8_is_left_to_the_app(app, ada, reached):
     url = f"{ada.badge}{MINE}"
     # As a server passes a header's raw bytes on: one character per byte.
