@@ -6,10 +6,11 @@ import bisect
 import functools
 import io
 import itertools
+import operator
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from html import escape
-from itertools import groupby
 
 import qrcode
 from qrcode import LUT, base, util
@@ -28,7 +29,7 @@ class _QRCode(qrcode.QRCode):
     and the mask chosen are qrcode's own (tests/test_qr.py compares them).
     """
 
-    _bits: tuple[list[int], list[bool]] | None = None
+    _bits: tuple[list[int], bytes] | None = None
 
     def map_data(self, data: list[int], mask_pattern: int) -> None:
         layout = _layout_of(self)
@@ -38,11 +39,13 @@ class _QRCode(qrcode.QRCode):
         ):
             modules[row][col] = dark != flip
 
-    def _data_bits(self, data: list[int], layout: _Layout) -> list[bool]:
-        """Each bit of the data, most significant first; light modules after its end."""
+    def _data_bits(self, data: list[int], layout: _Layout) -> bytes:
+        """Each bit of the data (0 or 1), most significant first; light modules after its
+        end."""
         if self._bits is None or self._bits[0] is not data:
-            bits = [(data[i >> 3] >> (7 - (i & 7))) & 1 == 1 for i in range(8 * len(data))]
-            self._bits = (data, (bits + [False] * len(layout.cells))[: len(layout.cells)])
+            count = len(layout.cells)
+            text = bin(int.from_bytes(bytes(data), "big"))[2:].zfill(8 * len(data))
+            self._bits = (data, text.encode().translate(_BIT_BYTES)[:count].ljust(count, b"\0"))
         return self._bits[1]
 
     def best_fit(self, start: int | None = None) -> int:
@@ -68,19 +71,18 @@ class _QRCode(qrcode.QRCode):
         if self.data_cache is None:
             self.data_cache = _create_data(self.version, self.error_correction, self.data_list)
         layout = _layout_of(self)
-        size = layout.size
-        data = bytearray(size * size)
         bits = self._data_bits(self.data_cache, layout)
-        for position, dark in zip(layout.positions, bits, strict=True):
-            if dark:
-                data[position] = 1
-        placed = int.from_bytes(data, "big")
-        scores = []
-        for flipped in layout.flipped:
-            matrix = (layout.scored_blank | (placed ^ flipped)).to_bytes(size * size, "big")
-            rows = [matrix[start : start + size] for start in range(0, size * size, size)]
-            columns = [matrix[start::size] for start in range(size)]
-            scores.append(_penalty(rows, columns))
+        placed = [layout.place(drawing, bits) for drawing in (0, 1)]
+        scores = [
+            _penalty(
+                *(
+                    blank | (data ^ flipped)
+                    for blank, data, flipped in zip(layout.blank, placed, flips, strict=True)
+                ),
+                layout.size,
+            )
+            for flips in layout.flipped
+        ]
         return scores.index(min(scores))
 
 
@@ -151,9 +153,9 @@ for _exponent in range(255):
 
 
 @functools.cache
-def _generator(count: int) -> tuple[int, ...]:
-    """Return the logarithms of the error-correction generator's coefficients after its
-    leading 1, as qrcode builds the polynomial."""
+def _products(count: int) -> tuple[int, ...]:
+    """Return, for each byte, its product with the error-correction generator's coefficients
+    after its leading 1 (as qrcode builds the polynomial), as one integer of `count` bytes."""
     if count in LUT.rsPoly_LUT:
         coefficients = LUT.rsPoly_LUT[count]
     else:
@@ -161,23 +163,29 @@ def _generator(count: int) -> tuple[int, ...]:
         for i in range(count):
             polynomial = polynomial * base.Polynomial([1, base.gexp(i)], 0)
         coefficients = list(polynomial)
-    return tuple(_LOG[c] if c else -1 for c in coefficients[1:])
+    logs = [_LOG[c] if c else -1 for c in coefficients[1:]]
+    products = [0]
+    for factor in range(1, 256):
+        shift = _LOG[factor]
+        row = bytes(_EXP[log + shift] if log >= 0 else 0 for log in logs)
+        products.append(int.from_bytes(row, "big"))
+    return tuple(products)
 
 
 def _error_correction(data: list[int], count: int) -> list[int]:
     """Return a block's error-correction codewords: the remainder of its data, shifted by
-    `count`, divided by the generator (qrcode divides Polynomials to the same result)."""
-    generator = _generator(count)
-    remainder = [0] * count
+    `count`, divided by the generator (qrcode divides Polynomials to the same result).
+
+    The remainder is kept as one integer of `count` bytes: each codeword shifts it by a
+    byte and adds (XOR) the generator times the byte that left it.
+    """
+    products = _products(count)
+    top = 8 * (count - 1)
+    keep = (1 << (8 * count)) - 1
+    remainder = 0
     for codeword in data:
-        factor = codeword ^ remainder[0]
-        remainder = remainder[1:] + [0]
-        if factor:
-            shift = _LOG[factor]
-            for i, log in enumerate(generator):
-                if log >= 0:
-                    remainder[i] ^= _EXP[log + shift]
-    return remainder
+        remainder = ((remainder << 8) & keep) ^ products[codeword ^ (remainder >> top)]
+    return list(remainder.to_bytes(count, "big"))
 
 
 @dataclass(frozen=True)
@@ -185,17 +193,34 @@ class _Layout:
     """Where a version's data goes, and what the masks do to it.
 
     `cells` are the (row, column) the data fills, in order (the walk of qrcode's own
-    map_data: up and down two columns at a time), `positions` the same as indexes of the
-    flattened matrix, `flips` which of them each mask flips; `flipped` is each mask's flips
-    and `scored_blank` the function patterns, each as an integer of one byte per module.
+    map_data: up and down two columns at a time), and `flips` which of them each mask flips.
+
+    For scoring, a matrix is drawn twice, as its rows and as its columns, each an integer
+    of one byte per module (0 light, 1 dark), every line led by a SEPARATOR byte and the
+    whole led by a line of them: `positions` are the data cells' bytes in each drawing,
+    `blank` the function patterns in each, and `flipped` each mask's flips in each.
     """
 
     size: int
     cells: list[tuple[int, int]]
-    positions: list[int]
     flips: list[list[bool]]
-    flipped: list[int]
-    scored_blank: int
+    gathers: tuple[Callable[[bytes], tuple[int, ...]], Callable[[bytes], tuple[int, ...]]]
+    blank: tuple[int, int]
+    flipped: list[tuple[int, int]]
+
+    def place(self, drawing: int, modules: bytes) -> int:
+        """Return the data cells' modules (0 or 1 each, in `cells` order) in the rows' (0)
+        or the columns' (1) drawing, as its integer; light everywhere else."""
+        return int.from_bytes(bytes(self.gathers[drawing](modules + b"\0")), "big")
+
+
+SEPARATOR = 2  # neither light nor dark: no run, block or pattern goes across it
+
+
+def _drawn(lines: Iterable[Iterable[int]], size: int) -> bytes:
+    """Return lines of modules as one string: a line of separators, then each line after
+    a separator."""
+    return bytes([SEPARATOR] * (size + 1)) + b"".join(bytes([SEPARATOR, *line]) for line in lines)
 
 
 _layouts: dict[int, _Layout] = {}
@@ -238,54 +263,72 @@ def _make_layout(blank: list[list[bool | None]]) -> _Layout:
                 row -= step
                 step = -step
                 break
-    positions = [row * size + col for row, col in cells]
+    width = size + 1
+    # Each byte of a drawing takes its data cell's module, or the light one past the end.
+    gathers = []
+    for position in (
+        lambda row, col: (row + 1) * width + col + 1,
+        lambda row, col: (col + 1) * width + row + 1,
+    ):
+        source = [len(cells)] * width**2
+        for index, (row, col) in enumerate(cells):
+            source[position(row, col)] = index
+        gathers.append(operator.itemgetter(*source))
     flips = [[mask(row, col) for row, col in cells] for mask in map(util.mask_func, range(8))]
-    flipped = []
-    for flip in flips:
-        modules = bytearray(size * size)
-        for position, flipping in zip(positions, flip, strict=True):
-            modules[position] = flipping
-        flipped.append(int.from_bytes(modules, "big"))
-    fixed = bytes(module is True for line in blank for module in line)
-    return _Layout(size, cells, positions, flips, flipped, int.from_bytes(fixed, "big"))
+    fixed = [[module is True for module in line] for line in blank]
+    layout = _Layout(
+        size,
+        cells,
+        flips,
+        (gathers[0], gathers[1]),
+        (
+            int.from_bytes(_drawn(fixed, size), "big"),
+            int.from_bytes(_drawn(zip(*fixed, strict=True), size), "big"),
+        ),
+        [],
+    )
+    layout.flipped.extend((layout.place(0, bytes(f)), layout.place(1, bytes(f))) for f in flips)
+    return layout
 
 
 # Runs of five or more alike, light then dark: two searches with a literal start are
 # several times quicker than one alternation.
 _RUNS = (re.compile(rb"\x00\x00\x00\x00\x00+"), re.compile(rb"\x01\x01\x01\x01\x01+"))
-_DIGITS = bytes.maketrans(b"\x00\x01", b"01")
+_DARK_RUN = re.compile(rb"\x01+")
+_BIT_BYTES = bytes.maketrans(b"01", b"\x00\x01")
 _FINDER_LIKE = (bytes([1, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0]), bytes([0, 0, 0, 0, 1, 0, 1, 1, 1, 0, 1]))
 
 
 def lost_points(modules: list[list[bool]]) -> int:
     """Return qrcode's util.lost_point of a matrix (its ISO 18004 penalty)."""
-    rows = [bytes(row) for row in modules]
-    return _penalty(rows, [bytes(column) for column in zip(*modules, strict=True)])
+    size = len(modules)
+    return _penalty(
+        int.from_bytes(_drawn(modules, size), "big"),
+        int.from_bytes(_drawn(zip(*modules, strict=True), size), "big"),
+        size,
+    )
 
 
-def _penalty(rows: list[bytes], columns: list[bytes]) -> int:
-    """Return the penalty of a matrix given as its rows and columns of 0 and 1 bytes: rows
-    and columns of five or more alike, 2x2 blocks alike, finder-like patterns, and the dark
-    modules' departure from half.
+def _penalty(rows: int, columns: int, size: int) -> int:
+    """Return the penalty of a matrix given as its rows and its columns, each drawn as one
+    integer (see _Layout): lines of five or more alike, 2x2 blocks alike, finder-like
+    patterns, and the dark modules' departure from half.
 
-    The lines are searched as one string, a byte no module has between them, so no run or
-    pattern is found across two lines; neither finder-like pattern can overlap itself, so
-    counting them counts every one util.lost_point finds.
+    Neither finder-like pattern can overlap itself, so counting them counts every one
+    util.lost_point finds.
     """
-    count = len(rows)
-    lines = b"\x02".join(rows + columns)
+    length = (size + 1) ** 2
+    lines = rows.to_bytes(length, "big") + columns.to_bytes(length, "big")
     runs = [run for search in _RUNS for run in search.findall(lines)]
     points = sum(map(len, runs)) - 2 * len(runs)
-    # 2x2 blocks: with each row as an integer, a block is alike where neither row changes
-    # from one column to the next and the two rows agree.
-    numbers = [int(row.translate(_DIGITS), 2) for row in rows]
-    inner = (1 << (count - 1)) - 1
-    for top, bottom in itertools.pairwise(numbers):
-        differ = top ^ bottom
-        points += 3 * (~(differ | differ >> 1 | top ^ top >> 1) & inner).bit_count()
+    # A 2x2 block is alike where a module equals the one before it, the one above it and
+    # the one above that: where no byte differs from those three.
+    line = 8 * (size + 1)
+    differs = (rows ^ rows >> 8) | (rows ^ rows >> line) | (rows ^ rows >> (line + 8))
+    points += 3 * differs.to_bytes(length, "big").count(0)
     points += 40 * sum(lines.count(pattern) for pattern in _FINDER_LIKE)
-    dark = sum(row.count(1) for row in rows)
-    return points + int(abs(dark / count**2 * 100 - 50) / 5) * 10
+    dark = lines.count(1) // 2  # each module is in one row and one column
+    return points + int(abs(dark / size**2 * 100 - 50) / 5) * 10
 
 
 def _matrix(url: str, border: int) -> list[list[bool]]:
@@ -307,14 +350,11 @@ def qr_svg(url: str, label: str = "QR code") -> str:
     size = len(matrix)
     # Each row's adjacent dark modules are drawn as one run: the same picture in about a
     # third of the bytes of one square per module, which keeps the badge page small.
-    runs = []
-    for y, row in enumerate(matrix):
-        x = 0
-        for dark, modules in groupby(row):
-            width = len(list(modules))
-            if dark:
-                runs.append(f"M{x} {y}h{width}v1h-{width}z")
-            x += width
+    runs = [
+        f"M{run.start()} {y}h{len(run[0])}v1h-{len(run[0])}z"
+        for y, row in enumerate(matrix)
+        for run in _DARK_RUN.finditer(bytes(row))
+    ]
     return (
         f'<svg class="qr" role="img" aria-label="{escape(label)}" width="{size}mm" '
         f'height="{size}mm" viewBox="0 0 {size} {size}" xmlns="http://www.w3.org/2000/svg">'
