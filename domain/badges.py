@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -222,7 +223,18 @@ class LiveBadge:
 
 def live_owner(attendance_id: int) -> Attendance:
     """Return the attendance whose badge page refreshes, with its event, in one statement."""
-    return db.session.get_one(Attendance, attendance_id, options=[joinedload(Attendance.event)])
+    return db.session.execute(_live_owner_statement(), {"id": attendance_id}).scalar_one()
+
+
+@functools.cache
+def _live_owner_statement() -> sa.Select[tuple[Attendance]]:
+    """Built once a process: Session.get builds and keys its statement anew on every call
+    when given loader options, which cost as much again as the lookup."""
+    return (
+        sa.select(Attendance)
+        .options(joinedload(Attendance.event))
+        .where(Attendance.id == sa.bindparam("id", type_=sa.Integer()))
+    )
 
 
 def live_badge(mine: Attendance, *, mine_part: bool = True, to_meet: bool = True) -> LiveBadge:
