@@ -117,9 +117,13 @@ class UnchangedLiveParts:
             with self.app.app_context():
                 engine = db.engine
             if engine.dialect.name == "postgresql":
-                engine = sa.create_engine(
-                    engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False
-                )
+                # The app's engine options (connect_args included), but for those two.
+                options = {
+                    **self.app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+                    "isolation_level": "AUTOCOMMIT",
+                    "pool_pre_ping": False,
+                }
+                engine = sa.create_engine(engine.url, **options)
             self._engine = engine
         return self._engine
 

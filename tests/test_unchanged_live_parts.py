@@ -13,6 +13,7 @@ from blueprints import unchanged
 from blueprints.unchanged import UnchangedLiveParts
 from domain.badges import retire_badges
 from domain.db import db
+from tests.conftest import database_url_under_test
 from tests.statements import counting
 from tests.test_live_versions import MINE, TO_MEET, Phone, text
 
@@ -164,6 +165,20 @@ def test_connections_closed_under_it_are_replaced(app, ada, reached):
     for _ in range(3):
         assert ada.refresh(MINE).status_code == 304
     assert reached.count == asked
+
+
+def test_the_lookup_engine_takes_the_apps_connection_settings(app_factory):
+    """Preparing turned off for a pooler (README) is off for the lookup's connections too."""
+    postgresql = (database_url_under_test() or "").startswith("postgresql")
+    settings = {"prepare_threshold": None} if postgresql else {"timeout": 7}
+    app = app_factory(SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "connect_args": settings})
+    engine = app.extensions["rapport.unchanged"]._engine_of()
+    if not postgresql:
+        with app.app_context():
+            assert engine is db.engine  # SQLite: the app's own connections serve
+        return
+    with engine.connect() as connection:
+        assert connection.connection.driver_connection.prepare_threshold is None
 
 
 def test_on_postgresql_the_lookup_reads_without_a_transaction_or_a_ping(app, ada, reached):
