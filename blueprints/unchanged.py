@@ -28,6 +28,7 @@ from werkzeug.sansio.utils import host_is_trusted
 
 from blueprints.converters import TokenConverter
 from blueprints.headers import security_headers
+from domain import limits
 from domain.db import db
 from domain.versions import badge_version_on
 
@@ -75,7 +76,14 @@ class UnchangedLiveParts:
             return None
         try:
             with self._engine_of().connect() as connection:
-                version = badge_version_on(connection, token)
+                try:
+                    version = badge_version_on(connection, token)
+                except sa.exc.DBAPIError:
+                    # A connection that failed once is not trusted again: it may hold a
+                    # prepared statement a migration has since made wrong, which only a
+                    # rollback would clear, and this connection never rolls back.
+                    connection.invalidate()
+                    raise
         except sa.exc.SQLAlchemyError:
             return None  # the app asks again, and says what is wrong
         if version is None or not _same(token, badges.get(str(version.event_id))):
@@ -117,11 +125,16 @@ class UnchangedLiveParts:
             with self.app.app_context():
                 engine = db.engine
             if engine.dialect.name == "postgresql":
-                # The app's engine options (connect_args included), but for those two.
+                # The app's engine options (connect_args included), but for those two, and
+                # a small pool: a thread holds its connection for one lookup, and one that
+                # finds none free at once leaves the question to the app rather than wait.
                 options = {
                     **self.app.config["SQLALCHEMY_ENGINE_OPTIONS"],
                     "isolation_level": "AUTOCOMMIT",
                     "pool_pre_ping": False,
+                    "pool_size": limits.LIVE_LOOKUP_CONNECTIONS,
+                    "max_overflow": limits.LIVE_LOOKUP_EXTRA_CONNECTIONS,
+                    "pool_timeout": limits.LIVE_LOOKUP_WAIT_SECONDS,
                 }
                 engine = sa.create_engine(engine.url, **options)
             self._engine = engine

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+log = logging.getLogger(__name__)
 
 # SQLite upgrades a deferred read-then-write transaction to a write lock only when it
 # first writes, and in WAL mode that upgrade fails at once under contention instead of
@@ -181,8 +183,15 @@ def _transaction_begun(connection: sa.Connection) -> None:
 
 
 def _note_writes(connection: sa.Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-    # Anything but a query counts as a write, a savepoint included.
-    if statement.lstrip()[:6].upper() != "SELECT":
+    # Anything but one plain query counts as a write: a savepoint, several statements in
+    # one, SELECT ... INTO. (A function that writes, called by a SELECT, would not be seen,
+    # nor anything sent through the driver's connection past the engine: Rapport does
+    # neither, and must not.)
+    if (
+        statement.lstrip()[:6].upper() != "SELECT"
+        or ";" in statement
+        or " INTO " in statement.upper()
+    ):
         connection.info[_WROTE] = True
 
 
@@ -195,12 +204,17 @@ def _commit_if_read_only(connection: sa.Connection) -> None:
     from psycopg.pq import TransactionStatus
 
     driver_connection = connection.connection.driver_connection
-    if driver_connection.info.transaction_status != TransactionStatus.INTRANS:
+    if (
+        driver_connection is None
+        or driver_connection.info.transaction_status != TransactionStatus.INTRANS
+    ):
         return
     # A failed COMMIT fails the same way for the rollback that follows, which then reports
-    # it as any other.
-    with contextlib.suppress(psycopg.Error):
+    # it as any other; the server's own reason, which the COMMIT took, is logged here.
+    try:
         driver_connection.commit()
+    except psycopg.Error as error:
+        log.warning("ending a read-only transaction failed: %r", error)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):

@@ -15,7 +15,10 @@ import sqlalchemy as sa
 from flask import Flask
 
 from domain.db import (
+    _WROTE,
     _commit_if_read_only,
+    _note_writes,
+    _transaction_begun,
     db,
     end_reads_with_commit,
     insert_ignoring_conflict,
@@ -160,3 +163,56 @@ def test_the_app_installs_it_on_its_own_engine(tmp_path: Any) -> None:
         expected = db.engine.dialect.driver == "psycopg"
         assert sa.event.contains(db.engine, "rollback", _commit_if_read_only) == expected
         db.engine.dispose()
+
+
+class _Connection:
+    def __init__(self) -> None:
+        self.info: dict[str, bool] = {}
+
+
+@pytest.mark.parametrize(
+    ("statement", "writes"),
+    [
+        ("SELECT interest.id FROM interest WHERE interest.name = %(name)s", False),
+        ("  select 1", False),
+        ("INSERT INTO interest (name, key) VALUES ('a', 'a')", True),
+        ("  insert into interest (name, key) values ('a', 'a')", True),
+        ("/* a comment */ SELECT 1", True),  # not a plain query: counted as a write
+        ("WITH x AS (INSERT INTO interest (name, key) VALUES ('a', 'a')) SELECT 1", True),
+        ("SELECT 1; INSERT INTO interest (name, key) VALUES ('a', 'a')", True),
+        ("SELECT * INTO copied FROM interest", True),
+        ("select * into copied from interest", True),
+        ("SAVEPOINT sa_savepoint_1", True),
+        ("UPDATE attendance SET badge_version = 2", True),
+    ],
+)
+def test_what_counts_as_a_write(statement: str, writes: bool) -> None:
+    connection = _Connection()
+    _transaction_begun(connection)  # type: ignore[arg-type]
+    _note_writes(connection, None, statement)  # type: ignore[arg-type]
+    assert connection.info[_WROTE] is writes
+
+
+def test_a_rollback_on_a_connection_invalidated_underneath_does_not_fail(app: Flask) -> None:
+    _interests()
+    db.session.connection().connection.invalidate()
+    db.session.rollback()
+    db.session.remove()
+    assert _interests() == []
+
+
+def test_select_into_and_several_statements_are_rolled_back_on_postgresql(app: Flask) -> None:
+    if not _postgresql(app):
+        return  # SQLite has neither SELECT ... INTO nor several statements in one call
+    db.session.add(Interest(name="go", key="go"))
+    db.session.commit()
+    _interests()
+    db.session.execute(sa.text("SELECT * INTO copied FROM interest"))
+    db.session.rollback()
+    copied = db.session.scalar(sa.text("SELECT to_regclass('copied') IS NOT NULL"))
+    assert copied is False
+    db.session.connection().exec_driver_sql(
+        "SELECT 1; INSERT INTO interest (name, key) VALUES ('jazz', 'jazz')"
+    )
+    db.session.rollback()
+    assert _interests() == ["go"]

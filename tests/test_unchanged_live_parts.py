@@ -167,6 +167,41 @@ def test_connections_closed_under_it_are_replaced(app, ada, reached):
     assert reached.count == asked
 
 
+def test_a_connection_whose_lookup_failed_is_not_used_again(app, ada, reached, monkeypatch):
+    assert ada.refresh(MINE).status_code == 304
+    used = []
+    real = unchanged.badge_version_on
+
+    def fails_once(connection, token):
+        used.append(connection.connection.dbapi_connection)
+        if len(used) == 1:
+            raise sa.exc.OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return real(connection, token)
+
+    monkeypatch.setattr(unchanged, "badge_version_on", fails_once)
+    assert ada.refresh(MINE).status_code == 304  # the app's
+    assert reached.count == 1
+    assert ada.refresh(MINE).status_code == 304  # before the app again
+    assert reached.count == 1
+    assert used[1] is not used[0]
+
+
+def test_a_migration_while_phones_poll_costs_one_lookup(app, ada, reached):
+    """On PostgreSQL the lookup is prepared after a few runs; a migration that changes the
+    type of a column it reads makes that statement fail once, and only once."""
+    for _ in range(8):  # past psycopg's prepare_threshold
+        assert ada.refresh(MINE).status_code == 304
+    assert reached.count == 0
+    if db.engine.dialect.name != "postgresql":
+        return  # SQLite prepares nothing that a migration could make wrong
+    db.session.remove()
+    with db.engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE attendance ALTER COLUMN badge_version TYPE bigint"))
+    for _ in range(5):
+        assert ada.refresh(MINE).status_code == 304
+    assert reached.count == 1
+
+
 def test_the_lookup_engine_takes_the_apps_connection_settings(app_factory):
     """Preparing turned off for a pooler (README) is off for the lookup's connections too."""
     postgresql = (database_url_under_test() or "").startswith("postgresql")
