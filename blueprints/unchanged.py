@@ -28,7 +28,6 @@ from werkzeug.sansio.utils import host_is_trusted
 
 from blueprints.converters import TokenConverter
 from blueprints.headers import security_headers
-from domain import limits
 from domain.db import db
 from domain.versions import badge_version_on
 
@@ -79,9 +78,9 @@ class UnchangedLiveParts:
                 try:
                     version = badge_version_on(connection, token)
                 except sa.exc.DBAPIError:
-                    # A connection that failed once is not trusted again: it may hold a
-                    # prepared statement a migration has since made wrong, which only a
-                    # rollback would clear, and this connection never rolls back.
+                    # A connection whose lookup failed is not used again: it may hold a
+                    # statement prepared before a migration made it wrong, which nothing on
+                    # its way back to the pool would clear.
                     connection.invalidate()
                     raise
         except sa.exc.SQLAlchemyError:
@@ -112,39 +111,21 @@ class UnchangedLiveParts:
         return badges if isinstance(badges, dict) else {}
 
     def _engine_of(self) -> sa.Engine:
-        """Return the engine the lookup runs on: the app's, or on PostgreSQL one of its own.
+        """Return the app's engine; on PostgreSQL, one that reads without a transaction.
 
-        On PostgreSQL a lone SELECT needs no BEGIN and ROLLBACK around it, and no ping of
-        the connection before it: each is a round trip, and at hundreds of refreshes a
-        second they were half of this answer's cost. A connection that has gone stale fails
-        the lookup, which leaves the question to the app (whose pool pings), and is thrown
-        away. SQLite's are calls in this process, and its connections are set up for the
-        app's own BEGIN: the app's engine serves.
+        A lone SELECT needs no BEGIN and ROLLBACK around it: on PostgreSQL each is a round
+        trip. (SQLite's are calls in this process, and its connections are set up for the
+        app's own BEGIN: they are left as they are.) The connections are the app's own pool:
+        an engine of its own, without the pool's ping, answered no quicker under load, as its
+        connections were opened and closed again, and kept more of them open.
         """
         if self._engine is None:
             with self.app.app_context():
                 engine = db.engine
             if engine.dialect.name == "postgresql":
-                # The app's engine options (connect_args included), but for those two, and
-                # a small pool: a thread holds its connection for one lookup, and one that
-                # finds none free at once leaves the question to the app rather than wait.
-                options = {
-                    **self.app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-                    "isolation_level": "AUTOCOMMIT",
-                    "pool_pre_ping": False,
-                    "pool_size": limits.LIVE_LOOKUP_CONNECTIONS,
-                    "max_overflow": limits.LIVE_LOOKUP_EXTRA_CONNECTIONS,
-                    "pool_timeout": limits.LIVE_LOOKUP_WAIT_SECONDS,
-                }
-                engine = sa.create_engine(engine.url, **options)
+                engine = engine.execution_options(isolation_level="AUTOCOMMIT")
             self._engine = engine
         return self._engine
-
-    def dispose(self) -> None:
-        """Close the connections of the engine of its own, if it made one."""
-        if self._engine is not None and self._engine.dialect.name == "postgresql":
-            self._engine.dispose()
-        self._engine = None
 
     def _headers(self, tag: str) -> list[tuple[str, str]]:
         return [

@@ -73,14 +73,6 @@ SIGNUPS_PER_ADDRESS = "10 per hour"
 # Seconds a client is asked to wait (Retry-After) before trying again.
 DATABASE_RETRY_AFTER_SECONDS = 5
 
-# ---- a badge page's unchanged refresh, answered before the app (blueprints/unchanged.py)
-# Its lookup's own connections on PostgreSQL, per server process: kept open, and opened for
-# a moment beyond those under load; and how long a lookup waits for one before it leaves
-# the question to the app.
-LIVE_LOOKUP_CONNECTIONS = 2
-LIVE_LOOKUP_EXTRA_CONNECTIONS = 6
-LIVE_LOOKUP_WAIT_SECONDS = 0.1
-
 # ---- when the poster's check-in form is open
 # Minutes before an event's start that check-in opens, and after its end that it closes
 # (each event can change them; these are the defaults and the choices offered).

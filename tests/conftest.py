@@ -155,7 +155,6 @@ def app_factory(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
 
     yield factory
     for app in made:
-        app.extensions["rapport.unchanged"].dispose()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
