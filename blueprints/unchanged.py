@@ -115,9 +115,8 @@ class UnchangedLiveParts:
 
         A lone SELECT needs no BEGIN and ROLLBACK around it: on PostgreSQL each is a round
         trip. (SQLite's are calls in this process, and its connections are set up for the
-        app's own BEGIN: they are left as they are.) The connections are the app's own pool:
-        an engine of its own, without the pool's ping, answered no quicker under load, as its
-        connections were opened and closed again, and kept more of them open.
+        app's own BEGIN: they are left as they are.) The connections are the app's own pool,
+        so no process keeps more of them open for this.
         """
         if self._engine is None:
             with self.app.app_context():

@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -167,6 +168,11 @@ def _begin_sqlite(connection: sa.engine.Connection) -> None:
 # and a request that only read ends its transaction with one. So on psycopg a transaction
 # that wrote nothing ends with COMMIT instead, which is the same for the database.
 _WROTE = "rapport.wrote"
+# Anything but one plain query counts as a write: a savepoint, several statements in one,
+# SELECT ... INTO. (A function that writes, called by a SELECT, would not be seen, nor
+# anything sent through the driver's connection past the engine: Rapport does neither,
+# and must not.)
+_WRITES = re.compile(r"\A\s*+(?!SELECT\b)|;|\sINTO\s", re.IGNORECASE)
 
 
 def end_reads_with_commit(engine: sa.Engine) -> None:
@@ -183,15 +189,7 @@ def _transaction_begun(connection: sa.Connection) -> None:
 
 
 def _note_writes(connection: sa.Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-    # Anything but one plain query counts as a write: a savepoint, several statements in
-    # one, SELECT ... INTO. (A function that writes, called by a SELECT, would not be seen,
-    # nor anything sent through the driver's connection past the engine: Rapport does
-    # neither, and must not.)
-    if (
-        statement.lstrip()[:6].upper() != "SELECT"
-        or ";" in statement
-        or " INTO " in statement.upper()
-    ):
+    if _WRITES.search(statement):
         connection.info[_WROTE] = True
 
 

@@ -197,8 +197,9 @@ class _Layout:
 
     For scoring, a matrix is drawn twice, as its rows and as its columns, each an integer
     of one byte per module (0 light, 1 dark), every line led by a SEPARATOR byte and the
-    whole led by a line of them: `positions` are the data cells' bytes in each drawing,
-    `blank` the function patterns in each, and `flipped` each mask's flips in each.
+    whole led by a line of them: `gathers` put the data cells' modules where each drawing
+    has them, `blank` is the function patterns in each, and `flipped` each mask's flips in
+    each.
     """
 
     size: int
@@ -211,7 +212,11 @@ class _Layout:
     def place(self, drawing: int, modules: bytes) -> int:
         """Return the data cells' modules (0 or 1 each, in `cells` order) in the rows' (0)
         or the columns' (1) drawing, as its integer; light everywhere else."""
-        return int.from_bytes(bytes(self.gathers[drawing](modules + b"\0")), "big")
+        return _placed(self.gathers[drawing], modules)
+
+
+def _placed(gather: Callable[[bytes], tuple[int, ...]], modules: bytes) -> int:
+    return int.from_bytes(bytes(gather(modules + b"\0")), "big")
 
 
 SEPARATOR = 2  # neither light nor dark: no run, block or pattern goes across it
@@ -276,7 +281,7 @@ def _make_layout(blank: list[list[bool | None]]) -> _Layout:
         gathers.append(operator.itemgetter(*source))
     flips = [[mask(row, col) for row, col in cells] for mask in map(util.mask_func, range(8))]
     fixed = [[module is True for module in line] for line in blank]
-    layout = _Layout(
+    return _Layout(
         size,
         cells,
         flips,
@@ -285,10 +290,8 @@ def _make_layout(blank: list[list[bool | None]]) -> _Layout:
             int.from_bytes(_drawn(fixed, size), "big"),
             int.from_bytes(_drawn(zip(*fixed, strict=True), size), "big"),
         ),
-        [],
+        [(_placed(gathers[0], bytes(f)), _placed(gathers[1], bytes(f))) for f in flips],
     )
-    layout.flipped.extend((layout.place(0, bytes(f)), layout.place(1, bytes(f))) for f in flips)
-    return layout
 
 
 # Runs of five or more alike, light then dark: two searches with a literal start are
