@@ -1,5 +1,5 @@
 """Short-lived memos, per process, for what may be a few seconds old: the event a poster
-opens and the interests an event's form offers.
+opens, the interests an event's form offers, and the ids of interests by name.
 
 A change made through the domain forgets the memo in this process at once; other server
 processes see it within `LOOKUP_CACHE_SECONDS` (domain/limits.py), set per app by
@@ -39,18 +39,32 @@ def remembered(key: Hashable, compute: Callable[[], T]) -> T:
     """Return the memo under `key`, computing and keeping it if it is missing or old."""
     if _seconds <= 0:
         return compute()
-    now = time.monotonic()
-    entry = _entries.get(key)
-    if entry is not None and entry[0] > now:
-        return entry[1]  # type: ignore[no-any-return]
+    value = recalled(key)
+    if value is not None:
+        return value  # type: ignore[no-any-return]
     value = compute()
-    if value is None:
-        return value  # nothing found is not remembered: a guess must not fill the memo
+    if value is not None:  # nothing found is not remembered: a guess must not fill the memo
+        keep(key, value)
+    return value
+
+
+def recalled(key: Hashable) -> Any:
+    """Return the memo under `key` if there is one and it is not old; else None."""
+    entry = _entries.get(key)
+    if entry is not None and entry[0] > time.monotonic():
+        return entry[1]
+    return None
+
+
+def keep(key: Hashable, value: Any) -> None:
+    """Remember `value` under `key` for the memos' few seconds (nothing while they are off)."""
+    if _seconds <= 0:
+        return
+    expires = time.monotonic() + _seconds
     with _lock:
         if len(_entries) >= LOOKUP_CACHE_SIZE:
             _entries.clear()
-        _entries[key] = (now + _seconds, value)
-    return value
+        _entries[key] = (expires, value)
 
 
 def forget(key: Hashable) -> None:
@@ -68,6 +82,11 @@ def popular_key(event_id: int, token: str) -> Hashable:
     """Name the memo of the interests an event's form offers."""
     # The poster token is random, so an id reused by another database is never confused.
     return ("popular", event_id, token)
+
+
+def interest_id_key(name: str) -> Hashable:
+    """Name the memo of an interest's id, by its normalised name."""
+    return ("interest", name)
 
 
 def forget_event(event_id: int, token: str) -> None:

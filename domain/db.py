@@ -9,7 +9,7 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +51,33 @@ def writing() -> Iterator[None]:
         yield
     finally:
         write_intent.reset(token)
+
+
+def on_commit(callback: Callable[[], None]) -> None:
+    """Run `callback` once the transaction under way commits; never if it is rolled back.
+
+    For what may only be believed of committed rows (a memo of an id the transaction
+    itself inserted would outlive a rollback). Called after a statement of the transaction.
+    """
+    db.session.info.setdefault(_ON_COMMIT, []).append(callback)
+
+
+_ON_COMMIT = "rapport.on_commit"
+
+
+@sa.event.listens_for(sa.orm.Session, "after_commit")
+def _run_on_commit(session: sa.orm.Session) -> None:
+    # A savepoint's release commits nothing yet: its callbacks wait for the transaction's.
+    if not session.in_nested_transaction():
+        for callback in session.info.pop(_ON_COMMIT, ()):
+            callback()
+
+
+@sa.event.listens_for(sa.orm.Session, "after_soft_rollback")
+def _drop_on_commit(session: sa.orm.Session, _previous: Any) -> None:
+    # Any rollback, a savepoint's too, forgets them all: a callback dropped costs nothing but
+    # what it would have saved.
+    session.info.pop(_ON_COMMIT, None)
 
 
 def begin_writing() -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from domain.db import db, insert_many_ignoring_conflict, utcnow
+from domain import caching
+from domain.db import db, insert_many_ignoring_conflict, on_commit, utcnow
 from domain.errors import DomainError
 from domain.interest_keys import interest_key, without_format_characters
 from domain.limits import INTEREST_MARKS_MAX, INTEREST_MAX, LINK_MAX, MAX_INTERESTS, MAX_LINKS
@@ -248,11 +250,28 @@ def intern_interests(names: list[str]) -> list[Interest]:
 
 
 def intern_interest_ids(names: list[str]) -> list[int]:
-    """Return the ids of the interests with normalised names, creating the missing ones."""
-    if not names:
-        return []
-    _insert_interests(names)
-    return list(db.session.scalars(sa.select(Interest.id).where(Interest.name.in_(names))))
+    """Return the ids of the interests with normalised names, creating the missing ones.
+
+    An interest is never renamed or deleted, so the ids this process saw committed in the
+    last few seconds (domain/caching.py) cost no statement: at a busy door most people pick
+    interests someone picked just before.
+    """
+    known = {name: caching.recalled(caching.interest_id_key(name)) for name in names}
+    missing = [name for name, interest_id in known.items() if interest_id is None]
+    if missing:
+        _insert_interests(missing)
+        rows = db.session.execute(
+            sa.select(Interest.name, Interest.id).where(Interest.name.in_(missing))
+        )
+        found = {name: interest_id for name, interest_id in rows}
+        known.update(found)
+        on_commit(functools.partial(_remember_interest_ids, found))
+    return [interest_id for interest_id in known.values() if interest_id is not None]
+
+
+def _remember_interest_ids(ids_by_name: dict[str, int]) -> None:
+    for name, interest_id in ids_by_name.items():
+        caching.keep(caching.interest_id_key(name), interest_id)
 
 
 def _insert_interests(names: list[str]) -> None:

@@ -53,6 +53,12 @@ def test_the_door(crowd):
         "want_followups": "y",
     }
     assert count(lambda: phone.post(f"/e/{poster}", data=guest)) == 10
+    # The next new person who picks interests someone here picked finds their ids in the
+    # process's memo: the two interest statements go.
+    friend = app.test_client()
+    friend.get(f"/e/{poster}")
+    guest = {**guest, "name": "Bo", "email": "bo@example.org", "interests": "jazz, sourdough"}
+    assert count(lambda: friend.post(f"/e/{poster}", data=guest)) == 8
 
 
 def test_the_badge_and_its_refresh(crowd):
