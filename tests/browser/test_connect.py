@@ -303,6 +303,29 @@ def test_my_own_list_keeps_refreshing_after_a_tap_inside_it(
     )
 
 
+def test_blocking_a_request_takes_a_second_tap(live_server, make_event, make_attendee, new_phone):
+    """Accept and Decline sit side by side; Block, which cannot be undone from the badge, is
+    behind "Don't want to hear from <name>?", so a thumb aiming at Accept never blocks anyone."""
+    event = make_event(name="Sunday brunch")
+    phone = new_phone(viewport={"width": 360, "height": 740})
+    token = check_in_at(phone, live_server, event, ANA)
+    db.session.rollback()
+    with writing():
+        dev = make_attendee(event, "Dev Rao", interests=["marathons"])
+        request_connection(dev.attendance, find_attendance_by_badge(token))
+        db.session.commit()
+    phone.reload()
+    request = phone.locator("#live .requests li").filter(has_text="Dev Rao wants to connect")
+    expect(button(request, "Accept Dev Rao")).to_be_visible()
+    expect(button(request, "Decline Dev Rao")).to_be_visible()
+    expect(button(request, "Block Dev Rao")).to_be_hidden()
+    request.locator("summary", has_text="Don't want to hear from Dev Rao?").click()
+    expect(request).to_contain_text("Blocking hides you from each other here and at future events.")
+    button(request, "Block Dev Rao").click()
+    expect(phone.locator("#live")).not_to_contain_text("Dev Rao")
+    assert_no_axe_violations(phone, "badge page after blocking a request")
+
+
 # ---------------------------------------------------------------- small screens
 
 
