@@ -8,26 +8,72 @@ processes see it within `LOOKUP_CACHE_SECONDS` (domain/limits.py), set per app b
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from domain.limits import LOOKUP_CACHE_SECONDS, LOOKUP_CACHE_SIZE
+from domain.limits import INTEREST_IDS_CACHE_SIZE, LOOKUP_CACHE_SECONDS, LOOKUP_CACHE_SIZE
 
 T = TypeVar("T")
 
-_lock = threading.Lock()
-_entries: dict[Hashable, tuple[float, Any]] = {}
+
+class Memos:
+    """Values remembered for the memos' few seconds, at most `size` of them.
+
+    When full, the old ones go first; if every one is still fresh, all are forgotten.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+
+    def recalled(self, key: Hashable) -> Any:
+        """Return the memo under `key` if there is one and it is not old; else None."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        return None
+
+    def keep(self, key: Hashable, value: Any) -> None:
+        """Remember `value` under `key` (nothing while memos are off)."""
+        if _seconds <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if len(self._entries) >= self.size:
+                old = [key for key, (expires, _) in self._entries.items() if expires <= now]
+                for key_ in old:
+                    del self._entries[key_]
+                if len(self._entries) >= self.size:
+                    self._entries.clear()
+            self._entries[key] = (now + _seconds, value)
+
+    def forget(self, key: Hashable) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 _seconds = float(LOOKUP_CACHE_SECONDS)
+# What pages look up for a poster; and, apart so that many names typed never push those
+# out, the ids of interests by name.
+_lookups = Memos(LOOKUP_CACHE_SIZE)
+interest_ids = Memos(INTEREST_IDS_CACHE_SIZE)
 
 
 def configure(seconds: float) -> None:
     """Set how long a memo lasts; 0 turns memos off. Forget every memo."""
     global _seconds
-    with _lock:
-        _seconds = float(seconds)
-        _entries.clear()
+    _seconds = float(seconds)
+    _lookups.clear()
+    interest_ids.clear()
 
 
 def enabled() -> bool:
@@ -39,38 +85,18 @@ def remembered(key: Hashable, compute: Callable[[], T]) -> T:
     """Return the memo under `key`, computing and keeping it if it is missing or old."""
     if _seconds <= 0:
         return compute()
-    value = recalled(key)
+    value = _lookups.recalled(key)
     if value is not None:
         return value  # type: ignore[no-any-return]
     value = compute()
     if value is not None:  # nothing found is not remembered: a guess must not fill the memo
-        keep(key, value)
+        _lookups.keep(key, value)
     return value
-
-
-def recalled(key: Hashable) -> Any:
-    """Return the memo under `key` if there is one and it is not old; else None."""
-    entry = _entries.get(key)
-    if entry is not None and entry[0] > time.monotonic():
-        return entry[1]
-    return None
-
-
-def keep(key: Hashable, value: Any) -> None:
-    """Remember `value` under `key` for the memos' few seconds (nothing while they are off)."""
-    if _seconds <= 0:
-        return
-    expires = time.monotonic() + _seconds
-    with _lock:
-        if len(_entries) >= LOOKUP_CACHE_SIZE:
-            _entries.clear()
-        _entries[key] = (expires, value)
 
 
 def forget(key: Hashable) -> None:
     """Forget one memo in this process, after a change to what it holds."""
-    with _lock:
-        _entries.pop(key, None)
+    _lookups.forget(key)
 
 
 def poster_key(token: str) -> Hashable:
@@ -84,9 +110,17 @@ def popular_key(event_id: int, token: str) -> Hashable:
     return ("popular", event_id, token)
 
 
-def interest_id_key(name: str) -> Hashable:
-    """Name the memo of an interest's id, by its normalised name."""
-    return ("interest", name)
+def interest_id_key(database: object, name: str) -> Hashable:
+    """Name the memo of an interest's id in one database (its engine), by normalised name."""
+    # Each engine has a random name of its own: two apps in one process, or an engine made
+    # where a dropped one was, never take each other's ids.
+    own = _databases.get(database)
+    if own is None:
+        own = _databases.setdefault(database, secrets.token_hex(8))
+    return (own, name)
+
+
+_databases: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
 
 
 def forget_event(event_id: int, token: str) -> None:

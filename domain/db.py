@@ -74,10 +74,18 @@ def _run_on_commit(session: sa.orm.Session) -> None:
 
 
 @sa.event.listens_for(sa.orm.Session, "after_soft_rollback")
-def _drop_on_commit(session: sa.orm.Session, _previous: Any) -> None:
+def _drop_on_rollback(session: sa.orm.Session, _previous: Any) -> None:
     # Any rollback, a savepoint's too, forgets them all: a callback dropped costs nothing but
     # what it would have saved.
     session.info.pop(_ON_COMMIT, None)
+
+
+@sa.event.listens_for(sa.orm.Session, "after_transaction_end")
+def _drop_at_the_end(session: sa.orm.Session, transaction: sa.orm.SessionTransaction) -> None:
+    # However the transaction ended (a commit has run them by now; close(), reset() and a
+    # rollback that failed send no rollback event), nothing waits for a later one.
+    if transaction.parent is None:
+        session.info.pop(_ON_COMMIT, None)
 
 
 def begin_writing() -> None:

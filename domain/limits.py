@@ -187,6 +187,8 @@ BADGE_INTERESTS = 3
 LOOKUP_CACHE_SECONDS = 5
 # Lookups one process keeps at most (it forgets them all when full).
 LOOKUP_CACHE_SIZE = 10_000
+# Interest ids by name one process keeps at most, apart from the lookups above.
+INTEREST_IDS_CACHE_SIZE = 5_000
 # Attendees the organiser's page shows at a time, latest arrival first.
 ATTENDEES_PAGE = 50
 # Badges (one per event) one phone remembers in its session cookie; the oldest is forgotten first.

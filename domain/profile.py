@@ -256,7 +256,11 @@ def intern_interest_ids(names: list[str]) -> list[int]:
     last few seconds (domain/caching.py) cost no statement: at a busy door most people pick
     interests someone picked just before.
     """
-    known = {name: caching.recalled(caching.interest_id_key(name)) for name in names}
+    database = db.session.get_bind()
+    known = {
+        name: caching.interest_ids.recalled(caching.interest_id_key(database, name))
+        for name in names
+    }
     missing = [name for name, interest_id in known.items() if interest_id is None]
     if missing:
         _insert_interests(missing)
@@ -265,13 +269,13 @@ def intern_interest_ids(names: list[str]) -> list[int]:
         )
         found = {name: interest_id for name, interest_id in rows}
         known.update(found)
-        on_commit(functools.partial(_remember_interest_ids, found))
+        on_commit(functools.partial(_remember_interest_ids, database, found))
     return [interest_id for interest_id in known.values() if interest_id is not None]
 
 
-def _remember_interest_ids(ids_by_name: dict[str, int]) -> None:
+def _remember_interest_ids(database: object, ids_by_name: dict[str, int]) -> None:
     for name, interest_id in ids_by_name.items():
-        caching.keep(caching.interest_id_key(name), interest_id)
+        caching.interest_ids.keep(caching.interest_id_key(database, name), interest_id)
 
 
 def _insert_interests(names: list[str]) -> None:

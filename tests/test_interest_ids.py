@@ -8,13 +8,17 @@ to the next new row, and a remembered one would link a check-in to someone else'
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
 from domain import caching
 from domain.checkin import Profile, check_in
 from domain.db import db, on_commit, writing
-from domain.models import Attendance, Interest
+from domain.events import EventDetails, create_event, wall_clock_now
+from domain.models import Attendance, Event, Interest
+from domain.organisers import create_organiser
 from domain.profile import intern_interest_ids
 from domain.tokens import new_token
 from tests.statements import counting
@@ -92,14 +96,14 @@ def test_a_released_savepoint_remembers_nothing_until_its_transaction_commits(re
     with writing():
         with db.session.begin_nested():
             intern_interest_ids(["Origami"])
-        assert caching.recalled(caching.interest_id_key("Origami")) is None
+        assert caching.interest_ids.recalled(caching.interest_id_key(db.engine, "Origami")) is None
         db.session.rollback()
-    assert caching.recalled(caching.interest_id_key("Origami")) is None
+    assert caching.interest_ids.recalled(caching.interest_id_key(db.engine, "Origami")) is None
     with writing():
         with db.session.begin_nested():
             [origami] = intern_interest_ids(["Origami"])
         db.session.commit()
-    assert caching.recalled(caching.interest_id_key("Origami")) == origami
+    assert caching.interest_ids.recalled(caching.interest_id_key(db.engine, "Origami")) == origami
 
 
 def test_without_memos_every_check_in_reads_its_interests(app, make_event):
@@ -108,7 +112,7 @@ def test_without_memos_every_check_in_reads_its_interests(app, make_event):
     with counting() as statements:
         arrive(event, ["Jazz"])
     assert len(interest_statements(statements)) == 2
-    assert caching.recalled(caching.interest_id_key("Jazz")) is None
+    assert caching.interest_ids.recalled(caching.interest_id_key(db.engine, "Jazz")) is None
 
 
 def test_on_commit_runs_once_after_the_commit_and_never_after_a_rollback(app):
@@ -136,3 +140,57 @@ def test_a_savepoint_rolled_back_drops_what_waited_for_the_commit(app):
         db.session.commit()
     # Dropping too much costs only a statement later; running too much could be wrong.
     assert ran == []
+
+
+def test_a_closed_or_reset_session_runs_nothing_at_a_later_commit(app):
+    ran: list[str] = []
+    for end in (db.session.close, db.session.reset):
+        db.session.execute(sa.select(1))
+        on_commit(lambda: ran.append("never committed"))
+        end()
+        db.session.execute(sa.select(1))
+        db.session.commit()
+    assert ran == []
+
+
+def test_two_apps_in_one_process_never_take_each_others_interest_ids(app_factory, tmp_path):
+    """Each database numbers its interests its own way: Jazz is 1 in one, Kites is 1 in the
+    other, and a check-in in either is linked to what its person typed."""
+    first = app_factory(LOOKUP_CACHE_SECONDS=60)
+    second = app_factory(
+        LOOKUP_CACHE_SECONDS=60, DATABASE_URL=f"sqlite:///{tmp_path / 'other.sqlite'}"
+    )
+    events = {}
+    for app in (first, second):
+        with app.app_context():
+            db.create_all()
+            start = wall_clock_now("Europe/London") - timedelta(hours=1)
+            ends = start + timedelta(hours=4)
+            with writing():
+                organiser = create_organiser("organiser@example.org", "correct horse battery")
+                details = EventDetails("Run club", start, ends, "Europe/London")
+                events[app] = create_event(organiser, details).id
+                db.session.commit()
+            db.session.remove()
+
+    def arrive_in(app, interests):
+        with app.app_context():
+            names = interests_of(arrive(db.session.get_one(Event, events[app]), interests))
+            db.session.remove()
+            return names
+
+    assert arrive_in(second, ["Jazz"]) == ["Jazz"]
+    assert arrive_in(first, ["Kites"]) == ["Kites"]
+    assert arrive_in(first, ["Jazz"]) == ["Jazz"]
+    assert arrive_in(second, ["Chess", "Kites"]) == ["Chess", "Kites"]
+
+
+def test_many_names_typed_never_push_out_what_the_door_looks_up(remembering, monkeypatch):
+    monkeypatch.setattr(caching.interest_ids, "size", 3)
+    poster = caching.poster_key(remembering.checkin_token)
+    caching.remembered(poster, lambda: "the event")
+    for name in ("One", "Two", "Three", "Four", "Five"):
+        arrive(remembering, [name])
+    assert caching.remembered(poster, lambda: "looked up again") == "the event"
+    # The interest ids' own store stays within its size.
+    assert len(caching.interest_ids._entries) <= 3
