@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import fcntl
 import functools
 import logging
+import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -99,27 +102,91 @@ def begin_writing() -> None:
     write_intent.set(True)
 
 
-class WriterConnection(sqlite3.Connection):
-    """A SQLite connection whose write transactions take turns within the process.
+class Turn:
+    """The turn to write to one SQLite file: first among this process's threads (a lock),
+    then among the processes writing to it (an exclusive lock on a file beside it).
 
     SQLite lets one writer in at a time and makes the others wait in its busy handler,
-    which sleeps (up to 100 ms a time) and retries: under a threaded server's load a
-    waiting writer keeps sleeping while newer ones slip in, and a few wait for seconds.
-    Writers of one process therefore queue on a lock, which wakes the next at once, so
-    only one writer of each process at a time meets SQLite's busy handler. The turn is
-    taken just before BEGIN IMMEDIATE and given back when the transaction ends, however it
-    ends (commit, rollback, or the connection closed).
+    which sleeps up to 100 ms a time between tries: a writer of one server process then
+    sleeps on while writers of the others slip in, and some wait for seconds. A writer
+    waiting its turn here is woken within a millisecond of the last one's end.
     """
 
-    turn: threading.Lock | None = None
+    PAUSE = 0.001  # seconds between two looks at the other processes' lock
+
+    def __init__(self, path: str) -> None:
+        self.threads = threading.Lock()
+        self.path = f"{path}-writer"
+        self._file: int | None = None
+        self._pid = 0
+
+    def locked(self) -> bool:
+        """Tell whether a writer of this process holds the turn."""
+        return self.threads.locked()
+
+    def acquire(self, timeout: float) -> bool:
+        """Wait for the turn, at most `timeout` seconds; tell whether it was given."""
+        deadline = time.monotonic() + timeout
+        if not self.threads.acquire(timeout=timeout):
+            return False
+        try:
+            descriptor = self._descriptor()
+            while descriptor is not None:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        self.threads.release()
+                        return False
+                    time.sleep(self.PAUSE)
+        except BaseException:
+            self.threads.release()
+            raise
+        return True  # no file to take turns on: the other processes meet in SQLite's wait
+
+    def release(self) -> None:
+        try:
+            if self._file is not None:
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+        finally:
+            self.threads.release()
+
+    def _descriptor(self) -> int | None:
+        # A process forked from this one (a server's workers) opens its own: a lock taken
+        # through a shared descriptor would be held by both.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            try:
+                self._file = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as error:
+                log.warning(
+                    "writers of %s take turns within each process only: %s", self.path, error
+                )
+                self._file = None
+        return self._file
+
+
+class WriterConnection(sqlite3.Connection):
+    """A SQLite connection whose write transactions take turns (`Turn`).
+
+    The turn is taken just before BEGIN IMMEDIATE and given back when the transaction ends,
+    however it ends (commit, rollback, or the connection closed).
+    """
+
+    turn: Turn | None = None
     _holding = False
 
     def take_turn(self) -> None:
-        """Wait for this process's turn to write to this database (as long as SQLite would)."""
+        """Wait for the turn to write to this database (as long as SQLite would)."""
         if self.turn is None:
             return
         if not self.turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-            raise sqlite3.OperationalError("database is locked")
+            # As SQLite says it when its own wait runs out: the app answers "try again".
+            busy = sqlite3.OperationalError("database is locked")
+            busy.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+            busy.sqlite_errorname = "SQLITE_BUSY"  # type: ignore[attr-defined]
+            raise busy
         self._holding = True
 
     def give_turn_back(self) -> None:
@@ -147,16 +214,16 @@ class WriterConnection(sqlite3.Connection):
             self.give_turn_back()
 
 
-_turns: dict[str, threading.Lock] = {}
+_turns: dict[str, Turn] = {}
 _turns_lock = threading.Lock()
 
 
-def _turn_for(path: str) -> threading.Lock | None:
-    """Return the lock writers of one database file take turns on; None in memory."""
+def _turn_for(path: str) -> Turn | None:
+    """Return the turn writers of one database file take; None in memory."""
     if not path:
         return None
     with _turns_lock:
-        return _turns.setdefault(path, threading.Lock())
+        return _turns.setdefault(path, Turn(path))
 
 
 @sa.event.listens_for(sa.engine.Engine, "connect")
@@ -188,7 +255,10 @@ def _begin_sqlite(connection: sa.engine.Connection) -> None:
     dbapi_connection = connection.connection.dbapi_connection
     writer = dbapi_connection if isinstance(dbapi_connection, WriterConnection) else None
     if writer is not None:
-        writer.take_turn()
+        try:
+            writer.take_turn()
+        except sqlite3.OperationalError as busy:
+            raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, busy) from busy
     try:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     except BaseException:

@@ -6,15 +6,31 @@ the rest of the suite at PostgreSQL: SQLite is the embedded default and must sta
 
 from __future__ import annotations
 
+import fcntl
+import multiprocessing
+import os
 import sqlite3
 import threading
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from domain.db import SQLITE_BUSY_TIMEOUT_MS, WriterConnection, _turn_for, db, writing
+from app import create_app
+from domain import db as database
+from domain.db import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    Turn,
+    WriterConnection,
+    _turn_for,
+    database_unavailable,
+    db,
+    writing,
+)
 from domain.models import Interest
+from tests.conftest import make_config
 
 POOLED_CONNECTIONS = 5
 WAIT = 10  # seconds any thread may take before the test calls it stuck
@@ -261,6 +277,7 @@ def test_the_turn_to_write_is_given_back_however_a_transaction_ends(sqlite_app: 
             db.session.rollback()
         db.session.remove()
         assert not _turn_of(sqlite_app).locked()
+        assert _other_process_could_write(_turn_of(sqlite_app))
 
         # SQLite itself refuses the write lock (another program holds it): the turn goes
         # back with the error.
@@ -274,13 +291,116 @@ def test_the_turn_to_write_is_given_back_however_a_transaction_ends(sqlite_app: 
                 db.session.execute(sa.select(sa.literal(1)))
             db.session.rollback()
             assert not _turn_of(sqlite_app).locked()
+            assert _other_process_could_write(_turn_of(sqlite_app))
         finally:
             other.close()
             db.session.remove()
     assert _interest_names(sqlite_app) == {"kept"}
 
 
-def _turn_of(app: Flask) -> threading.Lock:
+def _turn_of(app: Flask) -> Turn:
     turn = _turn_for(sa.make_url(app.config["DATABASE_URL"]).database)
     assert turn is not None
     return turn
+
+
+def _other_process_could_write(turn: Turn) -> bool:
+    """Tell whether another process could take the turn now (a lock of its own on the file)."""
+    other = os.open(turn.path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(other)
+    return True
+
+
+def _write_rows(database_file: str, number: int, rows: int, start: Any) -> None:
+    """In a process of its own: add `rows` interests, SQLite forbidden to wait at all."""
+    tmp_path = Path(database_file).parent
+    app = create_app(make_config(tmp_path, DATABASE_URL=f"sqlite:///{database_file}"))
+    with app.app_context():
+        _pool_without_busy_wait(app, 2)
+        start.wait(WAIT * 3)  # every process writes at the same time
+        for n in range(rows):
+            with writing():
+                db.session.add(Interest(name=f"process {number} row {n}"))
+                db.session.commit()
+            db.session.remove()
+
+
+def test_writers_of_several_processes_take_turns_without_sqlites_busy_wait(
+    sqlite_app: Flask,
+) -> None:
+    """Server processes queue for the write lock on a file beside the database, which wakes
+    the next writer at once; none meets SQLite's sleeping busy handler (here forbidden to
+    wait: a writer that met another inside SQLite would fail)."""
+    database_file = sa.make_url(sqlite_app.config["DATABASE_URL"]).database
+    processes, rows = 3, 200
+    spawn = multiprocessing.get_context("spawn")
+    start = spawn.Barrier(processes)
+    children = [
+        spawn.Process(target=_write_rows, args=(database_file, n, rows, start))
+        for n in range(processes)
+    ]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(WAIT * 6)
+    assert [child.exitcode for child in children] == [0] * processes
+    assert len(_interest_names(sqlite_app)) == processes * rows
+
+
+def test_a_held_turn_makes_another_writer_wait_no_longer_than_sqlite_would(
+    sqlite_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    turn = _turn_of(sqlite_app)
+    other = os.open(turn.path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)  # another process is writing
+        with sqlite_app.app_context():
+            with (
+                writing(),
+                pytest.raises(sa.exc.OperationalError, match="database is locked") as busy,
+            ):
+                db.session.add(Interest(name="waited"))
+                db.session.flush()
+            # As when SQLite's own wait runs out: the app answers 503, try again.
+            assert database_unavailable(busy.value)
+            db.session.rollback()
+            assert not turn.locked()
+            db.session.remove()
+        fcntl.flock(other, fcntl.LOCK_UN)
+        with sqlite_app.app_context(), writing():
+            db.session.add(Interest(name="written"))
+            db.session.commit()
+            db.session.remove()
+    finally:
+        os.close(other)
+    assert _interest_names(sqlite_app) == {"written"}
+
+
+def test_a_forked_process_takes_the_turn_through_its_own_file(tmp_path: Path) -> None:
+    """A server forks its workers: a lock taken through a descriptor the parent opened would
+    be held by parent and child at once."""
+    turn = Turn(str(tmp_path / "forked.sqlite"))
+    assert turn.acquire(1)
+    child = os.fork()
+    if child == 0:  # the child: its own threads have no turn yet
+        turn.threads = threading.Lock()
+        os._exit(0 if turn.acquire(0.2) is False else 1)
+    _, status = os.waitpid(child, 0)
+    turn.release()
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_without_a_file_to_take_turns_on_writers_still_write(tmp_path: Path) -> None:
+    """A lock file that can't be made (say, a directory that became read-only) leaves the
+    processes to SQLite's own wait, as before: the turn is still taken and given back."""
+    turn = Turn(str(tmp_path / "missing" / "rapport.sqlite"))
+    assert turn.acquire(1)
+    assert turn.locked()
+    turn.release()
+    assert not turn.locked()
