@@ -158,7 +158,9 @@ class Turn:
         if self._pid != os.getpid():
             self._pid = os.getpid()
             try:
-                self._file = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                self._file = os.open(
+                    self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
+                )
             except OSError as error:
                 log.warning(
                     "writers of %s take turns within each process only: %s", self.path, error
