@@ -303,22 +303,36 @@ def test_my_own_list_keeps_refreshing_after_a_tap_inside_it(
     )
 
 
+def _gap(first, second) -> float:
+    """Return the space between two elements' boxes on screen (negative if they overlap)."""
+    one, two = first.bounding_box(), second.bounding_box()
+    across = max(two["x"] - (one["x"] + one["width"]), one["x"] - (two["x"] + two["width"]))
+    down = max(two["y"] - (one["y"] + one["height"]), one["y"] - (two["y"] + two["height"]))
+    return max(across, down)
+
+
 def test_blocking_a_request_takes_a_second_tap(live_server, make_event, make_attendee, new_phone):
-    """Accept and Decline sit side by side; Block, which cannot be undone from the badge, is
-    behind "Don't want to hear from <name>?", so a thumb aiming at Accept never blocks anyone."""
+    """Accept and Decline stand apart, never touching, however long the name; Block, which
+    cannot be undone from the badge, is behind "Don't want to hear from <name>?", so a thumb
+    aiming at Accept never blocks anyone."""
     event = make_event(name="Sunday brunch")
     phone = new_phone(viewport={"width": 360, "height": 740})
     token = check_in_at(phone, live_server, event, ANA)
     db.session.rollback()
     with writing():
-        dev = make_attendee(event, "Dev Rao", interests=["marathons"])
-        request_connection(dev.attendance, find_attendance_by_badge(token))
+        for name in ("Dev Rao", "Amira Haddad-Wolfenden"):
+            asker = make_attendee(event, name, interests=["marathons"])
+            request_connection(asker.attendance, find_attendance_by_badge(token))
         db.session.commit()
     phone.reload()
+    for name in ("Dev Rao", "Amira Haddad-Wolfenden"):
+        request = phone.locator("#live .requests li").filter(has_text=f"{name} wants to connect")
+        accept, decline = button(request, f"Accept {name}"), button(request, f"Decline {name}")
+        expect(accept).to_be_visible()
+        expect(decline).to_be_visible()
+        assert _gap(accept, decline) >= 12, name
+        expect(button(request, f"Block {name}")).to_be_hidden()
     request = phone.locator("#live .requests li").filter(has_text="Dev Rao wants to connect")
-    expect(button(request, "Accept Dev Rao")).to_be_visible()
-    expect(button(request, "Decline Dev Rao")).to_be_visible()
-    expect(button(request, "Block Dev Rao")).to_be_hidden()
     request.locator("summary", has_text="Don't want to hear from Dev Rao?").click()
     expect(request).to_contain_text("Blocking hides you from each other here and at future events.")
     button(request, "Block Dev Rao").click()
