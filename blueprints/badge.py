@@ -22,6 +22,7 @@ from blueprints import device
 from blueprints.downloads import vcard_download
 from blueprints.extensions import lookup_limited
 from blueprints.forms import NoteForm, ProfileForm
+from blueprints.wording import with_names
 from domain.attendees import popular_interests
 from domain.badges import card_page, edit_badge_profile, live_badge, live_owner, my_card
 from domain.checkin import WindowState, checkin_window, find_attendance_by_badge
@@ -56,6 +57,7 @@ from domain.visibility import contact_card, preview_card
 
 bp = Blueprint("badge", __name__, url_prefix="/b")
 
+BLOCKED = "You blocked {}. They won't see you or be able to connect."
 CONNECT_MESSAGES = {
     "self": "That's your own badge: show it to someone else so they can scan it.",
     "rate_limited": (
@@ -271,7 +273,7 @@ def connect(token: str) -> Response:
         )
     if met_before_here(viewer, only=owner.id):
         # A connection belongs to the two people: the earlier one still holds.
-        flash(f"You're already connected with {owner.person.name}.", "info")
+        flash(with_names("You're already connected with {}.", owner.person.name), "info")
         return redirect(url_for("badge.view", token=token), 303)
     form = NoteForm()
     if not form.validate():
@@ -282,7 +284,9 @@ def connect(token: str) -> Response:
         lambda: request_connection(viewer, owner, form.note.data or ""),
         # A request sent is said once, by the card it leads back to.
         lambda connection: (
-            f"You're now connected with {owner.person.name}." if connection.accepted else ""
+            with_names("You're now connected with {}.", owner.person.name)
+            if connection.accepted
+            else ""
         ),
     )
 
@@ -299,7 +303,7 @@ def block_owner(token: str) -> Response:
     except ConnectError:
         abort(404)
     db.session.commit()
-    flash(f"You blocked {owner.person.name}. They won't see you or be able to connect.", "info")
+    flash(with_names(BLOCKED, owner.person.name), "info")
     return redirect(url_for("badge.view", token=device.badge_token(viewer.event_id)), 303)
 
 
@@ -315,9 +319,9 @@ def connect_suggestion(token: str, attendance_id: int) -> Response:
         token,
         lambda: request_connection(mine, target),
         lambda connection: (
-            f"You're now connected with {target.person.name}."
+            with_names("You're now connected with {}.", target.person.name)
             if connection.accepted
-            else f"Request sent to {target.person.name}."
+            else with_names("Request sent to {}.", target.person.name)
         ),
     )
 
@@ -331,7 +335,7 @@ def accept(token: str, connection_id: int) -> Response:
     return _connection_change(
         token,
         lambda: accept_connection(mine, connection),
-        lambda _: f"You're now connected with {other}.",
+        lambda _: with_names("You're now connected with {}.", other),
     )
 
 
@@ -368,7 +372,7 @@ def remove_met_before(token: str, attendance_id: int) -> Response:
     return _connection_change(
         token,
         lambda: remove_person(mine.person_id, met.person_id),
-        lambda _: f"Removed {met.name}. You're no longer connected.",
+        lambda _: with_names("Removed {}. You're no longer connected.", met.name),
     )
 
 
@@ -381,7 +385,7 @@ def block_connection(token: str, connection_id: int) -> Response:
     return _connection_change(
         token,
         lambda: block(mine, other),
-        lambda _: f"You blocked {other.person.name}. They won't see you or be able to connect.",
+        lambda _: with_names(BLOCKED, other.person.name),
     )
 
 

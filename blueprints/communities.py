@@ -6,6 +6,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user, login_required
 
 from blueprints.forms import AttachEventForm, CommunityForm
+from blueprints.wording import with_names
 from domain.communities import (
     CommunityError,
     attach_event,
@@ -78,7 +79,7 @@ def attach(community_id: int) -> Response | str:
         abort(404)
     attach_event(community, event)
     db.session.commit()
-    flash(f"{event.name} is now part of {community.name}.", "success")
+    flash(with_names("{} is now part of {}.", event.name, community.name), "success")
     return redirect(url_for("communities.show", community_id=community.id), 303)
 
 
@@ -91,7 +92,7 @@ def detach(community_id: int, event_id: int) -> Response:
         abort(404)
     detach_event(community, event)
     db.session.commit()
-    flash(f"{event.name} is no longer part of {community.name}.", "success")
+    flash(with_names("{} is no longer part of {}.", event.name, community.name), "success")
     return redirect(url_for("communities.show", community_id=community.id), 303)
 
 

@@ -19,6 +19,7 @@ from flask_login import login_required
 from blueprints.access import allowed_actions, event_or_404
 from blueprints.downloads import download
 from blueprints.forms import BadgeLookupForm, DoorCheckInForm
+from blueprints.wording import with_names
 from domain.attendees import attendance_of_event, organiser_card, popular_interests
 from domain.badgesheet import PAPERS, badges_pdf, print_badges, sheets
 from domain.checkin import CheckInError
@@ -72,7 +73,7 @@ def check_in(event_id: int) -> Response | str:
         else:
             db.session.commit()
             if not done.created:  # the desk says who is in; only a repeat needs saying
-                flash(f"{done.attendance.person.name} was already checked in.", "info")
+                flash(with_names("{} was already checked in.", done.attendance.person.name), "info")
             return redirect(url_for("door.desk", event_id=event.id, person=done.attendance.id), 303)
     return _desk(event, form, BadgeLookupForm(formdata=None))
 

@@ -10,6 +10,7 @@ from blueprints import device
 from blueprints.downloads import download, vcard_download
 from blueprints.extensions import sign_in_requests_limited
 from blueprints.forms import DeleteMeForm, PersonForm, SignInRequestForm
+from blueprints.wording import with_names
 from domain.connections import remove_person
 from domain.db import db
 from domain.models import Person
@@ -45,7 +46,7 @@ def remove(connection_id: int) -> Response:
     other = memory.other.person
     remove_person(person.id, other.id)
     db.session.commit()
-    flash(f"Removed {other.name}. You're no longer connected.", "success")
+    flash(with_names("Removed {}. You're no longer connected.", other.name), "success")
     return redirect(url_for("me.home"), 303)
 
 

@@ -29,6 +29,7 @@ from blueprints.downloads import download
 from blueprints.emails import preview_digest
 from blueprints.forms import DeleteEventForm, EventForm
 from blueprints.urls import poster_url
+from blueprints.wording import with_names
 from domain.attendees import (
     attendee_changes,
     attendee_listing,
@@ -317,7 +318,7 @@ def delete_event(event_id: int) -> Response | str:
     name = event.name
     remove_event(event, utcnow())
     db.session.commit()
-    flash(f"{name} is deleted. Its poster no longer works.", "success")
+    flash(with_names("{} is deleted. Its poster no longer works.", name), "success")
     return redirect(url_for("organiser.events"), 303)
 
 

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from blueprints.access import event_or_404
 from blueprints.extensions import lookup_limited
 from blueprints.forms import Form, InviteForm
+from blueprints.wording import with_names
 from domain.db import db
 from domain.team import (
     ROLE_NAMES,
@@ -98,7 +99,7 @@ def join(token: str) -> Response | str | tuple[str, int]:
             db.session.rollback()
             return render_template("team/join_problem.html", message=error.message), 400
         db.session.commit()
-        flash(f"You're on the team of {member.event.name}.", "success")
+        flash(with_names("You're on the team of {}.", member.event.name), "success")
         if member.role == Role.DOOR:
             return redirect(url_for("door.desk", event_id=member.event_id), 303)
         return redirect(url_for("organiser.attendees", event_id=member.event_id), 303)

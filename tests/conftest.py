@@ -5,6 +5,7 @@ The browser tests' live server, Chromium, phones and laptop are in tests/browser
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -293,6 +294,13 @@ def live_versions_from(html: str) -> dict[str, str]:
         url: version.replace("&#34;", '"')
         for url, version in re.findall(r'data-live-url="([^"]+)" data-version="([^"]+)"', html)
     }
+
+
+def shown(page: Any) -> str:
+    """Return a page (or its HTML) as a reader sees its words: entities decoded, and the
+    direction isolates (<bdi>) set around names and other typed text taken out."""
+    markup = page if isinstance(page, str) else page.get_data(as_text=True)
+    return html.unescape(re.sub(r"</?bdi>", "", markup))
 
 
 def csrf_token_from(html: str) -> str:

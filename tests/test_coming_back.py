@@ -3,7 +3,6 @@ given, what /me offers, and pages that say what can still happen."""
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import timedelta
 
@@ -13,14 +12,11 @@ from domain.db import db, writing
 from domain.models import Attendance, Person
 from domain.signin import record_link
 from domain.tokens import new_token
+from tests.conftest import shown
 from tests.test_http_connect import Phone
 from tests.test_returning import ana_before, attendance_at, link_for, served_form
 
 __all__ = ["ana_before"]  # a fixture these tests share with tests/test_returning.py
-
-
-def text(page) -> str:
-    return html.unescape(page.text)
 
 
 def check_in(phone, event, name, email, interests, **extra):
@@ -87,15 +83,19 @@ def test_one_tap_shows_the_consent_it_gives_beside_the_button(app, make_event):
     phone = remembered_phone(app, make_event)
     later = make_event(name="April brunch")
     page = phone.get(f"/e/{later.checkin_token}")
-    shown = html.unescape(outside_details(page.text))
-    assert "Check in as Ana Almeida" in shown
-    assert "Your profile is shown to people here; follow-up emails to a\u2026@example.org." in shown
+    visible = shown(outside_details(page.text))
+    assert "Check in as Ana Almeida" in visible
+    assert (
+        "Your profile is shown to people here; follow-up emails to a\u2026@example.org." in visible
+    )
     for name in ("share_profile", "want_followups"):
-        assert re.search(rf'<input[^>]*checked[^>]*name="{name}"|name="{name}"[^>]*checked', shown)
+        assert re.search(
+            rf'<input[^>]*checked[^>]*name="{name}"|name="{name}"[^>]*checked', visible
+        )
     # Each choice is on the page once, so the one tap sends what is shown.
     assert page.text.count('name="want_followups"') == 1
     # Recognised, the phone is not also offered the email sign-in for people it doesn't know.
-    assert "Skip the form" not in text(page)
+    assert "Skip the form" not in shown(page)
     # Unticking a box beside the button is what the check-in takes.
     data = served_form(page.text, f"/e/{later.checkin_token}")
     del data["want_followups"]
@@ -122,13 +122,13 @@ def test_a_typo_by_someone_else_stays_the_open_new_person_form(app, make_event):
         data={"name": "Ben Okafor", "email": "ben@example", "share_profile": "y"},
     )
     assert typo.status_code == 200
-    page = text(typo)
+    page = shown(typo)
     assert "Welcome back" not in page and "Check in as" not in page
     assert "<h2>Check in</h2>" in page and '<details class="returning"' not in page
     assert 'value="Ben Okafor"' in typo.text
     # Also when the typo is made in the returning form's own fields.
     mine = phone.post(f"/e/{later.checkin_token}", data={"name": "", "email": "ana@example.org"})
-    assert "Welcome back" not in text(mine) and "<h2>Check in</h2>" in text(mine)
+    assert "Welcome back" not in shown(mine) and "<h2>Check in</h2>" in shown(mine)
 
 
 # ---------------------------------------------------------------- sign-in links say what they do
@@ -139,9 +139,10 @@ def test_the_sign_in_link_shows_the_consent_it_gives(app, make_event, ana_before
     phone = app.test_client()
     path = f"/m/{link_for(ana_before.attendance.person_id, later.id)}"
     ask = phone.get(path)
-    assert "Check in as Ana Almeida" in text(ask)
-    assert "Your profile is shown to people here; follow-up emails to a\u2026@example.org." in text(
-        ask
+    assert "Check in as Ana Almeida" in shown(ask)
+    assert (
+        "Your profile is shown to people here; follow-up emails to a\u2026@example.org."
+        in shown(ask)
     )
     data = served_form(ask.text, None)
     assert data.get("share_profile") == "y" and data.get("want_followups") == "y"
@@ -160,12 +161,12 @@ def test_a_sign_in_link_after_the_event_says_it_has_ended(app, make_event, ana_b
         db.session.commit()
     phone = app.test_client()
     path = f"/m/{link_for(ana_before.attendance.person_id, later.id)}"
-    ask = text(phone.get(path))
+    ask = shown(phone.get(path))
     assert "April brunch has ended" in ask and "This event has ended" in ask
     assert "Check in" not in ask and "share_profile" not in ask
     done = phone.post(path)
     assert done.status_code == 303 and done.headers["Location"].endswith("/me/")
-    home = text(phone.get("/me/"))
+    home = shown(phone.get("/me/"))
     assert "That event has ended" in home and "My connections" in home
     assert attendance_at(later, ana_before.attendance.person_id) is None
 
@@ -176,7 +177,7 @@ def test_a_link_to_me_says_it_opens_my_connections(app, make_event, ana_before):
     with writing():
         record_link(ana_before.attendance.person_id, event.id, "me", token)
         db.session.commit()
-    ask = text(app.test_client().get(f"/m/{token}"))
+    ask = shown(app.test_client().get(f"/m/{token}"))
     assert "See your connections" in ask and "move your badge" not in ask
 
 
@@ -186,9 +187,9 @@ def test_a_sign_in_link_on_the_phone_that_holds_the_badge_does_not_move_it(
     event = ana_before.attendance.event
     phone = app.test_client()
     first = f"/m/{link_for(ana_before.attendance.person_id, event.id)}"
-    assert "move your badge for" in text(phone.get(first))
+    assert "move your badge for" in shown(phone.get(first))
     phone.post(first)
-    again = text(phone.get(f"/m/{link_for(ana_before.attendance.person_id, event.id)}"))
+    again = shown(phone.get(f"/m/{link_for(ana_before.attendance.person_id, event.id)}"))
     assert "move your badge" not in again and "See your connections" in again
 
 
@@ -205,7 +206,7 @@ def test_a_request_is_said_once_with_the_note_just_written(app, make_event, make
         data={"note": "ask about the Hanoi markets"},
         follow_redirects=True,
     )
-    page = text(card)
+    page = shown(card)
     assert page.count("Request sent. Ana Almeida will see it on their badge.") == 1
     assert "Your note: <em>ask about the Hanoi markets</em>" in page
 
@@ -221,14 +222,14 @@ def test_an_ended_events_badge_offers_nothing_that_cannot_happen(app, make_event
     event = make_event()
     ana = make_attendee(event, "Ana Almeida", "ana@example.org", interests=["chess"])
     phone = Phone(app, ana)
-    during = text(phone.get(f"/b/{ana.badge_token}"))
+    during = shown(phone.get(f"/b/{ana.badge_token}"))
     assert "Scan a badge" in during and "When people who share your interests" in during
     ended(event)
-    after = text(phone.get(f"/b/{ana.badge_token}"))
+    after = shown(phone.get(f"/b/{ana.badge_token}"))
     assert "Scan a badge" not in after and 'id="scanner"' not in after
     assert "When people who share your interests" not in after
     assert "Scan someone's badge" not in after
-    live = text(phone.get(f"/b/{ana.badge_token}/live"))
+    live = shown(phone.get(f"/b/{ana.badge_token}/live"))
     assert "When people who share your interests" not in live
     # What stays true is still there: the badge, its connections section, the profile.
     assert "My connections" in after and "My profile" in after

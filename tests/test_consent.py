@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 
 import pytest
@@ -11,11 +10,8 @@ from domain.connections import accept_connection, request_connection
 from domain.db import db, writing
 from domain.models import Attendance
 from domain.profile import update_profile
+from tests.conftest import shown
 from tests.test_http_connect import Phone
-
-
-def text(page) -> str:
-    return html.unescape(page.text)
 
 
 def fields_block(page_html: str) -> list[str]:
@@ -50,26 +46,26 @@ def quiet_ana(app, make_event, make_attendee):
 
 def test_a_connection_who_shares_nothing_says_so(quiet_ana):
     ben = quiet_ana["ben"]
-    page = text(ben.get(f"/b/{ben.token}"))
+    page = shown(ben.get(f"/b/{ben.token}"))
     assert "Ana hasn't shared contact details yet." in page
-    assert "Ben hasn't shared" not in text(quiet_ana["ana"].get(f"/b/{quiet_ana['ana'].token}"))
+    assert "Ben hasn't shared" not in shown(quiet_ana["ana"].get(f"/b/{quiet_ana['ana'].token}"))
 
 
 def test_sharing_my_email_with_one_connection_leaves_my_choices_alone(quiet_ana):
     ana, ben, cleo = quiet_ana["ana"], quiet_ana["ben"], quiet_ana["cleo"]
-    mine = text(ana.get(f"/b/{ana.token}"))
+    mine = shown(ana.get(f"/b/{ana.token}"))
     assert "Share my email with Ben" in mine and "Share my email with Cleo" in mine
     path = f"/b/{ana.token}/connections/{quiet_ana['ben_connection']}/share-email"
     done = ana.post(path, follow_redirects=True)
-    assert "Ben now sees your email." in text(done)
-    assert "Ben sees your email." in text(done)
+    assert "Ben now sees your email." in shown(done)
+    assert "Ben sees your email." in shown(done)
     # Ben sees it on his badge, on Ana's card and in her vCard; Cleo does not.
-    assert "ana@example.org" in text(ben.get(f"/b/{ben.token}"))
-    assert "ana@example.org" in text(ben.get(f"/b/{ana.token}"))
+    assert "ana@example.org" in shown(ben.get(f"/b/{ben.token}"))
+    assert "ana@example.org" in shown(ben.get(f"/b/{ana.token}"))
     vcard = ben.get(f"/b/{ben.token}/connections/{quiet_ana['ben_connection']}/contact.vcf")
     assert "ana@example.org" in vcard.text
-    assert "ana@example.org" not in text(cleo.get(f"/b/{cleo.token}"))
-    assert "ana@example.org" not in text(cleo.get(f"/b/{ana.token}"))
+    assert "ana@example.org" not in shown(cleo.get(f"/b/{cleo.token}"))
+    assert "ana@example.org" not in shown(cleo.get(f"/b/{ana.token}"))
     db.session.rollback()
     settings = db.session.get(Attendance, ana.result.attendance.id)
     assert settings.email_visibility == "nobody"  # the event-wide choice is unchanged
@@ -77,12 +73,12 @@ def test_sharing_my_email_with_one_connection_leaves_my_choices_alone(quiet_ana)
 
     stop = f"/b/{ana.token}/connections/{quiet_ana['ben_connection']}/stop-sharing-email"
     ana.post(stop)
-    assert "ana@example.org" not in text(ben.get(f"/b/{ben.token}"))
+    assert "ana@example.org" not in shown(ben.get(f"/b/{ben.token}"))
 
 
 def test_no_share_offer_when_my_choice_already_shows_my_email(quiet_ana):
     ben = quiet_ana["ben"]
-    assert "Share my email with Ana" not in text(ben.get(f"/b/{ben.token}"))
+    assert "Share my email with Ana" not in shown(ben.get(f"/b/{ben.token}"))
 
 
 def test_sharing_needs_an_accepted_connection(app, make_event, make_attendee):
@@ -97,7 +93,7 @@ def test_sharing_needs_an_accepted_connection(app, make_event, make_attendee):
     page = phone.post(
         f"/b/{ana.badge_token}/connections/{connection_id}/share-email", follow_redirects=True
     )
-    assert "once you're connected" in text(page)
+    assert "once you're connected" in shown(page)
     # Someone else's phone gets nothing at all.
     stranger = Phone(app, ben)
     path = f"/b/{ana.badge_token}/connections/{connection_id}/share-email"

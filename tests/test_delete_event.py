@@ -21,7 +21,7 @@ from domain.models import (
 )
 from domain.retention import delete_event
 from domain.team import invite
-from tests.conftest import login
+from tests.conftest import login, shown
 from tests.mail_support import confirm_directly, end_now, run_worker_once
 
 
@@ -113,7 +113,7 @@ def test_the_owner_is_asked_first_and_must_type_the_name(
 
     done = client.post(f"/organiser/events/{party.id}/delete", data={"name": " Rooftop party "})
     assert done.status_code == 303 and done.location == "/organiser/"
-    listing = client.get(done.location).text
+    listing = shown(client.get(done.location))
     assert "Rooftop party is deleted. Its poster no longer works." in listing
     assert "Earlier party" in listing
     assert count(Event, Event.id == party.id) == 0

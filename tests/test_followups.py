@@ -22,7 +22,7 @@ from domain.followups import (
 from domain.mailer import Email, FileMailer, SendGridMailer
 from domain.models import EmailLink, Event, OutboxMessage
 from domain.suppression import suppress
-from tests.conftest import login
+from tests.conftest import login, shown
 from tests.fake_sendgrid import FakeSendGrid
 from tests.mail_support import (
     check_in,
@@ -135,7 +135,7 @@ def test_confirmation_link_get_asks_and_post_confirms_once(app, make_event, mail
     assert done.location == f"/b/{badge}"
     db.session.rollback()
     assert person("ana@example.org").email_confirmed_at is not None
-    assert "Signed in as Ana (ana@example.org)" in phone.get("/me/").text
+    assert "Signed in as Ana (ana@example.org)" in shown(phone.get("/me/"))
 
     again = phone.post(path)
     assert again.status_code == 410

@@ -106,7 +106,7 @@ def test_a_request_to_connect_changes_the_page(app, poster):
     ana, ben = Phone(app, poster, "Ana"), Phone(app, poster, "Ben")
     assert unchanged(ana)
     ben.post(f"{ana.badge}/connect")
-    assert "Ben</strong> wants to connect" in changed(ana)
+    assert "<bdi>Ben</bdi></strong> wants to connect" in changed(ana)
     assert "Ana" in changed(ben)  # Ben's page lists his request as waiting
     assert unchanged(ana) and unchanged(ben)
 
@@ -141,7 +141,7 @@ def test_arrivals_sharing_an_interest_leave_my_own_list_unchanged(app, poster):
     assert unchanged(ana)
     gus = Phone(app, poster, "Gus", interests="marathons")
     gus.post(f"{ana.badge}/connect")
-    assert "Gus</strong> wants to connect" in changed(ana)
+    assert "<bdi>Gus</bdi></strong> wants to connect" in changed(ana)
     # Asked by Gus, Ana no longer sees him as someone to meet: that half moves on too.
     assert "Gus" not in changed(ana, TO_MEET)
 

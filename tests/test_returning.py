@@ -3,7 +3,6 @@ link on a new phone completes the check-in at its event."""
 
 from __future__ import annotations
 
-import html
 from datetime import timedelta
 from html.parser import HTMLParser
 
@@ -17,7 +16,7 @@ from domain.models import Attendance, EmailLink
 from domain.profile import update_profile
 from domain.signin import LinkError, record_link
 from domain.tokens import new_token
-from tests.conftest import csrf_token_from
+from tests.conftest import csrf_token_from, shown
 from tests.mail_support import confirm_directly, link_in
 
 ANA = {
@@ -33,10 +32,6 @@ CHOICES = {
     "links": "connections",
     "email": "everyone",
 }
-
-
-def text(page) -> str:
-    return html.unescape(page.text)
 
 
 class ServedForm(HTMLParser):
@@ -229,13 +224,13 @@ def test_a_remembered_phone_checks_in_with_one_tap(app_factory, make_event):
         },
     )
     page = phone.get(f"/e/{later.checkin_token}")
-    assert "Check in as Ana Almeida" in text(page)
-    assert 'value="ana@example.org"' in page.text and ANA["about"] in text(page)
+    assert "Check in as Ana Almeida" in shown(page)
+    assert 'value="ana@example.org"' in page.text and ANA["about"] in shown(page)
     # One tap: the check-in form exactly as served, nothing typed.
     data = served_form(page.text, f"/e/{later.checkin_token}")
     assert data["name"] == "Ana Almeida" and data["share_profile"] == "y"
     done = phone.post(f"/e/{later.checkin_token}", data=data, follow_redirects=True)
-    assert "You're checked in." in text(done)
+    assert "You're checked in." in shown(done)
     db.session.rollback()
     person_id = db.session.scalar(sa.select(Attendance.person_id).limit(1))
     mine = attendance_at(later, person_id)
@@ -251,21 +246,21 @@ def test_someone_else_on_a_remembered_phone_gets_a_blank_form(app, make_event, m
         data={"name": "Ana Almeida", "email": "ana@example.org"},
     )
     page = phone.get(f"/e/{event.checkin_token}?new=1")
-    assert "Check in as" not in text(page) and "ana@example.org" not in page.text
+    assert "Check in as" not in shown(page) and "ana@example.org" not in page.text
 
 
 def test_a_new_phone_checks_in_with_the_email_alone(app, make_event, mailbox, ana_before):
     later = make_event(name="April brunch")
     phone = app.test_client()
     landing = phone.get(f"/e/{later.checkin_token}")
-    assert "Checked in with Rapport before?" in text(landing)
+    assert "Checked in with Rapport before?" in shown(landing)
     sent = phone.post(f"/e/{later.checkin_token}/sign-in", data={"email": "ana@example.org"})
     assert "Check your email" in sent.text
     mailbox.deliver()
     path = link_in(mailbox.one("ana@example.org", "signin"), "/m/")
     ask = phone.get(path)
-    assert "Check in as Ana Almeida" in text(ask)
+    assert "Check in as Ana Almeida" in shown(ask)
     done = phone.post(path, follow_redirects=True)
-    assert "You're checked in, with your saved profile." in text(done)
-    assert "svg" in done.text and ANA["about"] in text(done)
+    assert "You're checked in, with your saved profile." in shown(done)
+    assert "svg" in done.text and ANA["about"] in shown(done)
     assert attendance_at(later, ana_before.attendance.person_id) is not None

@@ -7,7 +7,7 @@ import re
 from domain.connections import accept_connection, request_connection
 from domain.db import db, writing
 
-HIDDEN_NAME = r'{verb}<span class="visually-hidden"> {name}</span></button>'
+HIDDEN_NAME = r'{verb}<span class="visually-hidden"> <bdi>{name}</bdi></span></button>'
 
 
 def test_decline_block_and_remove_name_the_person(app, make_event, make_attendee):

@@ -7,6 +7,7 @@ from flask.testing import FlaskClient
 
 from domain.checkin import find_attendance_by_badge
 from domain.db import db
+from tests.conftest import shown
 from tests.mail_support import check_in, use_email_link
 from tests.test_shared_phone import badge_of, holds, signed_in_as_ana, signed_out
 
@@ -78,7 +79,7 @@ def test_someone_elses_email_link_ends_every_copy_of_the_session(app, make_event
 
     assert_copy_opens_nothing(copy, ana)
     # Bea's own session on the phone works.
-    assert "Signed in as Bea (bea@example.org)" in phone.get("/me/").text
+    assert "Signed in as Bea (bea@example.org)" in shown(phone.get("/me/"))
     data = phone.get("/me/data.json").text
     assert "bea@example.org" in data and "ana@example.org" not in data
 
