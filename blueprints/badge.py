@@ -356,7 +356,9 @@ def remove(token: str, connection_id: int) -> Response:
     mine, connection = _my_connection_or_404(token, connection_id)
     other = connection.other(mine).person.name
     return _connection_change(
-        token, lambda: remove_connection(mine, connection), lambda _: f"Removed {other}."
+        token,
+        lambda: remove_connection(mine, connection),
+        lambda _: with_names("Removed {}.", other),
     )
 
 
@@ -420,10 +422,11 @@ def stop_sharing_my_email(token: str, connection_id: int) -> Response:
 def _share_my_email(token: str, connection_id: int, *, shared: bool) -> Response:
     mine, connection = _my_connection_or_404(token, connection_id)
     other = connection.other(mine).person.name
-    told = (
-        f"{other} now sees your email."
+    told = with_names(
+        "{} now sees your email."
         if shared
-        else f"{other} no longer sees your email through this connection."
+        else "{} no longer sees your email through this connection.",
+        other,
     )
     return _connection_change(token, lambda: share_email(mine, connection, shared), lambda _: told)
 
