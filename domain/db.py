@@ -12,6 +12,7 @@ import re
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -152,6 +153,20 @@ class Turn:
         finally:
             self.threads.release()
 
+    def __del__(self) -> None:
+        # No connection holds this turn any more (their engine was disposed): its file goes.
+        if self._file is not None and self._pid == os.getpid():
+            os.close(self._file)
+
+    def _after_fork(self) -> None:
+        """In a forked child: nothing of the parent's turn is the child's (a lock a parent's
+        thread held stays locked in the child, and a descriptor shared with the parent would
+        share its file lock too)."""
+        self.threads = threading.Lock()
+        if self._file is not None:
+            os.close(self._file)
+        self._file, self._pid = None, 0
+
     def _descriptor(self) -> int | None:
         # A process forked from this one (a server's workers) opens its own: a lock taken
         # through a shared descriptor would be held by both.
@@ -216,7 +231,8 @@ class WriterConnection(sqlite3.Connection):
             self.give_turn_back()
 
 
-_turns: dict[str, Turn] = {}
+# Held by the connections of each database file: a turn no connection uses is let go.
+_turns: weakref.WeakValueDictionary[str, Turn] = weakref.WeakValueDictionary()
 _turns_lock = threading.Lock()
 
 
@@ -225,7 +241,20 @@ def _turn_for(path: str) -> Turn | None:
     if not path:
         return None
     with _turns_lock:
-        return _turns.setdefault(path, Turn(path))
+        turn = _turns.get(path)
+        if turn is None:
+            turn = _turns[path] = Turn(path)
+        return turn
+
+
+def _turns_after_fork() -> None:
+    for turn in list(_turns.values()):
+        turn._after_fork()
+    global _turns_lock
+    _turns_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_turns_after_fork)
 
 
 @sa.event.listens_for(sa.engine.Engine, "connect")

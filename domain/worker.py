@@ -22,7 +22,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from domain.db import db, utcnow, writing
+from domain.db import database_unavailable, db, utcnow, writing
 from domain.limits import LEASE, RECONCILE_AFTER
 from domain.mailer import Email, Mailer, Outcome, OutcomeKind
 from domain.models import OutboxMessage
@@ -145,7 +145,7 @@ class Worker:
 
     def run(self, *, once: bool = False) -> WorkerStats:
         """Run until stop is set, or with once until nothing is due; return what was done."""
-        self.housekeeping()
+        self._housekeeping_or_later()
         threads = [
             threading.Thread(target=self._loop, args=(once,), name=f"outbox-{n}", daemon=True)
             for n in range(self.threads)
@@ -156,10 +156,21 @@ class Worker:
             if self.stop.wait(self.housekeeping_seconds if not once else 0.2):
                 break
             if not once:
-                self.housekeeping()
+                self._housekeeping_or_later()
         for thread in threads:
             thread.join()
         return self.stats
+
+    def _housekeeping_or_later(self) -> None:
+        # A database busy or out of reach for a while must not end the worker: the sending
+        # threads carry on, and housekeeping tries again next round.
+        try:
+            self.housekeeping()
+        except Exception as error:
+            if database_unavailable(error):
+                log.warning("outbox: housekeeping waits for the database: %s", error)
+            else:
+                log.exception("outbox: housekeeping failed; trying again next round")
 
     def housekeeping(self) -> None:
         """Reap expired leases, settle uncertain messages and purge events past retention."""

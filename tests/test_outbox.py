@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -825,3 +826,36 @@ def test_a_worker_counts_every_outcome_kind() -> None:
 
     assert set(STAT_OF_KIND) == set(OutcomeKind)
     assert set(STAT_OF_KIND.values()) <= counts
+
+
+def test_a_database_busy_at_housekeeping_does_not_end_the_worker(
+    sendgrid_app: Flask,
+    fake_sendgrid: FakeSendGrid,
+    mailer: SendGridMailer,
+    due_message: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Housekeeping meets a database locked past its wait (another program writing): the
+    worker says so, still sends what is due, and housekeeps again next round."""
+    message_id = due_message()
+    calls: list[str] = []
+
+    def locked(**_: Any) -> int:
+        calls.append("reap")
+        raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, _busy())
+
+    monkeypatch.setattr("domain.worker.reap_expired_leases", locked)
+    db.session.commit()
+    worker = new_worker(sendgrid_app, mailer)
+    with caplog.at_level("WARNING", logger="domain.worker"):
+        stats = worker.run(once=True)
+    assert calls == ["reap"]
+    assert "housekeeping waits for the database" in caplog.text
+    assert stats.sent == 1 and row(message_id).status == MessageStatus.SENT
+
+
+def _busy() -> sqlite3.OperationalError:
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+    return busy

@@ -7,6 +7,7 @@ the rest of the suite at PostgreSQL: SQLite is the embedded default and must sta
 from __future__ import annotations
 
 import fcntl
+import gc
 import multiprocessing
 import os
 import sqlite3
@@ -383,17 +384,46 @@ def test_a_held_turn_makes_another_writer_wait_no_longer_than_sqlite_would(
 
 
 def test_a_forked_process_takes_the_turn_through_its_own_file(tmp_path: Path) -> None:
-    """A server forks its workers: a lock taken through a descriptor the parent opened would
-    be held by parent and child at once."""
-    turn = Turn(str(tmp_path / "forked.sqlite"))
-    assert turn.acquire(1)
+    """A process forked while one of its threads holds the turn (a server forking its
+    workers): the child starts with a turn of its own, and a lock taken through the
+    parent's descriptor would be held by both, so the child must wait for the parent."""
+    turn = _turn_for(str(tmp_path / "forked.sqlite"))
+    assert turn is not None and turn.acquire(1)
     child = os.fork()
-    if child == 0:  # the child: its own threads have no turn yet
-        turn.threads = threading.Lock()
-        os._exit(0 if turn.acquire(0.2) is False else 1)
+    if child == 0:
+        waited = turn.acquire(0.2)  # the parent still holds it: the child waits, then fails
+        os._exit(0 if waited is False and not turn.locked() else 1)
     _, status = os.waitpid(child, 0)
     turn.release()
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _lock_files_open(under: Path) -> list[str]:
+    descriptors = Path("/proc/self/fd")
+    return [
+        target
+        for target in (os.readlink(fd) for fd in descriptors.iterdir() if fd.exists())
+        if target.endswith("-writer") and target.startswith(str(under))
+    ]
+
+
+def test_a_database_no_longer_used_lets_its_lock_file_go(tmp_path: Path) -> None:
+    """A process that opens many databases in turn (the tests) keeps no lock file open for
+    those whose engines were disposed."""
+    for n in range(3):
+        url = f"sqlite:///{tmp_path / f'db{n}.sqlite'}"
+        app = create_app(make_config(tmp_path, DATABASE_URL=url))
+        with app.app_context():
+            db.create_all()
+            with writing():
+                db.session.add(Interest(name="kept"))
+                db.session.commit()
+            assert _lock_files_open(tmp_path) == [f"{tmp_path / f'db{n}.sqlite'}-writer"]
+            db.session.remove()
+            db.engine.dispose()
+        del app
+        gc.collect()
+        assert _lock_files_open(tmp_path) == []
 
 
 def test_without_a_file_to_take_turns_on_writers_still_write(tmp_path: Path) -> None:
