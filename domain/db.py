@@ -117,6 +117,7 @@ class Turn:
 
     def __init__(self, path: str) -> None:
         self.threads = threading.Lock()
+        self.database = path
         self.path = f"{path}-writer"
         self._file: int | None = None
         self._pid = 0
@@ -173,15 +174,38 @@ class Turn:
         if self._pid != os.getpid():
             self._pid = os.getpid()
             try:
-                self._file = os.open(
-                    self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
-                )
+                self._file = self._open()
             except OSError as error:
                 log.warning(
                     "writers of %s take turns within each process only: %s", self.path, error
                 )
                 self._file = None
         return self._file
+
+    def _open(self) -> int:
+        """Open the lock file, made as SQLite makes its own beside the database: with the
+        database's mode and owner, so that every program that may write the database may
+        take the turn, whoever came first."""
+        flags = os.O_CLOEXEC | os.O_NOFOLLOW
+        try:
+            database = os.stat(self.database)
+        except OSError:
+            database = None
+        try:
+            created = os.open(self.path, flags | os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            if database is not None:
+                os.fchmod(created, database.st_mode & 0o666)
+                if os.geteuid() == 0:
+                    os.fchown(created, database.st_uid, database.st_gid)
+            return created
+        try:
+            return os.open(self.path, flags | os.O_RDWR)
+        except PermissionError:
+            # A lock is taken as well through a descriptor that may only read.
+            return os.open(self.path, flags | os.O_RDONLY)
 
 
 class WriterConnection(sqlite3.Connection):

@@ -434,3 +434,35 @@ def test_without_a_file_to_take_turns_on_writers_still_write(tmp_path: Path) -> 
     assert turn.locked()
     turn.release()
     assert not turn.locked()
+
+
+def test_the_lock_file_is_made_as_sqlite_makes_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the database's mode: a program of the database's group, which may write it, may
+    take the turn too; and a lock file it may only read still gives the turn."""
+    database = tmp_path / "shared.sqlite"
+    database.touch()
+    database.chmod(0o660)
+    first = Turn(str(database))
+    assert first.acquire(1)
+    first.release()
+    assert (Path(first.path).stat().st_mode & 0o777) == 0o660
+
+    # Another program, which may only read the lock file someone else made.
+    opened = os.open
+
+    def only_reading(path: str, flags: int, *args: int) -> int:
+        if path == first.path and flags & os.O_EXCL:
+            raise FileExistsError(17, "File exists", path)
+        if path == first.path and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(13, "Permission denied", path)
+        return opened(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", only_reading)
+    second = Turn(str(database))
+    assert second.acquire(1)
+    monkeypatch.setattr(os, "open", opened)
+    assert not _other_process_could_write(second)  # its lock holds all the same
+    second.release()
+    assert _other_process_could_write(second)
