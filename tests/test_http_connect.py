@@ -439,3 +439,23 @@ def test_organiser_sees_connection_counts_not_notes(party, app, make_organiser):
     assert "met at the bar" not in page
     csv = client.get(f"/organiser/events/{event.id}/attendees.csv").text
     assert "met at the bar" not in csv
+
+
+def test_people_to_meet_say_why_the_list_is_empty_when_everyone_matching_was_asked(
+    app, make_event, make_attendee
+):
+    """The only person sharing my interests is someone I asked already: the list is empty,
+    and says nothing that isn't so ("when people check in" would be wrong: they're here)."""
+    event = make_event()
+    ana = make_attendee(event, "Ana", "ana@example.org", interests=["chess"])
+    ben = make_attendee(event, "Ben", "ben@example.org", interests=["chess"])
+    phone = app.test_client()
+    with phone.session_transaction() as session:
+        session["badges"] = {str(event.id): ana.badge_token}
+    assert "Connect with <bdi>Ben</bdi>" in phone.get(f"/b/{ana.badge_token}/live/people").text
+    with writing():
+        request_connection(ana.attendance, ben.attendance)
+        db.session.commit()
+    people = phone.get(f"/b/{ana.badge_token}/live/people").text
+    assert "Ben" not in people
+    assert "No one new to suggest right now." in people
