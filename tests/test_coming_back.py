@@ -223,13 +223,13 @@ def test_an_ended_events_badge_offers_nothing_that_cannot_happen(app, make_event
     ana = make_attendee(event, "Ana Almeida", "ana@example.org", interests=["chess"])
     phone = Phone(app, ana)
     during = shown(phone.get(f"/b/{ana.badge_token}"))
-    assert "Scan a badge" in during and "When people who share your interests" in during
+    assert "Scan a badge" in during and "People who share your interests appear here" in during
     ended(event)
     after = shown(phone.get(f"/b/{ana.badge_token}"))
     assert "Scan a badge" not in after and 'id="scanner"' not in after
-    assert "When people who share your interests" not in after
+    assert "People who share your interests appear here" not in after
     assert "Scan someone's badge" not in after
     live = shown(phone.get(f"/b/{ana.badge_token}/live"))
-    assert "When people who share your interests" not in live
+    assert "People who share your interests appear here" not in live
     # What stays true is still there: the badge, its connections section, the profile.
     assert "My connections" in after and "My profile" in after
