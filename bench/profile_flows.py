@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/profile_flows.py [--database-url URL] [--sizes 100 5000]
                                             [--repeat 40] [--top 25] [--flows badge card]
-                                            [--instructions]
+                                            [--instructions] [--accept-encoding ""]
+                                            [--set COMPRESS_BR_LEVEL=2]
 
 Seeds one event per size in a fresh database (a temporary SQLite file by default;
 PostgreSQL with --database-url, whose public schema is dropped first), each with that many
@@ -10,7 +11,10 @@ people checked in, then runs each flow through the app's test client in this one
 as deployed (CSRF on, rate limits in memory, poster lookups remembered): a check-in (GET
 the form, POST it), the badge page's first view (its QR code already drawn in this process,
 and new, drawn then), its refresh changed (the fragment) and unchanged (a 304), a card
-(someone else's badge) and a connection request (the card, then the POST).
+(someone else's badge) and a connection request (the card, then the POST). Every phone
+sends Accept-Encoding as Chrome on Android does, so what a page costs includes compressing
+it (--accept-encoding "" for none); --set tries a setting (a JSON value) against the
+default, each in a run of its own.
 
 Prints per flow and size the statements sent (BEGIN included) and the cost of a request
 (bench/meter.py): process CPU milliseconds, or with --instructions the instructions
@@ -28,6 +32,7 @@ import argparse
 import cProfile
 import io
 import itertools
+import json
 import os
 import pstats
 import re
@@ -43,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
 from bench import meter, pages  # noqa: E402
+from bench.door import decode  # noqa: E402
 from domain.db import db  # noqa: E402
 from tests.statements import counting  # noqa: E402
 
@@ -53,8 +59,13 @@ people = itertools.count(1)
 addresses = itertools.count(1)
 
 
+CHROME_ON_ANDROID = "gzip, deflate, br, zstd"
+settings: dict[str, object] = {}
+accept_encoding = CHROME_ON_ANDROID
+
+
 def build_app(url: str):
-    return create_app({"SECRET_KEY": SECRET_KEY, "DATABASE_URL": url})
+    return create_app({"SECRET_KEY": SECRET_KEY, "DATABASE_URL": url, **settings})
 
 
 def seed(app, sizes: list[int]) -> dict[int, str]:
@@ -70,12 +81,18 @@ def phone(app):
     client.environ_base["REMOTE_ADDR"] = (
         f"10.{number // 65536 % 256}.{number // 256 % 256}.{number % 256}"
     )
+    if accept_encoding:
+        client.environ_base["HTTP_ACCEPT_ENCODING"] = accept_encoding
     return client
+
+
+def text(response) -> str:
+    return decode(response.data, response.headers.get("Content-Encoding", ""))
 
 
 def check_in(client, poster: str) -> str:
     """GET the poster's form and POST it as someone new; return the badge's path."""
-    page = client.get(f"/e/{poster}").get_data(as_text=True)
+    page = text(client.get(f"/e/{poster}"))
     number = next(people)
     response = client.post(
         f"/e/{poster}",
@@ -117,7 +134,7 @@ def flows(app, poster: str, repeat: int) -> Iterator[tuple[str, Callable[[int], 
 
     def connect(n: int) -> object:
         asker, owner = askers[n], badges[n % 4]
-        page = asker.get(owner).get_data(as_text=True)
+        page = text(asker.get(owner))
         token = CSRF.search(page).group(1)  # type: ignore[union-attr]
         response = asker.post(f"{owner}/connect", data={"csrf_token": token})
         assert response.status_code == 303, response.status_code
@@ -179,11 +196,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--top", type=int, default=0)
     parser.add_argument("--flows", nargs="*", help="words a flow's name must contain")
+    parser.add_argument("--accept-encoding", default=CHROME_ON_ANDROID)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=JSON", help="a setting to try"
+    )
     parser.add_argument("--callgrind-scratch", help=argparse.SUPPRESS)
     parser.add_argument(
         "--instructions", action="store_true", help="count instructions under callgrind"
     )
     args = parser.parse_args()
+    global accept_encoding
+    accept_encoding = args.accept_encoding
+    for setting in args.set:
+        key, _, value = setting.partition("=")
+        settings[key] = json.loads(value)
     if args.instructions and not os.environ.get(meter.LIBRARY):
         with tempfile.TemporaryDirectory() as scratch:
             again = [arg for arg in sys.argv if arg != "--instructions"]
@@ -207,7 +233,10 @@ def main() -> None:
         with app.app_context():
             db.engine.dispose()
     unit = meter.unit()
-    print(f"engine: {url.split(':')[0]}; bare insert {base:.2f} {unit}; {args.repeat} requests")
+    print(
+        f"engine: {url.split(':')[0]}; bare insert {base:.2f} {unit}; {args.repeat} requests; "
+        f"Accept-Encoding: {accept_encoding or '(none)'}; settings: {settings or 'defaults'}"
+    )
     print(
         f"{'flow':26}" + "".join(f"{f'{size} people':>36}" for size in args.sizes) + f"{'ratio':>8}"
     )

@@ -6,9 +6,10 @@ import contextlib
 import logging
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
+from werkzeug.urls import iri_to_uri
 
 from blueprints.ratelimit import RateLimited
 from domain import limits
@@ -59,6 +60,7 @@ def csrf_error(error: CSRFError) -> tuple[str, int]:
         message=(
             "The page was open too long or cookies are off. Please go back, reload and try again."
         ),
+        again=_again(),
     ), 400
 
 
@@ -76,7 +78,8 @@ def http_error(error: HTTPException) -> tuple[str, int] | tuple[str, int, dict[s
     if isinstance(error, RateLimited):
         wait = duration_in_words(error.rule.limit.seconds)
         message = f"{error.rule.message or TOO_MANY} You can try again within {wait}."
-    page = render_template("errors/error.html", title=title, message=message)
+    again = _again() if code == 429 else None
+    page = render_template("errors/error.html", title=title, message=message, again=again)
     if isinstance(error, RateLimited):
         # The window's length, read from the limit itself: no extra trip to the counters.
         return page, code, {"Retry-After": str(error.rule.limit.seconds)}
@@ -109,8 +112,27 @@ def database_error(error: sa.exc.DBAPIError) -> Response | tuple[str, int, dict[
         title=UNAVAILABLE_TITLE,
         message=UNAVAILABLE_MESSAGE,
         without_database=True,
+        again=_again(),
     )
     return page, 503, retry_after
+
+
+def _again() -> str | None:
+    """Return where to try again from: this address, when it is a page one can open.
+
+    A form posts to the page it is on (a poster's check-in, the sign-in), so a refused POST
+    leads back to its form; one that has no page of its own (a button's action) leads
+    nowhere new, and the page offers the start page only.
+    """
+    if request.url_rule is None:
+        return None  # not one of our pages
+    if request.method not in ("GET", "HEAD"):
+        try:
+            current_app.create_url_adapter(request).match(request.path, method="GET")  # type: ignore[union-attr]
+        except HTTPException:
+            return None
+    # One leading slash: a link on this site, never a protocol-relative "//elsewhere".
+    return "/" + iri_to_uri(request.full_path.rstrip("?")).lstrip("/")
 
 
 def _prefers_json() -> bool:

@@ -307,11 +307,12 @@ def _unless_deleted(event: Event) -> Iterator[None]:
 
     The poster's event is remembered for a few seconds in each server process, and only
     the process that deleted it forgets it at once: elsewhere a check-in may still be
-    tried, and the database refuses it (the event's row is gone).
+    tried, and the database refuses it: the event's row is gone, so a row referring to it
+    is refused and moving its attendee page on finds no row.
     """
     try:
         yield
-    except sa.exc.IntegrityError:
+    except (sa.exc.IntegrityError, sa.exc.NoResultFound):
         db.session.rollback()
         caching.forget_event(event.id, event.checkin_token)
         if db.session.get(Event, event.id) is None:

@@ -32,7 +32,7 @@ from domain.profile import (
 )
 from domain.tokens import derive_token, hash_token, new_token, same_token
 from domain.versions import (
-    attendees_changed,
+    attendees_move_on,
     badge_changed,
     connections_changed,
     interests_changed,
@@ -254,8 +254,15 @@ def _add_attendance(
 ) -> int | None:
     """Insert a new check-in with its interests, or return None if there is one already.
 
-    Moves on the live pages it shows on.
+    Moves on the live pages it shows on: the suggestions of the people sharing its
+    interests, when it shows them, and the organiser's attendee page, whose new version the
+    row is inserted with. (When the same person checked in a moment ago from elsewhere,
+    both have moved on for nothing: those pages are drawn again once, unchanged.)
     """
+    interest_ids = intern_interest_ids(interests)
+    if interest_ids and profile.share_profile:
+        # Their interests show to everyone: suggestions sharing them may change.
+        interests_changed(event.id, [interest_key(name) for name in interests])
     attendance_id: int | None = insert_ignoring_conflict(
         Attendance.__table__,
         {
@@ -265,22 +272,18 @@ def _add_attendance(
             "checked_in_at": now,
             "profile_consent_at": now if profile.share_profile else None,
             "followup_consent_at": now if profile.want_followups else None,
+            "listed_version": attendees_move_on(event.id),
             **visibility,
         },
         ["event_id", "person_id"],
     )
     if attendance_id is None:  # the same person checked in a moment ago, from elsewhere
         return None
-    interest_ids = intern_interest_ids(interests)
     if interest_ids:
         db.session.execute(
             sa.insert(attendance_interest),
             [{"attendance_id": attendance_id, "interest_id": i} for i in interest_ids],
         )
-        if profile.share_profile:
-            # Their interests show to everyone: suggestions sharing them may change.
-            interests_changed(event.id, [interest_key(name) for name in interests])
-    attendees_changed(event.id, attendance_id)
     return attendance_id
 
 

@@ -176,11 +176,22 @@ def _keys_of(attendance_id: int) -> list[str]:
 
 def attendees_changed(event_id: int, *attendance_ids: int) -> None:
     """Move the organiser's attendee page of an event on, marking the rows that changed."""
-    db.session.flush()  # as an ORM update would: rows added before it are in the table
-    version = db.session.execute(_attendees_move_on(), {"event": event_id}).scalar_one()
+    version = attendees_move_on(event_id)
     ids = sorted(set(attendance_ids))
     if ids:
         db.session.execute(_lines_marked(), {"ids": ids, "version": version})
+
+
+def attendees_move_on(event_id: int) -> int:
+    """Move the organiser's attendee page of an event on; return its new version.
+
+    A row about to be added carries it as its `listed_version`, so it needs no marking of
+    its own. Call it after counting the arrival's interests (`interests_changed`): every
+    change takes an event's interest counts before the event's row, so two transactions
+    never wait on each other's.
+    """
+    db.session.flush()  # as an ORM update would: rows added before it are in the table
+    return int(db.session.execute(_attendees_move_on(), {"event": event_id}).scalar_one())
 
 
 @functools.cache

@@ -106,6 +106,7 @@ def test_a_read_only_database_answers_503_then_recovers(client, make_event, swit
     refused = check_in(client_of(client), token, 2)
     assert_unavailable_page(refused)
     assert "Busy for a moment" in refused.text
+    assert f'<a class="button" href="/e/{token}">Try again</a>' in refused.text  # its form
     # Reading still works while writing can't.
     assert client.get(f"/e/{token}", follow_redirects=True).status_code == 200
     # A client that asks for JSON gets JSON.

@@ -226,6 +226,10 @@ def test_a_server_process_that_still_remembers_a_deleted_poster_answers_404(
     before = (count(Attendance), count(Person), count(OutboxMessage))
     guest = {"name": "Ben", "email": "ben@example.org", "want_followups": "y"}
     assert phone.post(f"/e/{poster}", data=guest).status_code == 404
+    # Someone showing interests: their arrival is counted first, and refused there.
+    caching.remembered(caching.poster_key(poster), lambda: remembered)
+    guest = {**guest, "name": "Cleo", "email": "cleo@example.org", "interests": "chess, go"}
+    assert phone.post(f"/e/{poster}", data={**guest, "share_profile": "y"}).status_code == 404
     link = phone.post(f"/e/{poster}/sign-in", data={"email": "ana@example.org"})
     assert link.status_code == 404
     assert (count(Attendance), count(Person), count(OutboxMessage)) == before

@@ -13,6 +13,9 @@ import re
 
 from domain.connections import accept_connection, request_connection
 from domain.db import db, writing
+from domain.followups import update_followup_settings
+from domain.models import OutboxMessage
+from tests.mail_support import confirm_directly, end_now, make_due
 
 NOOR = "نور الهدى 2"
 LAYLA = "ليلى 3"
@@ -84,3 +87,34 @@ def test_typed_names_are_set_apart_wherever_a_phone_shows_them(app, make_event, 
     )
     said = blocked.get_data(as_text=True)
     assert f"You blocked <bdi>{NOOR}</bdi>. They won&#39;t see you" in said
+
+
+def test_typed_names_are_set_apart_in_the_follow_up_emails(app, make_event, make_attendee, mailbox):
+    """An email's HTML sets typed words apart as the pages do, with dir="auto" (which mail
+    clients keep, where some drop <bdi>); its text part is the words alone."""
+    event = make_event(name=EVENT)
+    with writing():
+        update_followup_settings(event, timing="at_end", nudge_days=7)
+        db.session.commit()
+    noor = make_attendee(
+        event, NOOR, "noor@example.org", interests=["chess"], about=ABOUT, want_followups=True
+    )
+    layla = make_attendee(
+        event, LAYLA, "layla@example.org", interests=["chess"], about=ABOUT, want_followups=True
+    )
+    confirm_directly(noor, layla)
+    with writing():
+        request_connection(layla.attendance, noor.attendance, ABOUT)
+        request_connection(noor.attendance, layla.attendance)
+        db.session.commit()
+    end_now(event)
+    mailbox.deliver()
+    make_due(OutboxMessage.kind == "nudge")
+    mailbox.deliver()
+    for kind in ("digest", "nudge"):
+        to_noor = mailbox.one("noor@example.org", kind)
+        for typed in (NOOR, LAYLA, ABOUT, EVENT):
+            assert occurrences_not_set_apart(to_noor.html, typed) == [], (kind, typed)
+        assert f'<span dir="auto">{LAYLA}</span>' in to_noor.html
+        assert f"Hi {NOOR}," in to_noor.text  # no markup, no invisible marks in the text
+    assert f'<span dir="auto">{EVENT}</span>' in mailbox.one("noor@example.org", "digest").html
