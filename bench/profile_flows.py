@@ -13,17 +13,19 @@ the form, POST it), the badge page's first view (its QR code already drawn in th
 and new, drawn then), its refresh changed (the fragment) and unchanged (a 304), a card
 (someone else's badge) and a connection request (the card, then the POST). Every phone
 sends Accept-Encoding as Chrome on Android does, so what a page costs includes compressing
-it (--accept-encoding "" for none); --set tries a setting (a JSON value) against the
-default, each in a run of its own.
+it (--accept-encoding "" for none). --set KEY=VALUE (VALUE as JSON) runs the app with a
+setting changed, to compare with a run without it.
 
 Prints per flow and size the statements sent (BEGIN included) and the cost of a request
 (bench/meter.py): process CPU milliseconds, or with --instructions the instructions
 executed, counted by valgrind's callgrind, which the machine's other load cannot change
-(slow: a few minutes; run it with --repeat 10). On PostgreSQL the server's own work is in
-neither. A bare Flask+SQLAlchemy one-row insert (bench/bare.py) is measured the same way,
-and each cost is also given as a multiple of it; the last column is the cost at the
-largest size over the smallest (1.0 is flat). With --top N, it then prints each flow's N
-most expensive functions (cProfile, cumulative) at the largest size.
+(slow: a few minutes; run it with --repeat 10), with the few seconds' memos of a server
+process (domain/caching.py) kept for the run, as at a busy door. On PostgreSQL the
+server's own work is in neither. A bare Flask+SQLAlchemy one-row insert (bench/bare.py)
+is measured the same way, and each cost is also given as a multiple of it; the last
+column is the cost at the largest size over the smallest (1.0 is flat). With --top N, it
+then prints each flow's N most expensive functions (cProfile, cumulative) at the largest
+size.
 """
 
 from __future__ import annotations
@@ -210,6 +212,12 @@ def main() -> None:
     for setting in args.set:
         key, _, value = setting.partition("=")
         settings[key] = json.loads(value)
+    if args.instructions or args.callgrind_scratch:
+        # Under callgrind a request runs some fifty times slower: the memos a server process
+        # keeps for a few seconds would run out between one request and the next, where at a
+        # busy door every process asks again well within them. Kept for the run, each flow
+        # is counted as at that door, the same from one run to the next.
+        settings.setdefault("LOOKUP_CACHE_SECONDS", 3600)
     if args.instructions and not os.environ.get(meter.LIBRARY):
         with tempfile.TemporaryDirectory() as scratch:
             again = [arg for arg in sys.argv if arg != "--instructions"]
