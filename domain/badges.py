@@ -258,14 +258,14 @@ def live_badge(mine: Attendance, *, mine_part: bool = True, to_meet: bool = True
         new_here = [
             _suggested(suggestion)
             for suggestion in suggestions(mine, newcomers=True)
-            if suggestion.attendance.id not in listed
+            if suggestion.attendance_id not in listed
         ]
         listed |= {person.attendance_id for person in new_here}
     suggested = (
         [
             _suggested(suggestion)
             for suggestion in suggestions(mine, SUGGESTIONS + len(listed))
-            if suggestion.attendance.id not in listed
+            if suggestion.attendance_id not in listed
         ][:SUGGESTIONS]
         if to_meet
         else []
@@ -378,11 +378,9 @@ def _declined(connection: Connection, viewer: Attendance) -> str:
 
 
 def _suggested(suggestion: Suggestion) -> PersonShown:
-    other = suggestion.attendance
-    visible = visible_fields(other, Relation.ATTENDEE)
     return PersonShown(
-        other.person.name,
+        suggestion.name,
         shared=suggestion.shared,
-        about=(other.person.about or "") if "about" in visible else "",
-        attendance_id=other.id,
+        about=suggestion.about,
+        attendance_id=suggestion.attendance_id,
     )

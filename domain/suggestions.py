@@ -6,7 +6,6 @@ import functools
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
 
 from domain.communities import came_before
 from domain.connections import either_way, find_connection
@@ -17,17 +16,23 @@ from domain.models import (
     Block,
     Connection,
     Interest,
+    Person,
     Visibility,
     attendance_interest,
 )
-from domain.visibility import shared_interest_names
+from domain.visibility import Relation, my_interest_keys, shown_to
 
 
 @dataclass(frozen=True)
 class Suggestion:
-    """Someone here I might like to meet, and what we share."""
+    """Someone here I might like to meet, what we share, and what they tell everyone here.
 
-    attendance: Attendance
+    `about` is their "about" line when they show it to everyone at the event, else "".
+    """
+
+    attendance_id: int
+    name: str
+    about: str
     shared: list[str]
 
 
@@ -60,12 +65,16 @@ def suggestions(
     if not ranked:
         return []
     ids = [row.id for row in ranked]
-    loaded = {
-        attendance.id: attendance
-        for attendance in db.session.scalars(_loading_statement(), {"ids": ids})
-    }
-    shared = shared_interest_names(mine, list(loaded.values()))
-    return [Suggestion(loaded[i], shared[i]) for i in ids]
+    people: dict[int, Suggestion] = {}
+    for row in db.session.execute(_people_statement(), {"ids": ids, "mine": mine.id}):
+        person = people.get(row.id)
+        if person is None:
+            about = (row.about or "") if shown_to(row.about_visibility, Relation.ATTENDEE) else ""
+            person = people[row.id] = Suggestion(row.id, row.name, about, [])
+        if row.shared is not None:
+            person.shared.append(row.shared)
+    # Ranked in one statement, read in another: someone deleted between them is left out.
+    return [people[i] for i in ids if i in people]
 
 
 @functools.cache
@@ -130,11 +139,30 @@ def _ranked_statement(narrowed: bool, newcomers: bool) -> sa.Select[tuple[int, i
 
 
 @functools.cache
-def _loading_statement() -> sa.Select[tuple[Attendance]]:
+def _people_statement() -> sa.Select[tuple[int, str, str, str, str | None]]:
+    """The ranked people's names and "about", with the interests they share with mine
+    (named as they typed them), a row per interest shared, in one statement: no ORM
+    objects are made for people who are only listed."""
+    theirs = sa.orm.aliased(attendance_interest)
     return (
-        sa.select(Attendance)
+        sa.select(
+            Attendance.id,
+            Person.name,
+            Person.about,
+            Attendance.about_visibility,
+            Interest.name.label("shared"),
+        )
+        .join(Person, Person.id == Attendance.person_id)
+        .outerjoin(theirs, theirs.c.attendance_id == Attendance.id)
+        .outerjoin(
+            Interest,
+            sa.and_(
+                Interest.id == theirs.c.interest_id,
+                Interest.key.in_(my_interest_keys(sa.bindparam("mine", type_=sa.Integer()))),
+            ),
+        )
         .where(Attendance.id.in_(sa.bindparam("ids", expanding=True)))
-        .options(joinedload(Attendance.person))
+        .order_by(Attendance.id, Interest.key, Interest.name)
     )
 
 
@@ -146,10 +174,9 @@ def suggested(mine: Attendance, attendance_id: int) -> Attendance | None:
     "Connect" on someone who has just asked me accepts their request.
     """
     found = suggestions(mine, only=attendance_id)
-    target = next((s.attendance for s in found if s.attendance.id == attendance_id), None)
-    if target is not None:
-        return target
     other = db.session.get(Attendance, attendance_id)
+    if any(s.attendance_id == attendance_id for s in found):
+        return other
     if other is None or other.event_id != mine.event_id or other.id == mine.id:
         return None
     return other if find_connection(mine, other) is not None else None

@@ -43,23 +43,27 @@ def shared_interest_names(mine: Attendance, others: list[Attendance]) -> dict[in
     return shared
 
 
+def my_interest_keys(mine: sa.ColumnElement[int]) -> sa.Select[tuple[str]]:
+    """The keys of an attendance's interests: another's interest is shared when its key is
+    one of them ("Marathons" here meets "marathon" there), and named as they typed it."""
+    ours = sa.orm.aliased(attendance_interest)
+    our_interest = sa.orm.aliased(Interest)
+    return (
+        sa.select(our_interest.key)
+        .join(ours, ours.c.interest_id == our_interest.id)
+        .where(ours.c.attendance_id == mine)
+    )
+
+
 @functools.cache
 def _shared_statement() -> sa.Select[tuple[int, str]]:
     theirs = sa.orm.aliased(attendance_interest)
-    ours = sa.orm.aliased(attendance_interest)
-    our_interest = sa.orm.aliased(Interest)
-    # Matched on the key; named as the other person typed it.
-    mine_has_key = (
-        sa.select(our_interest.key)
-        .join(ours, ours.c.interest_id == our_interest.id)
-        .where(ours.c.attendance_id == sa.bindparam("mine", type_=sa.Integer()))
-    )
     return (
         sa.select(theirs.c.attendance_id, Interest.name)
         .join(Interest, Interest.id == theirs.c.interest_id)
         .where(
             theirs.c.attendance_id.in_(sa.bindparam("others", expanding=True)),
-            Interest.key.in_(mine_has_key),
+            Interest.key.in_(my_interest_keys(sa.bindparam("mine", type_=sa.Integer()))),
         )
         .order_by(Interest.key, Interest.name)
     )
@@ -108,10 +112,21 @@ def can_see(
     """
     if viewer is Relation.SELF:
         return True
-    setting = getattr(owner, f"{field}_visibility")
+    if (
+        viewer is Relation.CONNECTION
+        and field == "email"
+        and connection is not None
+        and connection.shares_email(owner)
+    ):
+        return True
+    return shown_to(getattr(owner, f"{field}_visibility"), viewer)
+
+
+def shown_to(setting: str, viewer: Relation) -> bool:
+    """Tell whether a field with this visibility setting shows to a viewer."""
+    if viewer is Relation.SELF:
+        return True
     if viewer is Relation.CONNECTION:
-        if field == "email" and connection is not None and connection.shares_email(owner):
-            return True
         return setting in (Visibility.EVERYONE, Visibility.CONNECTIONS)
     if viewer is Relation.ATTENDEE:
         return setting == Visibility.EVERYONE

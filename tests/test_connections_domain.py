@@ -170,7 +170,7 @@ def test_hourly_cap(make_event, make_attendee):
 def test_suggestions_rank_by_shared_interests(people, make_attendee):
     ana, ben, cleo, _ = people
     found = suggestions(ana)
-    assert [(s.attendance.person.name, s.shared) for s in found] == [
+    assert [(s.name, s.shared) for s in found] == [
         ("Ben", ["marathons", "sourdough"]),
         ("Cleo", ["chess"]),
     ]
@@ -181,13 +181,13 @@ def test_suggestions_exclude_connected_blocked_hidden_and_other_events(people, m
     event = ana.event
     hidden = make_attendee(event, "Hidden", interests=["chess"], share_profile=False).attendance
     nothing_shared = make_attendee(event, "Eve", interests=["knitting"]).attendance
-    names = {s.attendance.person.name for s in suggestions(ana)}
+    names = {s.name for s in suggestions(ana)}
     assert names == {"Ben", "Cleo"}
     assert hidden.id and nothing_shared.id and dan.id
     commit(request_connection, ana, ben)  # asked: no longer suggested
     commit(block, cleo, ana)  # blocked: neither sees the other
     assert suggestions(ana) == []
-    assert "Ana" not in {s.attendance.person.name for s in suggestions(cleo)}
+    assert "Ana" not in {s.name for s in suggestions(cleo)}
 
 
 def test_suggestions_query_count_does_not_grow(make_event, make_attendee, app):
@@ -208,12 +208,39 @@ def test_suggestions_query_count_does_not_grow(make_event, make_attendee, app):
             db.session.expire_all()
             result = suggestions(me, limit=50)
             # What the badge page reads of each suggestion.
-            [(s.attendance.person.name, s.attendance.person.about, s.shared) for s in result]
+            [(s.name, s.about, s.shared) for s in result]
         finally:
             sa.event.remove(engine, "before_cursor_execute", record)
         return len(statements)
 
     assert count_queries(3) == count_queries(30)
+
+
+def test_a_suggestion_tells_its_about_line_only_when_it_is_shown_to_everyone(
+    make_event, make_attendee
+):
+    event = make_event()
+    me = make_attendee(event, "Me", interests=["chess", "Marathons"]).attendance
+    both = make_attendee(
+        event, "Both", interests=["marathon", "Chess", "knitting"], about="Runs, plays blitz"
+    )
+    shy = make_attendee(event, "Shy", interests=["chess"], about="Only for my connections")
+    plain = make_attendee(event, "Plain", interests=["chess"])
+    with writing():
+        db.session.get_one(type(shy.attendance), shy.attendance.id).about_visibility = "connections"
+        db.session.commit()
+    found = suggestions(me)
+    # Most shared first; what we share named as they typed it, never what we don't share.
+    assert [(s.name, s.about, s.shared) for s in found] == [
+        ("Both", "Runs, plays blitz", ["Chess", "marathon"]),
+        ("Plain", "", ["chess"]),
+        ("Shy", "", ["chess"]),
+    ]
+    assert {s.attendance_id for s in found} == {
+        both.attendance.id,
+        shy.attendance.id,
+        plain.attendance.id,
+    }
 
 
 def test_relation_and_visibility(people):
@@ -316,8 +343,8 @@ def test_suggestions_come_from_the_latest_arrivals(make_event, make_attendee, mo
     event = make_event()
     early = make_attendee(event, "Early", interests=["chess"]).attendance
     me = make_attendee(event, "Me", interests=["chess"]).attendance
-    assert [s.attendance.id for s in suggestions(me)] == [early.id]
+    assert [s.attendance_id for s in suggestions(me)] == [early.id]
     later = [make_attendee(event, interests=["knitting"]).attendance for _ in range(2)]
     assert suggestions(me) == [] and later
     # Asked about by name (a tap on a suggestion shown earlier), Early still counts.
-    assert [s.attendance.id for s in suggestions(me, only=early.id)] == [early.id]
+    assert [s.attendance_id for s in suggestions(me, only=early.id)] == [early.id]

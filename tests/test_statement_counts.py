@@ -72,8 +72,9 @@ def test_the_badge_and_its_refresh(crowd):
     badge = checked_in.headers["Location"]
     # (The badge comes with its person and event, which the navigation shows too: a phone
     # holding this one badge needs no other statement for it; one asks who here she met
-    # before, domain/met_before.py; three are the suggestions, domain/suggestions.py.)
-    assert count(lambda: phone.get(badge)) == 9
+    # before, domain/met_before.py; two are the suggestions, domain/suggestions.py: who, and
+    # their names with what they share.)
+    assert count(lambda: phone.get(badge)) == 8
     # Each live half, unchanged: BEGIN and one indexed lookup, whose answer is the version.
     for half in (f"{badge}/live", f"{badge}/live/people"):
         unchanged = {"If-None-Match": phone.get(half).headers["ETag"]}
@@ -82,8 +83,8 @@ def test_the_badge_and_its_refresh(crowd):
     # met before (domain/met_before.py), then her connections.
     assert count(lambda: phone.get(f"{badge}/live")) == 5
     # The people to meet: BEGIN, the lookup, her with her event, who she met before (they
-    # are not suggested again), and the three of the suggestions (domain/suggestions.py).
-    assert count(lambda: phone.get(f"{badge}/live/people")) == 7
+    # are not suggested again), and the two of the suggestions (domain/suggestions.py).
+    assert count(lambda: phone.get(f"{badge}/live/people")) == 6
 
 
 def test_the_organiser_page_and_its_refresh(crowd):
