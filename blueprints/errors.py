@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
@@ -131,8 +132,11 @@ def _again() -> str | None:
             current_app.create_url_adapter(request).match(request.path, method="GET")  # type: ignore[union-attr]
         except HTTPException:
             return None
-    # One leading slash: a link on this site, never a protocol-relative "//elsewhere".
-    return "/" + iri_to_uri(request.full_path.rstrip("?")).lstrip("/")
+    # One leading slash: a link on this site, never a protocol-relative "//elsewhere". The
+    # query as it came, bytes that are not UTF-8 included, quoted where it needs to be.
+    path = "/" + iri_to_uri(request.path).lstrip("/")
+    query = quote(request.query_string, safe="=&%+/:;@!$'()*,?~")
+    return f"{path}?{query}" if query else path
 
 
 def _prefers_json() -> bool:

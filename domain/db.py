@@ -404,8 +404,10 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 SQLITE_UNAVAILABLE_CODES = frozenset({5, 6, 8, 10, 13, 14})
 # PostgreSQL SQLSTATE classes for the same: connection exceptions, insufficient resources
 # (disk full, out of memory, too many connections), operator intervention (shutting down,
-# starting up); and read_only_sql_transaction.
-POSTGRESQL_UNAVAILABLE_CLASSES = frozenset({"08", "53", "57"})
+# starting up), transaction rollback (a deadlock or a serialization failure: the server
+# gave this transaction up, nothing of it was written, and the same request would pass
+# now); and read_only_sql_transaction.
+POSTGRESQL_UNAVAILABLE_CLASSES = frozenset({"08", "40", "53", "57"})
 POSTGRESQL_UNAVAILABLE_STATES = frozenset({"25006"})
 
 

@@ -24,8 +24,8 @@ from domain.models import (
 )
 from domain.versions import (
     badge_changed,
+    interests_changed,
     person_shown_changed,
-    shown_interests_changed,
 )
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -207,14 +207,24 @@ def update_profile(
     the person's own and follow them to their next event.
     """
     tags = normalise_interests(interests)
+    settings = {
+        field: visibility.get(field, getattr(attendance, f"{field}_visibility"))
+        for field in PROFILE_FIELDS
+    }
+    if any(setting not in VISIBILITY_VALUES for setting in settings.values()):
+        raise ProfileError("visibility_invalid", "Choose who can see each part of your profile.")
+    # In the order a check-in takes them (domain/checkin.py), so that two transactions never
+    # wait on each other: the interests' names, then the event's interest counts (the
+    # suggestions sharing an interest shown before or after move on, counted in one go),
+    # then the rest, the event's own row last.
+    interned = intern_interests(tags)
+    shown = [i.key for i in attendance.interests] if _shows_interests(attendance) else []
+    if settings["interests"] == Visibility.EVERYONE:
+        shown += [interest.key for interest in interned]
+    interests_changed(attendance.event_id, shown)
     # Moves on every page that showed them as they were (domain/versions.py).
     update_person(attendance.person, name=name, about=about, talk_about=talk_about, links=links)
-    for field in PROFILE_FIELDS:
-        setting = visibility.get(field, getattr(attendance, f"{field}_visibility"))
-        if setting not in VISIBILITY_VALUES:
-            raise ProfileError(
-                "visibility_invalid", "Choose who can see each part of your profile."
-            )
+    for field, setting in settings.items():
         setattr(attendance, f"{field}_visibility", setting)
     shows_anything = any(
         getattr(attendance, f"{field}_visibility") != Visibility.NOBODY for field in PROFILE_FIELDS
@@ -223,10 +233,13 @@ def update_profile(
         attendance.profile_consent_at = utcnow()
     elif not shows_anything:
         attendance.profile_consent_at = None
-    attendance.interests = intern_interests(tags)
+    attendance.interests = interned
     db.session.flush()
     badge_changed(attendance.id)
-    shown_interests_changed(attendance)
+
+
+def _shows_interests(attendance: Attendance) -> bool:
+    return attendance.interests_visibility == Visibility.EVERYONE
 
 
 def update_person(

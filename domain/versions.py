@@ -98,18 +98,16 @@ def _count_arrival() -> sa.TextClause:
     )
 
 
-def shown_interests_changed(attendance: Attendance) -> None:
-    """Count a change to what an attendee shows as suggestions show it (name, interests)."""
-    if attendance.interests_visibility == Visibility.EVERYONE.value:
-        interests_changed(attendance.event_id, _keys_of(attendance.id))
-
-
 def person_shown_changed(person_id: int) -> None:
-    """Move on every page that shows a person: they changed (or left) what they show."""
+    """Move on every page that shows a person: they changed (or left) what they show.
+
+    Event by event in the order of their ids, each event's interest counts before its own
+    row, so that two changes (or a change and a check-in) never wait on each other.
+    """
     attendances = db.session.execute(
-        sa.select(Attendance.id, Attendance.event_id, Attendance.interests_visibility).where(
-            Attendance.person_id == person_id
-        )
+        sa.select(Attendance.id, Attendance.event_id, Attendance.interests_visibility)
+        .where(Attendance.person_id == person_id)
+        .order_by(Attendance.event_id, Attendance.id)
     ).all()
     connections_changed(row.id for row in attendances)
     met_before_changed(person_id)

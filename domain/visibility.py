@@ -165,9 +165,7 @@ def shown_fields(owner: Attendance, visible: frozenset[str]) -> list[ShownField]
     values: dict[str, ShownField] = {
         "about": ShownField("about", FIELD_LABELS["about"], text=person.about or ""),
         "interests": ShownField(
-            "interests",
-            FIELD_LABELS["interests"],
-            items=tuple(interest.name for interest in owner.interests),
+            "interests", FIELD_LABELS["interests"], items=tuple(interest_names(owner))
         ),
         "talk": ShownField("talk", FIELD_LABELS["talk"], text=person.talk_about or ""),
         "links": ShownField("links", FIELD_LABELS["links"], items=tuple(person.links or [])),
@@ -178,6 +176,29 @@ def shown_fields(owner: Attendance, visible: frozenset[str]) -> list[ShownField]
         for field in PROFILE_FIELDS
         if field in visible and (values[field].text or values[field].items)
     ]
+
+
+def interest_names(attendance: Attendance) -> list[str]:
+    """Return the names of an attendance's interests, in the order they show.
+
+    From its collection when that is loaded already; else in one statement that makes no
+    ORM object (a badge page shows my interests and needs nothing else of them).
+    """
+    if "interests" not in sa.inspect(attendance).unloaded:
+        return [interest.name for interest in attendance.interests]
+    return list(db.session.scalars(_names_statement(), {"attendance": attendance.id}))
+
+
+@functools.cache
+def _names_statement() -> sa.Select[tuple[str]]:
+    return (
+        sa.select(Interest.name)
+        .join(attendance_interest, attendance_interest.c.interest_id == Interest.id)
+        .where(
+            attendance_interest.c.attendance_id == sa.bindparam("attendance", type_=sa.Integer())
+        )
+        .order_by(Interest.key, Interest.name)
+    )
 
 
 @dataclass(frozen=True)

@@ -280,6 +280,9 @@ def wrapped(original: BaseException, kind: type[sa.exc.DBAPIError]) -> sa.exc.DB
         (psycopg.errors.CannotConnectNow("the database system is starting up"),
          sa.exc.OperationalError),
         (psycopg.OperationalError("connection refused"), sa.exc.OperationalError),
+        # Given up by the server: nothing was written, and the same request would pass now.
+        (psycopg.errors.DeadlockDetected("deadlock detected"), sa.exc.OperationalError),
+        (psycopg.errors.SerializationFailure("could not serialize"), sa.exc.OperationalError),
     ],
 )  # fmt: skip
 def test_postgresql_errors_that_mean_unavailable(original, kind):

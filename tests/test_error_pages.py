@@ -47,6 +47,10 @@ def test_a_refused_page_leads_back_to_itself_with_its_query(app, make_event, mak
     refused = phone.get(f"/b/{real.badge_token}?from=poster&x=%C3%A9")
     assert refused.status_code == 429
     assert again_link(refused) == f"/b/{real.badge_token}?from=poster&x=%C3%A9"
+    # A query that is not UTF-8 (a server may pass one on) comes back as it was sent.
+    odd = phone.get(f"/b/{real.badge_token}", environ_overrides={"QUERY_STRING": "x=\xff"})
+    assert odd.status_code == 429
+    assert again_link(odd) == f"/b/{real.badge_token}?x=%FF"
 
 
 def test_a_refused_button_without_a_page_of_its_own_offers_the_start_page_only(
@@ -91,3 +95,10 @@ def test_an_expired_form_leads_back_to_it(app_factory, make_event):
         assert expired.status_code == 400
         assert "This form has expired" in expired.text
         assert again_link(expired) == f"/e/{event.checkin_token}"
+        odd = phone.post(
+            f"/e/{event.checkin_token}",
+            data={**guest(1), "csrf_token": "old"},
+            environ_overrides={"QUERY_STRING": "next=\xfe"},
+        )
+        assert odd.status_code == 400
+        assert again_link(odd) == f"/e/{event.checkin_token}?next=%FE"

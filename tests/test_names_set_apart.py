@@ -107,6 +107,9 @@ def test_typed_names_are_set_apart_in_the_follow_up_emails(app, make_event, make
         request_connection(layla.attendance, noor.attendance, ABOUT)
         request_connection(noor.attendance, layla.attendance)
         db.session.commit()
+    with writing():
+        db.session.get_one(type(event), event.id).thank_you_note = ABOUT
+        db.session.commit()
     end_now(event)
     mailbox.deliver()
     make_due(OutboxMessage.kind == "nudge")
