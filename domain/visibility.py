@@ -218,11 +218,17 @@ def preview_card(mine: Attendance) -> CardPreview:
 
 
 def shared_interests(a: Attendance, b: Attendance, viewer: Relation) -> list[str]:
-    """Return the interests two people share, as far as `b` lets the viewer see them."""
+    """Return the interests two people share, as far as `b` lets the viewer see them.
+
+    From their collections when both are loaded already (a badge's connections come with
+    them); else in one statement that makes no ORM object (a card).
+    """
     if not can_see(b, "interests", viewer):
         return []
-    mine = {interest.key for interest in a.interests}
-    return [interest.name for interest in b.interests if interest.key in mine]
+    if not {"interests"} & (sa.inspect(a).unloaded | sa.inspect(b).unloaded):
+        mine = {interest.key for interest in a.interests}
+        return [interest.name for interest in b.interests if interest.key in mine]
+    return shared_interest_names(a, [b])[b.id]
 
 
 def contact_card(mine: Attendance, connection: Connection) -> Card:
