@@ -117,6 +117,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(config)
     _derive_settings(app)
     app.url_map.converters.update(CONVERTERS)
+    app.session_interface = device.PhoneSessions()
 
     caching.configure(app.config["LOOKUP_CACHE_SECONDS"])
     db.init_app(app)

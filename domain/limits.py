@@ -160,6 +160,11 @@ SEARCH_MAX = 100
 # An event's dates may be this many years from now, either way: further is a typo.
 EVENT_YEARS_AROUND_NOW = 10
 
+# A phone's session cookie lives 90 days from when it was last sent (app.py); one that has
+# not changed is sent again at most this often, not with every page (it is signed anew each
+# time it is sent, and every page would carry it).
+SESSION_COOKIE_RESENT_AFTER_SECONDS = 60 * 60 * 24
+
 # ---------------------------------------------------------------- what a page shows
 # Seconds between refreshes of a live page (my badge's requests, an organiser's attendees).
 LIVE_REFRESH_SECONDS = 5
