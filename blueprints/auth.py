@@ -115,10 +115,15 @@ def logout() -> Response:
 
 
 def _start_session(organiser: Organiser) -> None:
-    # A fresh session on sign-in: nothing set before logging in survives it.
-    keep = {key: session[key] for key in ("device", "badges", "person") if key in session}
+    # A fresh session on sign-in: nothing set before logging in survives it but what the
+    # phone itself holds (its secret and id, its badges, whose phone it is), which lasts as
+    # long as it did.
+    phone = ("device", "phone", "badges", "person")
+    keep = {key: session[key] for key in phone if key in session}
+    lasting = session.permanent
     session.clear()
     session.update(keep)
+    session.permanent = lasting
     session[SESSION_EPOCH] = organiser.session_epoch
     login_user(organiser)
 

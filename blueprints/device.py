@@ -7,6 +7,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from typing import Any
 
 import sqlalchemy as sa
 from flask import (
@@ -20,7 +21,7 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from itsdangerous import BadSignature
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from domain.badges import retire_badges
 from domain.checkin import CheckInResult, PersonKey, find_attendance_by_badge
@@ -43,8 +44,9 @@ class PhoneSessions(SecureCookieSessionInterface):
 
     Flask signs a lasting session's cookie anew and sends it with every answer, so that it
     lives 90 days from the last visit. Every page of a phone then pays for signing it and
-    carries it. Here an unchanged cookie is sent again only once it is a day old: it still
-    lives at least 89 days from the last visit, and a changed session is sent at once.
+    carries it. Here an unchanged cookie is sent again only once it is a day old (or a tenth
+    of the session's lifetime, when that is shorter): it still lives at least 89 days from
+    the last visit, and a changed session is sent at once.
     """
 
     session_class = SignedSession
@@ -53,16 +55,11 @@ class PhoneSessions(SecureCookieSessionInterface):
         signer = self.get_signing_serializer(app)
         if signer is None:
             return None
-        value = request.cookies.get(self.get_cookie_name(app))
-        if not value:
+        found = read_cookie(app, signer, request.cookies.get(self.get_cookie_name(app)))
+        if found is None:
             return self.session_class()
-        lifetime = int(app.permanent_session_lifetime.total_seconds())
-        try:
-            data, signed_at = signer.loads(value, max_age=lifetime, return_timestamp=True)
-        except BadSignature:
-            return self.session_class()
-        opened = self.session_class(data)
-        opened.signed_at = signed_at
+        opened = self.session_class(found[0])
+        opened.signed_at = found[1]
         return opened
 
     def should_set_cookie(self, app: Flask, session: SecureCookieSession) -> bool:
@@ -73,7 +70,23 @@ class PhoneSessions(SecureCookieSessionInterface):
         signed_at = getattr(session, "signed_at", None)
         if signed_at is None:
             return True
-        return (utcnow() - signed_at).total_seconds() >= SESSION_COOKIE_RESENT_AFTER_SECONDS
+        lifetime = app.permanent_session_lifetime.total_seconds()
+        resend_after = min(SESSION_COOKIE_RESENT_AFTER_SECONDS, lifetime / 10)
+        return (utcnow() - signed_at).total_seconds() >= resend_after
+
+
+def read_cookie(
+    app: Flask, signer: URLSafeTimedSerializer, value: str | None
+) -> tuple[Any, datetime] | None:
+    """Return a session cookie's data and when it was signed, or None if it is missing,
+    forged or older than a session lives."""
+    if not value:
+        return None
+    lifetime = int(app.permanent_session_lifetime.total_seconds())
+    try:
+        return signer.loads(value, max_age=lifetime, return_timestamp=True)  # type: ignore[no-any-return]
+    except BadSignature:
+        return None
 
 
 def device_secret() -> str:

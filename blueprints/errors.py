@@ -59,9 +59,11 @@ def csrf_error(error: CSRFError) -> tuple[str, int]:
         "errors/error.html",
         title="This form has expired",
         message=(
-            "The page was open too long or cookies are off. Please go back, reload and try again."
+            "The page was open too long or cookies are off, so nothing was sent. Please open "
+            "the form again and send it once more."
         ),
         again=_again(),
+        again_label="Open the form again",
     ), 400
 
 

@@ -21,12 +21,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from itsdangerous import BadSignature
 from werkzeug.http import parse_etags
 from werkzeug.sansio.http import parse_cookie
 from werkzeug.sansio.utils import host_is_trusted
 
 from blueprints.converters import TokenConverter
+from blueprints.device import read_cookie
 from blueprints.headers import security_headers
 from domain.db import db
 from domain.versions import badge_version_on
@@ -102,11 +102,8 @@ class UnchangedLiveParts:
             self._serializer = self.app.session_interface.get_signing_serializer(  # type: ignore[attr-defined]
                 self.app
             )
-        lifetime = int(self.app.permanent_session_lifetime.total_seconds())
-        try:
-            session = self._serializer.loads(value, max_age=lifetime)
-        except BadSignature:
-            return {}
+        found = read_cookie(self.app, self._serializer, value)
+        session = found[0] if found is not None else None
         badges = session.get("badges") if isinstance(session, dict) else None
         return badges if isinstance(badges, dict) else {}
 

@@ -13,9 +13,9 @@ from tests.conftest import csrf_token_from, shown
 from tests.test_rate_limits import guest, open_poster
 
 
-def again_link(page) -> str | None:
+def again_link(page, label: str = "Try again") -> str | None:
     """Return where the page's "Try again" leads, or None when it offers none."""
-    found = re.search(r'<a class="button" href="([^"]*)">Try again</a>', page.text)
+    found = re.search(rf'<a class="button" href="([^"]*)">{label}</a>', page.text)
     return html.unescape(found.group(1)) if found else None
 
 
@@ -94,11 +94,12 @@ def test_an_expired_form_leads_back_to_it(app_factory, make_event):
         expired = phone.post(f"/e/{event.checkin_token}", data={**guest(1), "csrf_token": "old"})
         assert expired.status_code == 400
         assert "This form has expired" in expired.text
-        assert again_link(expired) == f"/e/{event.checkin_token}"
+        assert "send it once more" in expired.text
+        assert again_link(expired, "Open the form again") == f"/e/{event.checkin_token}"
         odd = phone.post(
             f"/e/{event.checkin_token}",
             data={**guest(1), "csrf_token": "old"},
             environ_overrides={"QUERY_STRING": "next=\xfe"},
         )
         assert odd.status_code == 400
-        assert again_link(odd) == f"/e/{event.checkin_token}?next=%FE"
+        assert again_link(odd, "Open the form again") == f"/e/{event.checkin_token}?next=%FE"
