@@ -10,7 +10,7 @@ from blueprints.ratelimit import Limit
 from domain import limits
 from domain.tokens import new_token
 from tests.conftest import csrf_token_from, shown
-from tests.test_rate_limits import guest, open_poster
+from tests.test_rate_limits import cut_off, guest
 
 
 def again_link(page, label: str = "Try again") -> str | None:
@@ -41,9 +41,7 @@ def test_a_refused_check_in_leads_back_to_its_poster(app, make_event):
 
 def test_a_refused_page_leads_back_to_itself_with_its_query(app, make_event, make_attendee):
     real = make_attendee(make_event())
-    phone = open_poster(app, real.attendance.event.checkin_token)  # a phone with its cookie
-    for _ in range(30):
-        assert phone.get(f"/b/{new_token()}").status_code == 404
+    phone = cut_off(app, real.attendance.event.checkin_token)
     refused = phone.get(f"/b/{real.badge_token}?from=poster&x=%C3%A9")
     assert refused.status_code == 429
     assert again_link(refused) == f"/b/{real.badge_token}?from=poster&x=%C3%A9"
@@ -58,9 +56,7 @@ def test_a_refused_button_without_a_page_of_its_own_offers_the_start_page_only(
 ):
     event = make_event()
     asker, owner = make_attendee(event), make_attendee(event)
-    phone = open_poster(app, event.checkin_token)
-    for _ in range(30):
-        phone.get(f"/b/{new_token()}")
+    phone = cut_off(app, event.checkin_token)
     # The phone is cut off everywhere now: its buttons are refused too, and their
     # addresses are no pages to open.
     for action in (
@@ -74,9 +70,8 @@ def test_a_refused_button_without_a_page_of_its_own_offers_the_start_page_only(
 
 
 def test_a_cut_off_phone_is_never_offered_a_link_elsewhere(app, make_event):
-    phone = open_poster(app, make_event().checkin_token)
-    for _ in range(31):
-        phone.get(f"/b/{new_token()}")
+    phone = cut_off(app, make_event().checkin_token)
+    phone.get(f"/b/{new_token()}")
     for path in ("//elsewhere.example/b/x", "/\\elsewhere.example", "/nowhere/at/all"):
         page = phone.get(path)
         assert page.status_code in (404, 429)

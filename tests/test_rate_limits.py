@@ -24,11 +24,18 @@ def limit_amount(limit: str) -> int:
     return Limit.parse(limit).amount
 
 
+def cut_off(app, poster: str):
+    """Return a phone (with its cookie, from the poster) that guessed 30 badge tokens: the
+    next token it asks for is refused, a real one included."""
+    phone = open_poster(app, poster)
+    for _ in range(30):
+        assert phone.get(f"/b/{new_token()}").status_code == 404
+    return phone
+
+
 def test_guessing_badge_tokens_is_cut_off(app, make_event, make_attendee):
     real = make_attendee(make_event())
-    client = open_poster(app, real.attendance.event.checkin_token)  # a phone with its cookie
-    for _ in range(30):
-        assert client.get(f"/b/{new_token()}").status_code == 404
+    client = cut_off(app, real.attendance.event.checkin_token)
     blocked = client.get(f"/b/{new_token()}")
     assert blocked.status_code == 429
     assert "Too many tries" in blocked.text

@@ -27,6 +27,18 @@ def signed_ago(app, phone, seconds: float) -> str:
         TimestampSigner.get_timestamp = original  # type: ignore[method-assign]
 
 
+def checked_in(app, event) -> tuple[object, str]:
+    """Return a new phone checked in at the event, its badge seen once, and its badge's path.
+
+    (The first view shows, and so takes out, the message saying she is checked in.)
+    """
+    phone = app.test_client()
+    phone.get(f"/e/{event.checkin_token}")
+    badge = phone.post(f"/e/{event.checkin_token}", data=guest(1)).headers["Location"]
+    phone.get(badge)
+    return phone, badge
+
+
 def session_cookie(response) -> str | None:
     """Return the session cookie a response sets, or None."""
     for header in response.headers.getlist("Set-Cookie"):
@@ -56,10 +68,7 @@ def test_an_unchanged_session_is_not_sent_with_every_page(app, make_event):
 
 def test_a_day_old_cookie_is_sent_again_to_last_another_90_days(app, make_event):
     event = make_event()
-    phone = app.test_client()
-    phone.get(f"/e/{event.checkin_token}")
-    badge = phone.post(f"/e/{event.checkin_token}", data=guest(1)).headers["Location"]
-    phone.get(badge)  # the message saying she is checked in is shown, and goes
+    phone, badge = checked_in(app, event)
     old = signed_ago(app, phone, SESSION_COOKIE_RESENT_AFTER_SECONDS + 60)
     phone.set_cookie("session", old)
 
@@ -73,10 +82,7 @@ def test_a_day_old_cookie_is_sent_again_to_last_another_90_days(app, make_event)
 
 def test_a_cookie_signed_an_hour_ago_is_not_sent_again(app, make_event):
     event = make_event()
-    phone = app.test_client()
-    phone.get(f"/e/{event.checkin_token}")
-    badge = phone.post(f"/e/{event.checkin_token}", data=guest(1)).headers["Location"]
-    phone.get(badge)
+    phone, badge = checked_in(app, event)
     phone.set_cookie("session", signed_ago(app, phone, 60 * 60))
     page = phone.get(badge)
     assert page.status_code == 200 and session_cookie(page) is None
@@ -88,10 +94,7 @@ def test_a_short_lived_session_is_sent_again_well_before_it_ends(app_factory, ma
     hourly = app_factory(PERMANENT_SESSION_LIFETIME=3600)
     with hourly.app_context():
         event = make_event()
-        phone = hourly.test_client()
-        phone.get(f"/e/{event.checkin_token}")
-        badge = phone.post(f"/e/{event.checkin_token}", data=guest(1)).headers["Location"]
-        phone.get(badge)
+        phone, badge = checked_in(hourly, event)
         phone.set_cookie("session", signed_ago(hourly, phone, 5 * 60))
         assert session_cookie(phone.get(badge)) is None
         phone.set_cookie("session", signed_ago(hourly, phone, 7 * 60))
