@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import zxingcpp
 from flask import Flask, g
 from flask.testing import FlaskClient, FlaskCliRunner
 
@@ -301,6 +302,12 @@ def shown(page: Any) -> str:
     direction isolates (<bdi>) set around names and other typed text taken out."""
     markup = page if isinstance(page, str) else page.get_data(as_text=True)
     return html.unescape(re.sub(r"</?bdi>", "", markup))
+
+
+def qr_codes(image: Any) -> list[Any]:
+    """Return the QR codes zxing-cpp reads off an image: QR codes only, so the text and lines
+    of a printed sheet are never misread as some other kind of barcode."""
+    return zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
 
 
 def csrf_token_from(html: str) -> str:

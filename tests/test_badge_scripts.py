@@ -13,14 +13,13 @@ from functools import lru_cache
 import pypdfium2
 import pypdfium2.raw as pdfium
 import pytest
-import zxingcpp
 from reportlab.pdfbase.ttfonts import TTFontFile
 
 from domain.badgesheet import COLUMNS, MARGIN, PAPERS, ROWS, PrintedBadge, badges_pdf
 from domain.db import db, writing
 from domain.models import Person
 from domain.printtext import BOLD_FONTS, REGULAR_FONTS
-from tests.conftest import PUBLIC_URL, login
+from tests.conftest import PUBLIC_URL, login, qr_codes
 
 SCALE = 3  # pixels a point when a page is rendered
 
@@ -83,7 +82,7 @@ def codes(page) -> list[tuple[str, tuple[float, float, float, float]]]:
     """Return each QR code on a page: its text and its box in points."""
     height = page.get_size()[1]
     found = []
-    for result in zxingcpp.read_barcodes(page.render(scale=SCALE).to_pil()):
+    for result in qr_codes(page.render(scale=SCALE).to_pil()):
         corners = [result.position.top_left, result.position.top_right]
         corners += [result.position.bottom_left, result.position.bottom_right]
         xs = [corner.x / SCALE for corner in corners]

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from domain.db import db
 from domain.models import Event, Organiser
 from domain.organisers import authenticate
-from tests.conftest import PUBLIC_URL
+from tests.conftest import PUBLIC_URL, qr_codes
 
 
 def test_organiser_create_reads_the_password_from_stdin(runner):
@@ -62,7 +62,6 @@ def test_demo_seeds_once_and_prints_how_to_reach_it(runner):
 
 
 def test_the_terminal_qr_code_decodes_to_the_check_in_url(runner):
-    import zxingcpp
     from PIL import Image
 
     output = runner.invoke(args=["demo"]).output
@@ -85,5 +84,5 @@ def test_the_terminal_qr_code_decodes_to_the_check_in_url(runner):
                     image.paste(0, (x * scale, top, (x + 1) * scale, top + scale))
     padded = Image.new("L", (image.width + 8 * scale, image.height + 8 * scale), 255)
     padded.paste(image, (4 * scale, 4 * scale))
-    decoded = [result.text for result in zxingcpp.read_barcodes(padded)]
+    decoded = [result.text for result in qr_codes(padded)]
     assert decoded == [f"{PUBLIC_URL}/e/{event.checkin_token}"]

@@ -7,14 +7,13 @@ from datetime import timedelta
 import pypdfium2
 import pytest
 import sqlalchemy as sa
-import zxingcpp
 
 from domain.badges import retire_badges
 from domain.checkin import CheckInError, find_attendance_by_badge
 from domain.db import db, utcnow, writing
 from domain.door import NO_EMAIL_DOMAIN, check_in_at_door, door_count, has_email, scan_badge
 from domain.models import Attendance, OutboxMessage, Person
-from tests.conftest import PUBLIC_URL, login, shown
+from tests.conftest import PUBLIC_URL, login, qr_codes, shown
 
 
 def count(model: type) -> int:
@@ -246,7 +245,7 @@ def decode_pdf(pdf: bytes) -> list[list[str]]:
     pages = []
     for page in pypdfium2.PdfDocument(pdf):
         image = page.render(scale=2).to_pil()
-        pages.append([result.text for result in zxingcpp.read_barcodes(image)])
+        pages.append([result.text for result in qr_codes(image)])
     return pages
 
 

@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-import zxingcpp
 from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
 from PIL import Image
@@ -24,7 +23,7 @@ from domain.db import db
 from domain.events import wall_clock_now
 from domain.limits import PEOPLE_REFRESH_SECONDS
 from domain.models import Event
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, qr_codes
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -103,7 +102,7 @@ def qr_png(page: Any) -> bytes:
 
 def decode_qr(png: bytes) -> list[str]:
     """Return the texts of the QR codes in a picture."""
-    return [result.text for result in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+    return [result.text for result in qr_codes(Image.open(io.BytesIO(png)))]
 
 
 def badge_token_of(page: Any, server: LiveServer) -> str:

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import pypdfium2
-import zxingcpp
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -29,6 +28,7 @@ from tests.browser.support import (
     qr_png,
     write_y4m,
 )
+from tests.conftest import qr_codes
 
 SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 UPDATE = os.environ.get("UPDATE_SCREENSHOTS") == "1"
@@ -51,7 +51,7 @@ def pdf_pages(pdf: bytes) -> list[tuple[tuple[int, int], list[str]]]:
     pages = []
     for page in pypdfium2.PdfDocument(pdf):
         size = tuple(round(v) for v in page.get_size())
-        codes = [r.text for r in zxingcpp.read_barcodes(page.render(scale=2).to_pil())]
+        codes = [r.text for r in qr_codes(page.render(scale=2).to_pil())]
         pages.append((size, codes))
     return pages
 
@@ -177,7 +177,7 @@ def test_door_documentation_screenshots():
         with Image.open(path) as picture:
             picture.load()
     sheet = Image.open(io.BytesIO((SCREENSHOT_DIR / "badges.png").read_bytes()))
-    assert len(zxingcpp.read_barcodes(sheet)) == 8
+    assert len(qr_codes(sheet)) == 8
 
 
 def test_the_badge_sheet_fits_a_small_phone(

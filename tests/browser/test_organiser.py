@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pypdfium2
 import sqlalchemy as sa
-import zxingcpp
 from playwright.sync_api import expect
 
 from domain.connections import request_connection
@@ -24,6 +23,7 @@ from tests.browser.support import (
     label,
     log_in,
 )
+from tests.conftest import qr_codes
 
 
 def a_night(make_organiser, make_event, make_attendee):
@@ -261,5 +261,5 @@ def test_the_poster_prints_on_one_sheet_of_a4_or_us_letter_with_a_readable_code(
         pdf = pypdfium2.PdfDocument(io.BytesIO(laptop.pdf(format=paper, print_background=True)))
         assert len(pdf) == 1, f"the poster takes {len(pdf)} sheets of {paper}"
         image = pdf[0].render(scale=2).to_pil()
-        codes = [code.text for code in zxingcpp.read_barcodes(image)]
+        codes = [code.text for code in qr_codes(image)]
         assert codes == [f"{live_server.url}/e/{event.checkin_token}"], paper
