@@ -80,7 +80,7 @@ def http_error(error: HTTPException) -> tuple[str, int] | tuple[str, int, dict[s
         title, message = ORGANISER_NOT_FOUND
     if isinstance(error, RateLimited):
         wait = duration_in_words(error.rule.limit.seconds)
-        message = f"{error.rule.message or TOO_MANY} You can try again within {wait}."
+        message = f"{error.rule.message or TOO_MANY} You can try again in {wait} or less."
     again = _again() if code == 429 else None
     page = render_template("errors/error.html", title=title, message=message, again=again)
     if isinstance(error, RateLimited):

@@ -76,6 +76,7 @@ function rapportScanner(found) {
   scanner.start = function (prompt) {
     openButton.hidden = true;
     panel.hidden = false;
+    video.hidden = false;
     scanner.say("Starting the camera\u2026");
     navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false })
       .then(function (media) {
@@ -88,8 +89,12 @@ function rapportScanner(found) {
         scanner.say(prompt);
         loop(detect);
       })
-      .catch(function () {
-        scanner.say("The camera isn't available. You can scan badges with your phone's camera app instead.");
+      .catch(function (error) {
+        // Said where the button was, with no empty camera view above it.
+        video.hidden = true;
+        scanner.say(error && error.name === "NotAllowedError"
+          ? "This page may not use the camera. Allow it in your browser's site settings, or scan badges with your phone's camera app."
+          : "The camera isn't available. You can scan badges with your phone's camera app instead.");
         if (stream) stream.getTracks().forEach(function (track) { track.stop(); });
         stream = null;
       });

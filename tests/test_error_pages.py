@@ -34,7 +34,7 @@ def test_a_refused_check_in_leads_back_to_its_poster(app, make_event):
     assert phone.get(f"/e/{event.checkin_token}").status_code == 200
     refused = phone.post(f"/e/{event.checkin_token}", data=guest(1))
     assert refused.status_code == 429
-    assert "You can try again within" in shown(refused)
+    assert "You can try again in" in shown(refused)
     assert again_link(refused) == f"/e/{event.checkin_token}"
     assert phone.get(again_link(refused)).status_code == 200  # the form, to send again
 

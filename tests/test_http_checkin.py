@@ -45,6 +45,10 @@ def test_landing_page_shows_event_and_labelled_form(client, make_event):
         assert text in page.text
     for label in ("Name", "Email", "About me", "Interests", "Happy to talk about", "Links"):
         assert re.search(rf"<label for=\"\w+\">{re.escape(label)}", page.text), label
+    # What must be filled in is said, and is marked so for screen readers.
+    assert "Only your name and email are needed." in page.text
+    needed = re.findall(r'<input[^>]*\bname="(\w+)"[^>]*\brequired\b', page.text)
+    assert needed == ["email", "name", "email"]  # the sign-in link's, then the form's
     assert 'type="checkbox"' in page.text
     assert "checked" not in page.text  # consent boxes start unticked
     assert page.headers["Referrer-Policy"] == "no-referrer"

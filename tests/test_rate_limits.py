@@ -39,7 +39,7 @@ def test_guessing_badge_tokens_is_cut_off(app, make_event, make_attendee):
     blocked = client.get(f"/b/{new_token()}")
     assert blocked.status_code == 429
     assert "Too many tries" in blocked.text
-    assert "You can try again within 1 minute." in blocked.text
+    assert "You can try again in 1 minute or less." in blocked.text
     assert blocked.headers["Retry-After"] == "60"
     # The guessing phone is cut off wherever it goes; another phone is not affected.
     moved = client.get(f"/b/{real.badge_token}", environ_base={"REMOTE_ADDR": "10.9.8.7"})
@@ -88,7 +88,7 @@ def test_password_guessing_is_cut_off(client, make_organiser):
         assert response.status_code == 200
     response = client.post("/login", data={"email": organiser.email, "password": PASSWORD})
     assert response.status_code == 429
-    assert "You can try again within 10 minutes." in response.text
+    assert "You can try again in 10 minutes or less." in response.text
 
 
 def with_a_device(client, phone: str | None = None):
@@ -192,7 +192,7 @@ def test_a_script_keeping_its_cookies_cannot_mail_strangers(app, make_event):
     assert cut_off_at_the_device_cap(spray(script, posters))
     assert confirmation_mails() == limit_amount(limits.CHECKINS_PER_DEVICE)
     refused = script.post(f"/e/{posters[-1]}", data=guest(98))
-    assert "check in on your own phone. You can try again within 1 hour." in refused.text
+    assert "check in on your own phone. You can try again in 1 hour or less." in refused.text
     # Another phone on the same address still checks in.
     neighbour = open_poster(app, posters[-1])
     assert neighbour.post(f"/e/{posters[-1]}", data=guest(99)).status_code == 303

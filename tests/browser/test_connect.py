@@ -8,6 +8,7 @@ Chromium with a fake camera that films a badge.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
@@ -211,6 +212,31 @@ def test_in_page_scanner_reads_a_badge_through_the_camera(
         context.close()
     finally:
         browser.close()
+
+
+def test_a_camera_refused_or_missing_is_said_where_the_scan_button_was(
+    live_server, make_event, new_phone
+):
+    """With no camera to use, the page says so at once, in view, with no black camera view
+    pushing the words below the fold."""
+    event = make_event(name="Night market walk")
+    phone = new_phone()  # the shared browser has no camera; this phone grants none
+    check_in_at(phone, live_server, event, ANA)
+    button(phone, "Scan a badge").click()
+    status = phone.get_by_role("status").filter(has_text="camera app")
+    expect(status).to_be_visible()
+    expect(status).to_contain_text(
+        re.compile(r"^(This page may not use the camera|The camera isn't available)")
+    )
+    expect(phone.locator("#scan-video")).to_be_hidden()
+    box = status.bounding_box()
+    assert box is not None
+    assert box["y"] + box["height"] <= phone.viewport_size["height"], box
+    # Closed and opened again, the camera is asked for again and refused again, the same way.
+    button(phone, "Close the camera").click()
+    expect(status).to_be_hidden()
+    button(phone, "Scan a badge").click()
+    expect(status).to_be_visible()
 
 
 def test_a_phone_not_checked_in_checks_in_and_comes_back_to_the_card(
