@@ -304,6 +304,8 @@ def _requester(mine: Attendance, connection: Connection) -> PersonShown:
     return PersonShown(
         other.person.name,
         shared=shared_interests(mine, other, Relation.ATTENDEE),
+        # Who they are in their own words, as far as they show it: which meeting it was.
+        about=other.person.about if can_see(other, "about", Relation.ATTENDEE) else "",
         connection_id=connection.id,
     )
 
@@ -316,6 +318,7 @@ def _connected(mine: Attendance, connection: Connection) -> PersonShown:
     return PersonShown(
         other.person.name,
         shared=shared_interests(mine, other, Relation.CONNECTION),
+        about=other.person.about if "about" in visible else "",
         email=email,
         links=links,
         note=connection.note_of(mine),

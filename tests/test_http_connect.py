@@ -207,6 +207,45 @@ def test_connect_accept_flow_over_http(party):
     assert "loves rye" not in ana.get(f"/b/{ana.token}").text  # notes are private
 
 
+def about_line(phone: Phone, name: str) -> str | None:
+    """Return the line under a person's name in my requests and connections, if any."""
+    live = phone.get(f"/b/{phone.token}/live").text
+    line = re.search(
+        rf'<bdi>{name}</bdi></strong>(?: wants to connect</p>\s*<p class="small" dir="auto">|'
+        r" · <bdi>)([^<]*)<",
+        live,
+    )
+    return line.group(1) if line else None
+
+
+@pytest.mark.parametrize(
+    ("setting", "on_request", "once_connected"),
+    [
+        ("everyone", "Baker by night", "Baker by night"),
+        ("connections", None, "Baker by night"),
+        ("nobody", None, None),
+    ],
+)
+def test_a_request_and_a_connection_say_who_they_are_as_far_as_they_show_it(
+    party, setting, on_request, once_connected
+):
+    """Cleo, asked by Ana, reads Ana's "about me" line: which meeting it was, as far as Ana
+    shows it to people here; once connected, as far as she shows it to connections."""
+    ana, cleo = party["ana"], party["cleo"]
+    with writing():
+        db.session.execute(
+            sa.update(Attendance)
+            .where(Attendance.id == ana.result.attendance.id)
+            .values(about_visibility=setting)
+        )
+        db.session.commit()
+    assert ana.post(f"/b/{cleo.token}/connect").status_code == 303
+    assert about_line(cleo, "Ana") == on_request
+    asked = db.session.scalars(sa.select(Connection).where(Connection.status == "requested"))
+    assert cleo.post(f"/b/{cleo.token}/connections/{asked.one().id}/accept").status_code == 303
+    assert about_line(cleo, "Ana") == once_connected
+
+
 def test_decline_and_remove(party):
     ana, cleo, ben = party["ana"], party["cleo"], party["ben"]
     cleo.post(f"/b/{ana.token}/connect")

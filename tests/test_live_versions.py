@@ -175,6 +175,20 @@ def test_a_profile_edit_changes_the_pages_that_show_it(app, poster):
     assert "Benedict" in changed(ana, TO_MEET)
 
 
+def test_an_edit_of_someone_asking_or_connected_changes_my_own_list(app, poster):
+    ana, ben = Phone(app, poster, "Ana"), Phone(app, poster, "Ben")
+    ben.post(f"{ana.badge}/connect")
+    changed(ana), changed(ben)
+    shown = {f"{field}_visibility": "everyone" for field in ("about", "interests", "talk")}
+    ben.post(f"{ben.badge}/edit", name="Ben", about="Runs the Sunday 10k", **shown)
+    assert "Runs the Sunday 10k" in changed(ana)  # under his request
+    ana.post(f"{ana.badge}/connections/{ana.connection_id()}/accept")
+    changed(ana), changed(ben)
+    ben.post(f"{ben.badge}/edit", name="Ben", about="Runs the Saturday 5k", **shown)
+    assert "Runs the Saturday 5k" in changed(ana)  # beside his name, as a connection
+    assert unchanged(ana)
+
+
 def test_a_decline_changes_only_the_decliners_page(app, poster):
     ana, ben = Phone(app, poster, "Ana"), Phone(app, poster, "Ben")
     ben.post(f"{ana.badge}/connect")
