@@ -309,15 +309,8 @@ def _check_in_known_person(
     if not owns_person:
         raise CheckInError("email_in_use")
 
-    person.name = profile.name.strip()
-    person.about = profile.about.strip()
-    person.talk_about = profile.talk_about.strip()
-    person.links = links
-    db.session.flush()
-    # Their name and profile show on the badges of the people they met before.
-    connections_changed(
-        db.session.scalars(sa.select(Attendance.id).where(Attendance.person_id == person.id))
-    )
+    # The interest counts and the event's row first, then the person: the order every
+    # change takes them (domain/versions.py).
     attendance_id = _add_attendance(
         event,
         person.id,
@@ -331,6 +324,15 @@ def _check_in_known_person(
         existing = _attendance_of(event, person)
         assert existing is not None
         return _again(existing, person, badge_token, device_secret, person_id)
+    person.name = profile.name.strip()
+    person.about = profile.about.strip()
+    person.talk_about = profile.talk_about.strip()
+    person.links = links
+    db.session.flush()
+    # Their name and profile show on the badges of the people they met before.
+    connections_changed(
+        db.session.scalars(sa.select(Attendance.id).where(Attendance.person_id == person.id))
+    )
     # They join the "met before" lists of the people here they connected with before, and
     # each side's digest will name the other.
     met_again = met_here_before(event, person.id)

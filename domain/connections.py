@@ -21,7 +21,12 @@ from domain.models import (
     Person,
 )
 from domain.profile import has_control_characters
-from domain.versions import attendees_changed, badge_changed, met_before_changed
+from domain.versions import (
+    attendees_changed,
+    attendees_changed_at,
+    badge_changed,
+    met_before_changed,
+)
 
 
 class ConnectError(DomainError):
@@ -162,6 +167,8 @@ def decline_connection(mine: Attendance, connection: Connection) -> None:
 def remove_connection(mine: Attendance, connection: Connection) -> None:
     """Remove a connection or withdraw my request; either of us may ask again later."""
     _require_party(mine, connection)
+    if not _locked(Connection.id == connection.id):
+        return  # removed a moment ago, by either of us
     cancel_about_connection(connection, "connection_removed")
     _gone(connection)
     db.session.delete(connection)
@@ -175,10 +182,10 @@ def remove_person(person_id: int, other_person_id: int) -> int:
         raise ConnectError("self")
     pair = _attendance_ids_of(person_id, other_person_id)
     between = (Connection.low_attendance_id.in_(pair), Connection.high_attendance_id.in_(pair))
-    found = db.session.scalars(sa.select(Connection).where(*between)).all()
+    found = _locked(*between)
     for connection in found:
         cancel_about_connection(connection, "connection_removed")
-        _gone(connection)
+    _gone(*found)
     db.session.execute(sa.delete(Connection).where(*between))
     db.session.flush()
     return len(found)
@@ -193,9 +200,10 @@ def block(blocker: Attendance, blocked: Attendance) -> None:
         Connection.high_attendance_id.in_(_attendance_ids_of(blocker.person_id, blocked.person_id)),
     )
     # As when removing one, the emails waiting about these connections are cancelled.
-    for connection in db.session.scalars(sa.select(Connection).where(*between)).all():
+    found = _locked(*between)
+    for connection in found:
         cancel_about_connection(connection, "blocked")
-        _gone(connection)
+    _gone(*found)
     db.session.execute(sa.delete(Connection).where(*between))
     # Each leaves the other's suggestions.
     badge_changed(blocker.id, blocked.id)
@@ -217,7 +225,7 @@ def set_note(mine: Attendance, connection: Connection, note: str) -> None:
     """Change my private note about a connection."""
     _require_party(mine, connection)
     _set_note(connection, mine, clean_note(note))
-    _badges_everywhere(mine.id)
+    badge_changed(*_attendances_everywhere(mine.id))
     db.session.flush()
 
 
@@ -356,30 +364,56 @@ def connection_counts(event_id: int) -> dict[int, int]:
 
 
 def _accept(connection: Connection) -> None:
+    """Make a request a connection: its row, then its event's attendee page, then the two
+    badges (the lock order of domain/versions.py)."""
     connection.status = ConnectionStatus.ACCEPTED.value
     connection.accepted_at = utcnow()
     db.session.flush()
     queue_followups(connection)
-    pair = (connection.low_attendance_id, connection.high_attendance_id)
-    badge_changed(*pair)
-    attendees_changed(connection.event_id, *pair)
+    attendees_changed(connection.event_id, *_pair(connection))
+    badge_changed(*_pair(connection))
 
 
-def _gone(connection: Connection) -> None:
-    """Move on the pages that showed a connection (or request) about to be deleted."""
-    pair = (connection.low_attendance_id, connection.high_attendance_id)
-    badge_changed(*pair)
-    if connection.status == ConnectionStatus.ACCEPTED:
-        attendees_changed(connection.event_id, *pair)
-        _badges_everywhere(*pair)
+def _locked(*where: sa.ColumnElement[bool]) -> list[Connection]:
+    """Return the connections that match, locked (in the order of their ids) before anything
+    else their removal changes, as read now."""
+    return list(
+        db.session.scalars(
+            sa.select(Connection)
+            .where(*where)
+            .order_by(Connection.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
 
 
-def _badges_everywhere(*attendance_ids: int) -> None:
-    """Move on the badge pages of these people at every event: a connection of theirs shows
-    as "met before" at the events after its own (domain/met_before.py)."""
-    people = sa.select(Attendance.person_id).where(Attendance.id.in_(attendance_ids))
+def _gone(*connections: Connection) -> None:
+    """Move on the pages that showed these connections (or requests), about to be deleted:
+    the attendee pages of the events where they were made, then the badges."""
+    accepted: dict[int, list[int]] = {}
+    for connection in connections:
+        if connection.status == ConnectionStatus.ACCEPTED:
+            accepted.setdefault(connection.event_id, []).extend(_pair(connection))
+    attendees_changed_at(accepted)
     badge_changed(
-        *db.session.scalars(sa.select(Attendance.id).where(Attendance.person_id.in_(people)))
+        *(attendance_id for connection in connections for attendance_id in _pair(connection)),
+        *_attendances_everywhere(*(ids for pairs in accepted.values() for ids in pairs)),
+    )
+
+
+def _pair(connection: Connection) -> tuple[int, int]:
+    return (connection.low_attendance_id, connection.high_attendance_id)
+
+
+def _attendances_everywhere(*attendance_ids: int) -> list[int]:
+    """Return the check-ins, at every event, of the people with these: a connection of theirs
+    shows as "met before" at the events after its own (domain/met_before.py)."""
+    if not attendance_ids:
+        return []
+    people = sa.select(Attendance.person_id).where(Attendance.id.in_(attendance_ids))
+    return list(
+        db.session.scalars(sa.select(Attendance.id).where(Attendance.person_id.in_(people)))
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -24,8 +25,7 @@ from domain.models import (
 )
 from domain.versions import (
     badge_changed,
-    interests_changed,
-    person_shown_changed,
+    changing_person,
 )
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -213,17 +213,21 @@ def update_profile(
     }
     if any(setting not in VISIBILITY_VALUES for setting in settings.values()):
         raise ProfileError("visibility_invalid", "Choose who can see each part of your profile.")
-    # In the order a check-in takes them (domain/checkin.py), so that two transactions never
-    # wait on each other: the interests' names, then the event's interest counts (the
-    # suggestions sharing an interest shown before or after move on, counted in one go),
-    # then the rest, the event's own row last.
+    # In the order every change takes them (domain/versions.py): the interests' names, then
+    # (in update_person) the interest counts (the suggestions sharing an interest shown
+    # before or after move on) and the events' rows, then the person, this check-in last.
     interned = intern_interests(tags)
     shown = [i.key for i in attendance.interests] if _shows_interests(attendance) else []
     if settings["interests"] == Visibility.EVERYONE:
         shown += [interest.key for interest in interned]
-    interests_changed(attendance.event_id, shown)
-    # Moves on every page that showed them as they were (domain/versions.py).
-    update_person(attendance.person, name=name, about=about, talk_about=talk_about, links=links)
+    update_person(
+        attendance.person,
+        name=name,
+        about=about,
+        talk_about=talk_about,
+        links=links,
+        counted={attendance.event_id: shown},
+    )
     for field, setting in settings.items():
         setattr(attendance, f"{field}_visibility", setting)
     shows_anything = any(
@@ -243,15 +247,23 @@ def _shows_interests(attendance: Attendance) -> bool:
 
 
 def update_person(
-    person: Person, *, name: str, about: str, talk_about: str, links: list[str]
+    person: Person,
+    *,
+    name: str,
+    about: str,
+    talk_about: str,
+    links: list[str],
+    counted: Mapping[int, list[str]] | None = None,
 ) -> None:
-    """Change the profile a person carries from event to event."""
-    person.name = name.strip()
-    person.about = about.strip()
-    person.talk_about = talk_about.strip()
-    person.links = normalise_links(links)
-    db.session.flush()
-    person_shown_changed(person.id)
+    """Change the profile a person carries from event to event, moving on every page that
+    shows it; `counted` is what an edit at one event starts or stops showing there (interest
+    keys by event), whose suggestions move on too."""
+    links = normalise_links(links)
+    with changing_person(person.id, counted):
+        person.name = name.strip()
+        person.about = about.strip()
+        person.talk_about = talk_about.strip()
+        person.links = links
 
 
 def intern_interests(names: list[str]) -> list[Interest]:

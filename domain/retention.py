@@ -28,6 +28,7 @@ from domain.models import (
     ConnectionStatus,
     EmailLink,
     Event,
+    EventInterest,
     Invitation,
     MessageStatus,
     OutboxMessage,
@@ -71,6 +72,7 @@ def events_due_for_purge(now: datetime) -> list[Event]:
 
 def purge_event(event: Event, now: datetime) -> PurgeCounts:
     """Purge an event's attendee data, keeping what people confirmed; return the counts."""
+    _take_for_removal(event.id, counts=False)
     attendances = sa.select(Attendance.id).where(Attendance.event_id == event.id)
     kept = attendances.join(Person, Person.id == Attendance.person_id).where(
         Person.email_confirmed_at.is_not(None)
@@ -187,6 +189,7 @@ def delete_event(event: Event, now: datetime) -> PurgeCounts:
     keep from other events; the event's community carries on without it.
     """
     community_id = event.community_id
+    _take_for_removal(event.id, counts=True)
     # Everyone here loses the connections made here: their "met before" lists move on.
     met_before_changed(
         *db.session.scalars(sa.select(Attendance.person_id).where(Attendance.event_id == event.id))
@@ -209,6 +212,27 @@ def delete_event(event: Event, now: datetime) -> PurgeCounts:
         kept_attendances=0,
         kept_connections=0,
     )
+
+
+def _take_for_removal(event_id: int, *, counts: bool) -> None:
+    """Lock the rows that removing an event's data changes, before changing any, in the
+    lock order of domain/versions.py: its interest counts (when it goes for good), its
+    connections, its own row. A check-in or a change there meanwhile waits for the removal
+    (and then finds the event gone), or the removal waits for it; neither deadlocks."""
+    if counts:
+        db.session.execute(
+            sa.select(EventInterest.key)
+            .where(EventInterest.event_id == event_id)
+            .order_by(EventInterest.key)
+            .with_for_update()
+        ).all()
+    db.session.execute(
+        sa.select(Connection.id)
+        .where(Connection.event_id == event_id)
+        .order_by(Connection.id)
+        .with_for_update()
+    ).all()
+    db.session.execute(sa.select(Event.id).where(Event.id == event_id).with_for_update()).all()
 
 
 _UNSENT = (MessageStatus.PENDING.value, MessageStatus.SENDING.value, MessageStatus.UNCERTAIN.value)

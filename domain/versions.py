@@ -20,12 +20,21 @@ shows (in the caller's transaction, so a version moves exactly when its change i
 
 A new section of either page calls the same function from the domain change that alters
 it; nothing else is needed for the refresh to pick it up.
+
+Lock order. On PostgreSQL these updates lock rows until the commit, so every change takes
+the rows it writes in one order, and two changes can wait for each other but never
+deadlock: the interests' names, the events' interest counts (by event, then key), the
+connections (by id), the events' own rows (by id), the people, and the attendances last.
+A check-in counts its interests, then moves its event on, then adds its attendance; a
+change to what a person shows goes through `changing_person`; a connection made or gone
+moves its event on before the two badges.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -98,23 +107,46 @@ def _count_arrival() -> sa.TextClause:
     )
 
 
-def person_shown_changed(person_id: int) -> None:
-    """Move on every page that shows a person: they changed (or left) what they show.
+@contextlib.contextmanager
+def changing_person(
+    person_id: int, counted: Mapping[int, Iterable[str]] | None = None
+) -> Iterator[None]:
+    """Around a change to what a person shows (or their leaving), move on every page that
+    shows them, taking its rows in the module's lock order.
 
-    Event by event in the order of their ids, each event's interest counts before its own
-    row, so that two changes (or a change and a check-in) never wait on each other.
+    Before the block: the interest counts of the events where they show interests, with
+    `counted` (interest keys by event: what the change starts or stops showing), then
+    those events' rows. The block changes the person's row. After it: the badges of the
+    people connected with them or meeting them again, and their lines on the attendee pages.
     """
     attendances = db.session.execute(
         sa.select(Attendance.id, Attendance.event_id, Attendance.interests_visibility)
         .where(Attendance.person_id == person_id)
         .order_by(Attendance.event_id, Attendance.id)
     ).all()
-    connections_changed(row.id for row in attendances)
-    met_before_changed(person_id)
+    keys: dict[int, set[str]] = {
+        event_id: set(shown) for event_id, shown in (counted or {}).items()
+    }
     for row in attendances:
         if row.interests_visibility == Visibility.EVERYONE.value:
-            interests_changed(row.event_id, _keys_of(row.id))
-        attendees_changed(row.event_id, row.id)
+            keys.setdefault(row.event_id, set()).update(_keys_of(row.id))
+    for event_id in sorted(keys):
+        interests_changed(event_id, keys[event_id])
+    lines: dict[int, list[int]] = {}
+    for row in attendances:
+        lines.setdefault(row.event_id, []).append(row.id)
+    marked = _attendee_pages_move_on(lines)
+    yield
+    db.session.flush()
+    connections_changed(row.id for row in attendances)
+    met_before_changed(person_id)
+    marked()
+
+
+def person_shown_changed(person_id: int) -> None:
+    """Move on every page that shows a person, before they leave (or stop showing) for good."""
+    with changing_person(person_id):
+        pass
 
 
 def met_before_changed(*person_ids: int) -> None:
@@ -147,12 +179,14 @@ def met_before_changed(*person_ids: int) -> None:
 
 def events_changed(event_ids: Iterable[int]) -> None:
     """Move on every page of these events: who is new or returning there is counted afresh."""
-    for event_id in sorted(set(event_ids)):
-        ids = list(
+    everyone = {
+        event_id: list(
             db.session.scalars(sa.select(Attendance.id).where(Attendance.event_id == event_id))
         )
-        badge_changed(*ids)
-        attendees_changed(event_id, *ids)
+        for event_id in set(event_ids)
+    }
+    attendees_changed_at(everyone)
+    badge_changed(*(attendance_id for ids in everyone.values() for attendance_id in ids))
 
 
 def communities_changed(*community_ids: int | None) -> None:
@@ -174,10 +208,31 @@ def _keys_of(attendance_id: int) -> list[str]:
 
 def attendees_changed(event_id: int, *attendance_ids: int) -> None:
     """Move the organiser's attendee page of an event on, marking the rows that changed."""
-    version = attendees_move_on(event_id)
-    ids = sorted(set(attendance_ids))
-    if ids:
-        db.session.execute(_lines_marked(), {"ids": ids, "version": version})
+    attendees_changed_at({event_id: attendance_ids})
+
+
+def attendees_changed_at(changed: Mapping[int, Iterable[int]]) -> None:
+    """Move the attendee pages of several events on, marking the rows that changed (ids by
+    event): every event's row first, then the lines."""
+    _attendee_pages_move_on(changed)()
+
+
+def _attendee_pages_move_on(changed: Mapping[int, Iterable[int]]) -> Callable[[], None]:
+    """Move on the attendee pages of these events, in the order of their ids; return what
+    marks the lines (ids by event) that changed, to be called after the rows of any other
+    kind the change writes."""
+    marks = [
+        (attendees_move_on(event_id), sorted(set(changed[event_id])))
+        for event_id in sorted(changed)
+    ]
+    return functools.partial(_mark_lines, marks)
+
+
+def _mark_lines(marks: list[tuple[int, list[int]]]) -> None:
+    """Mark each event's changed lines with the version its page moved on to."""
+    for version, ids in marks:
+        if ids:
+            db.session.execute(_lines_marked(), {"ids": ids, "version": version})
 
 
 def attendees_move_on(event_id: int) -> int:
