@@ -217,7 +217,8 @@ def update_profile(
     # (in update_person) the interest counts (the suggestions sharing an interest shown
     # before or after move on) and the events' rows, then the person, this check-in last.
     interned = intern_interests(tags)
-    shown = [i.key for i in attendance.interests] if _shows_interests(attendance) else []
+    showing = attendance.interests_visibility == Visibility.EVERYONE
+    shown = [interest.key for interest in attendance.interests] if showing else []
     if settings["interests"] == Visibility.EVERYONE:
         shown += [interest.key for interest in interned]
     update_person(
@@ -240,10 +241,6 @@ def update_profile(
     attendance.interests = interned
     db.session.flush()
     badge_changed(attendance.id)
-
-
-def _shows_interests(attendance: Attendance) -> bool:
-    return attendance.interests_visibility == Visibility.EVERYONE
 
 
 def update_person(
