@@ -69,6 +69,7 @@ CONNECT_MESSAGES = {
     "own_request": "You asked to connect: it's up to them to accept.",
     "not_pending": "That request has already been answered.",
     "not_connected": "You can share your email once you're connected.",
+    "gone": "That connection was removed a moment ago.",
 }
 
 

@@ -19,7 +19,7 @@ from domain.events import local_time
 from domain.limits import DESCRIPTION_MAX, NAME_MAX
 from domain.models import Attendance, Community, Event, Organiser, Person
 from domain.profile import has_control_characters
-from domain.versions import communities_changed, events_changed
+from domain.versions import communities_changed, events_changed, events_locked
 
 
 class CommunityError(DomainError):
@@ -81,6 +81,7 @@ def attach_event(community: Community, event: Event) -> None:
     if event.organiser_id != community.organiser_id:
         raise CommunityError("not_yours", "That event is not one of yours.")
     was = event.community_id
+    events_locked(event.id, was, community.id)
     event.community_id = community.id
     db.session.flush()
     _everyone_changed(event, was, community.id)
@@ -89,6 +90,7 @@ def attach_event(community: Community, event: Event) -> None:
 def detach_event(community: Community, event: Event) -> None:
     """Take an event out of a community; its people and connections stay as they are."""
     if event.community_id == community.id:
+        events_locked(event.id, community.id)
         event.community_id = None
         db.session.flush()
         _everyone_changed(event, community.id)

@@ -22,10 +22,12 @@ from domain.models import (
 )
 from domain.profile import has_control_characters
 from domain.versions import (
+    attendances_locked,
+    attendee_pages_move_on,
     attendees_changed,
-    attendees_changed_at,
     badge_changed,
     met_before_changed,
+    met_before_of,
 )
 
 
@@ -143,6 +145,7 @@ def request_connection(requester: Attendance, target: Attendance, note: str = ""
 def accept_connection(mine: Attendance, connection: Connection) -> None:
     """Accept a request someone made to me."""
     _require_party(mine, connection)
+    _lock(connection)
     if connection.status == ConnectionStatus.ACCEPTED:
         return
     if connection.requested_by_id == mine.id:
@@ -154,6 +157,7 @@ def accept_connection(mine: Attendance, connection: Connection) -> None:
 def decline_connection(mine: Attendance, connection: Connection) -> None:
     """Decline a request someone made to me; they are not told."""
     _require_party(mine, connection)
+    _lock(connection)
     if connection.status == ConnectionStatus.DECLINED:
         return
     if connection.status != ConnectionStatus.REQUESTED or connection.requested_by_id == mine.id:
@@ -167,7 +171,7 @@ def decline_connection(mine: Attendance, connection: Connection) -> None:
 def remove_connection(mine: Attendance, connection: Connection) -> None:
     """Remove a connection or withdraw my request; either of us may ask again later."""
     _require_party(mine, connection)
-    if not _locked(Connection.id == connection.id):
+    if not locked(Connection.id == connection.id):
         return  # removed a moment ago, by either of us
     cancel_about_connection(connection, "connection_removed")
     _gone(connection)
@@ -182,7 +186,7 @@ def remove_person(person_id: int, other_person_id: int) -> int:
         raise ConnectError("self")
     pair = _attendance_ids_of(person_id, other_person_id)
     between = (Connection.low_attendance_id.in_(pair), Connection.high_attendance_id.in_(pair))
-    found = _locked(*between)
+    found = locked(*between)
     for connection in found:
         cancel_about_connection(connection, "connection_removed")
     _gone(*found)
@@ -200,7 +204,7 @@ def block(blocker: Attendance, blocked: Attendance) -> None:
         Connection.high_attendance_id.in_(_attendance_ids_of(blocker.person_id, blocked.person_id)),
     )
     # As when removing one, the emails waiting about these connections are cancelled.
-    found = _locked(*between)
+    found = locked(*between)
     for connection in found:
         cancel_about_connection(connection, "blocked")
     _gone(*found)
@@ -224,6 +228,7 @@ def block(blocker: Attendance, blocked: Attendance) -> None:
 def set_note(mine: Attendance, connection: Connection, note: str) -> None:
     """Change my private note about a connection."""
     _require_party(mine, connection)
+    _lock(connection)
     _set_note(connection, mine, clean_note(note))
     badge_changed(*_attendances_everywhere(mine.id))
     db.session.flush()
@@ -232,15 +237,20 @@ def set_note(mine: Attendance, connection: Connection, note: str) -> None:
 def share_email(mine: Attendance, connection: Connection, share: bool) -> None:
     """Show my email to one connection, or stop, whatever my event-wide choice."""
     _require_party(mine, connection)
+    _lock(connection)
     if not connection.accepted:
         raise ConnectError("not_connected")
     if mine.id == connection.low_attendance_id:
         connection.low_shares_email = share
     else:
         connection.high_shares_email = share
-    # The other sees my email (or no longer), and my badge offers the other choice.
-    badge_changed(connection.low_attendance_id, connection.high_attendance_id)
-    met_before_changed(mine.person_id)  # and where they see me as met before
+    db.session.flush()
+    # The other sees my email (or no longer), and my badge offers the other choice; so do
+    # the pages where they see me as met before. Both sets at once, in the order of ids.
+    pair = sa.select(Attendance.id).where(Attendance.id.in_(_pair(connection)))
+    attendances_locked(sa.union(pair, met_before_of(mine.person_id)))
+    badge_changed(*_pair(connection))
+    met_before_changed(mine.person_id)
     db.session.flush()
 
 
@@ -374,7 +384,14 @@ def _accept(connection: Connection) -> None:
     badge_changed(*_pair(connection))
 
 
-def _locked(*where: sa.ColumnElement[bool]) -> list[Connection]:
+def _lock(connection: Connection) -> None:
+    """Lock a connection before changing it, as read now; raise ConnectError("gone") if it
+    was removed meanwhile."""
+    if not locked(Connection.id == connection.id):
+        raise ConnectError("gone")
+
+
+def locked(*where: sa.ColumnElement[bool]) -> list[Connection]:
     """Return the connections that match, locked (in the order of their ids) before anything
     else their removal changes, as read now."""
     return list(
@@ -395,11 +412,14 @@ def _gone(*connections: Connection) -> None:
     for connection in connections:
         if connection.status == ConnectionStatus.ACCEPTED:
             accepted.setdefault(connection.event_id, []).extend(_pair(connection))
-    attendees_changed_at(accepted)
-    badge_changed(
+    marked = attendee_pages_move_on(accepted)
+    badges = [
         *(attendance_id for connection in connections for attendance_id in _pair(connection)),
         *_attendances_everywhere(*(ids for pairs in accepted.values() for ids in pairs)),
-    )
+    ]
+    attendances_locked(badges)
+    marked()
+    badge_changed(*badges)
 
 
 def _pair(connection: Connection) -> tuple[int, int]:

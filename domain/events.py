@@ -34,7 +34,7 @@ from domain.models import (
 )
 from domain.team import PERMISSIONS, ROLE_NAMES, Role, reachable_events
 from domain.tokens import new_token
-from domain.versions import communities_changed, events_changed, met_before_changed
+from domain.versions import communities_changed, events_changed, events_locked, met_before_changed
 from domain.words import new_event_word
 
 
@@ -91,6 +91,8 @@ def update_event(event: Event, details: EventDetails) -> None:
     """Change an event's details; waiting follow-ups move with its end and settings."""
     caching.forget_event(event.id, event.checkin_token)
     was = (event.community_id, event.name, event.starts_at, event.timezone)
+    if details.community_id != event.community_id:
+        events_locked(event.id, event.community_id, details.community_id)
     _apply(event, details)
     db.session.flush()
     _apply_followups(event, details)

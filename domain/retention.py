@@ -36,7 +36,12 @@ from domain.models import (
     TeamMember,
     attendance_interest,
 )
-from domain.versions import attendees_changed, communities_changed, met_before_changed
+from domain.versions import (
+    attendees_changed,
+    communities_changed,
+    events_locked,
+    met_before_changed,
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ def events_due_for_purge(now: datetime) -> list[Event]:
 
 def purge_event(event: Event, now: datetime) -> PurgeCounts:
     """Purge an event's attendee data, keeping what people confirmed; return the counts."""
-    _take_for_removal(event.id, counts=False)
+    _take_for_removal(event, counts=False)
     attendances = sa.select(Attendance.id).where(Attendance.event_id == event.id)
     kept = attendances.join(Person, Person.id == Attendance.person_id).where(
         Person.email_confirmed_at.is_not(None)
@@ -189,7 +194,7 @@ def delete_event(event: Event, now: datetime) -> PurgeCounts:
     keep from other events; the event's community carries on without it.
     """
     community_id = event.community_id
-    _take_for_removal(event.id, counts=True)
+    _take_for_removal(event, counts=True)
     # Everyone here loses the connections made here: their "met before" lists move on.
     met_before_changed(
         *db.session.scalars(sa.select(Attendance.person_id).where(Attendance.event_id == event.id))
@@ -214,11 +219,13 @@ def delete_event(event: Event, now: datetime) -> PurgeCounts:
     )
 
 
-def _take_for_removal(event_id: int, *, counts: bool) -> None:
+def _take_for_removal(event: Event, *, counts: bool) -> None:
     """Lock the rows that removing an event's data changes, before changing any, in the
-    lock order of domain/versions.py: its interest counts (when it goes for good), its
-    connections, its own row. A check-in or a change there meanwhile waits for the removal
-    (and then finds the event gone), or the removal waits for it; neither deadlocks."""
+    lock order of domain/versions.py: its interest counts and the other events of its
+    community (when it goes for good), its connections, its own row. A check-in or a change
+    there meanwhile waits for the removal (and then finds the event gone), or the removal
+    waits for it; neither deadlocks."""
+    event_id = event.id
     if counts:
         db.session.execute(
             sa.select(EventInterest.key)
@@ -232,7 +239,7 @@ def _take_for_removal(event_id: int, *, counts: bool) -> None:
         .order_by(Connection.id)
         .with_for_update()
     ).all()
-    db.session.execute(sa.select(Event.id).where(Event.id == event_id).with_for_update()).all()
+    events_locked(event_id, event.community_id if counts else None, removal=True)
 
 
 _UNSENT = (MessageStatus.PENDING.value, MessageStatus.SENDING.value, MessageStatus.UNCERTAIN.value)

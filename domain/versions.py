@@ -24,10 +24,12 @@ it; nothing else is needed for the refresh to pick it up.
 Lock order. On PostgreSQL these updates lock rows until the commit, so every change takes
 the rows it writes in one order, and two changes can wait for each other but never
 deadlock: the interests' names, the events' interest counts (by event, then key), the
-connections (by id), the events' own rows (by id), the people, and the attendances last.
-A check-in counts its interests, then moves its event on, then adds its attendance; a
-change to what a person shows goes through `changing_person`; a connection made or gone
-moves its event on before the two badges.
+connections (by id), the events' own rows (by id), the people, and the attendances last,
+by id. A check-in counts its interests, then moves its event on, then adds its attendance;
+a change to what a person shows goes through `changing_person`; a connection made or gone
+moves its event on before the badges. Each update of several attendances takes them in
+the order of their ids (`in_order`), and a change that updates attendances in more than
+one statement takes them all first (`attendances_locked`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import contextlib
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -67,23 +70,73 @@ def _badge_moves_on() -> sa.Update:
     table = Attendance.__table__
     return (
         sa.update(table)
-        .where(table.c.id.in_(sa.bindparam("ids", expanding=True)))
+        .where(in_order(sa.bindparam("ids", expanding=True)))
         .values(badge_version=table.c.badge_version + 1)
+    )
+
+
+def in_order(
+    ids: sa.BindParameter[Any] | sa.Select[Any] | sa.CompoundSelect,
+) -> sa.ColumnElement[bool]:
+    """Return the condition "an attendance among these ids" for an update, which then locks
+    them in the order of their ids (on PostgreSQL; SQLite's writers take turns anyway)."""
+    table = Attendance.__table__
+    return table.c.id.in_(
+        sa.select(table.c.id)
+        .where(table.c.id.in_(ids))
+        .order_by(table.c.id)
+        .with_for_update(key_share=True)
+    )
+
+
+def attendances_locked(ids: Iterable[int] | sa.Select[Any] | sa.CompoundSelect) -> None:
+    """Lock these attendances, in the order of their ids, for a change that then updates
+    them in more than one statement (FOR NO KEY UPDATE, what an update takes)."""
+    if not isinstance(ids, sa.Select | sa.CompoundSelect):
+        ids = sorted(set(ids))
+        if not ids:
+            return
+    db.session.execute(
+        sa.select(Attendance.id)
+        .where(Attendance.id.in_(ids))
+        .order_by(Attendance.id)
+        .with_for_update(key_share=True)
+    ).all()
+
+
+def events_locked(event_id: int, *community_ids: int | None, removal: bool = False) -> None:
+    """Lock an event and the events of these communities, in the order of their ids, before
+    a change writes any of them: FOR NO KEY UPDATE, what an update takes, or FOR UPDATE for
+    an event about to be deleted (its community's others are then locked the same way)."""
+    communities = sorted({c for c in community_ids if c is not None})
+    where = Event.id == event_id
+    if communities:
+        where = sa.or_(where, Event.community_id.in_(communities))
+    db.session.execute(
+        sa.select(Event.id).where(where).order_by(Event.id).with_for_update(key_share=not removal)
+    ).all()
+
+
+def connected_with(attendance_ids: Iterable[int]) -> sa.CompoundSelect:
+    """Return the ids of the attendances connected (or asked) with these."""
+    ids = sorted(set(attendance_ids))
+    return sa.union(
+        sa.select(Connection.high_attendance_id).where(Connection.low_attendance_id.in_(ids)),
+        sa.select(Connection.low_attendance_id).where(Connection.high_attendance_id.in_(ids)),
     )
 
 
 def connections_changed(attendance_ids: Iterable[int]) -> None:
     """Move on the badge pages of everyone connected (or asked) with these attendances."""
     ids = sorted(set(attendance_ids))
-    if not ids:
-        return
-    others = sa.union(
-        sa.select(Connection.high_attendance_id).where(Connection.low_attendance_id.in_(ids)),
-        sa.select(Connection.low_attendance_id).where(Connection.high_attendance_id.in_(ids)),
-    )
+    if ids:
+        _moved_on(connected_with(ids))
+
+
+def _moved_on(ids: sa.Select[Any] | sa.CompoundSelect) -> None:
     db.session.execute(
         sa.update(Attendance)
-        .where(Attendance.id.in_(others))
+        .where(in_order(ids))
         .values(badge_version=Attendance.badge_version + 1)
         .execution_options(synchronize_session=False)
     )
@@ -135,11 +188,17 @@ def changing_person(
     lines: dict[int, list[int]] = {}
     for row in attendances:
         lines.setdefault(row.event_id, []).append(row.id)
-    marked = _attendee_pages_move_on(lines)
+    marked = attendee_pages_move_on(lines)
     yield
     db.session.flush()
-    connections_changed(row.id for row in attendances)
-    met_before_changed(person_id)
+    own = [row.id for row in attendances]
+    if own:
+        # One flat union (SQLite nests none): the connected, the met before, then their own.
+        others = [*connected_with(own).selects, met_before_of(person_id)]
+        attendances_locked(
+            sa.union(*others, sa.select(Attendance.id).where(Attendance.id.in_(own)))
+        )
+        _moved_on(sa.union(*others))
     marked()
 
 
@@ -152,9 +211,13 @@ def person_shown_changed(person_id: int) -> None:
 def met_before_changed(*person_ids: int) -> None:
     """Move on the badge pages that show these people as met before: those, at every event
     where one of them is too, of the people they connected with at any event."""
+    if person_ids:
+        _moved_on(met_before_of(*person_ids))
+
+
+def met_before_of(*person_ids: int) -> sa.Select[tuple[int]]:
+    """Return the ids of the attendances whose badge pages show these people as met before."""
     people = sorted(set(person_ids))
-    if not people:
-        return
     theirs = sa.select(Attendance.id).where(Attendance.person_id.in_(people))
     met = sa.select(Attendance.person_id).where(
         Attendance.id.in_(
@@ -169,11 +232,8 @@ def met_before_changed(*person_ids: int) -> None:
         )
     )
     where = sa.select(Attendance.event_id).where(Attendance.person_id.in_(people))
-    db.session.execute(
-        sa.update(Attendance)
-        .where(Attendance.person_id.in_(met), Attendance.event_id.in_(where))
-        .values(badge_version=Attendance.badge_version + 1)
-        .execution_options(synchronize_session=False)
+    return sa.select(Attendance.id).where(
+        Attendance.person_id.in_(met), Attendance.event_id.in_(where)
     )
 
 
@@ -214,17 +274,18 @@ def attendees_changed(event_id: int, *attendance_ids: int) -> None:
 def attendees_changed_at(changed: Mapping[int, Iterable[int]]) -> None:
     """Move the attendee pages of several events on, marking the rows that changed (ids by
     event): every event's row first, then the lines."""
-    _attendee_pages_move_on(changed)()
+    attendee_pages_move_on(changed)()
 
 
-def _attendee_pages_move_on(changed: Mapping[int, Iterable[int]]) -> Callable[[], None]:
+def attendee_pages_move_on(changed: Mapping[int, Iterable[int]]) -> Callable[[], None]:
     """Move on the attendee pages of these events, in the order of their ids; return what
     marks the lines (ids by event) that changed, to be called after the rows of any other
     kind the change writes."""
-    marks = [
-        (attendees_move_on(event_id), sorted(set(changed[event_id])))
-        for event_id in sorted(changed)
-    ]
+    marks = []
+    for event_id in sorted(changed):
+        version = _event_moved_on(event_id)
+        if version is not None:  # else the event was deleted while this change waited
+            marks.append((version, sorted(set(changed[event_id]))))
     return functools.partial(_mark_lines, marks)
 
 
@@ -243,8 +304,17 @@ def attendees_move_on(event_id: int) -> int:
     change takes an event's interest counts before the event's row, so two transactions
     never wait on each other's.
     """
+    version = _event_moved_on(event_id)
+    if version is None:
+        raise sa.exc.NoResultFound(f"event {event_id} is gone")
+    return version
+
+
+def _event_moved_on(event_id: int) -> int | None:
+    """Move an event's attendee page on; return its new version, or None if it is gone."""
     db.session.flush()  # as an ORM update would: rows added before it are in the table
-    return int(db.session.execute(_attendees_move_on(), {"event": event_id}).scalar_one())
+    version = db.session.execute(_attendees_move_on(), {"event": event_id}).scalar()
+    return None if version is None else int(version)
 
 
 @functools.cache
@@ -264,7 +334,7 @@ def _lines_marked() -> sa.Update:
     table = Attendance.__table__
     return (
         sa.update(table)
-        .where(table.c.id.in_(sa.bindparam("ids", expanding=True)))
+        .where(in_order(sa.bindparam("ids", expanding=True)))
         .values(listed_version=sa.bindparam("version", type_=sa.Integer()))
     )
 
