@@ -5,6 +5,7 @@
 function rapportScanner(found) {
   "use strict";
   var openButton = document.getElementById("scan-open");
+  var closeButton = document.getElementById("scan-close");
   var panel = document.getElementById("scanner");
   var video = document.getElementById("scan-video");
   var status = document.getElementById("scan-status");
@@ -74,12 +75,19 @@ function rapportScanner(found) {
   }
 
   scanner.start = function (prompt) {
+    if (stream || !panel.hidden) return;  // already open, or opening
     openButton.hidden = true;
     panel.hidden = false;
     video.hidden = false;
+    closeButton.textContent = "Close the camera";
     scanner.say("Starting the camera\u2026");
+    panel.scrollIntoView({ block: "start" });
     navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false })
       .then(function (media) {
+        if (panel.hidden) {  // closed while the camera was being asked for
+          media.getTracks().forEach(function (track) { track.stop(); });
+          throw new Error("closed");
+        }
         stream = media;
         video.srcObject = media;
         return video.play();
@@ -90,19 +98,21 @@ function rapportScanner(found) {
         loop(detect);
       })
       .catch(function (error) {
-        // Said where the button was, with no empty camera view above it.
-        video.hidden = true;
-        scanner.say(error && error.name === "NotAllowedError"
-          ? "This page may not use the camera. Allow it in your browser's site settings, or scan badges with your phone's camera app."
-          : "The camera isn't available. You can scan badges with your phone's camera app instead.");
         if (stream) stream.getTracks().forEach(function (track) { track.stop(); });
         stream = null;
+        if (panel.hidden) return;  // closed meanwhile: nothing to say
+        // Said where the button was, with no empty camera view above it.
+        video.hidden = true;
+        closeButton.textContent = "Close";
+        scanner.say(error && error.name === "NotAllowedError"
+          ? "Camera access is blocked for this page. Allow it in your browser's site settings, or scan badges with your phone's camera app."
+          : "The camera isn't available. You can scan badges with your phone's camera app instead.");
       });
   };
 
   openButton.addEventListener("click", function () {
     scanner.start(openButton.getAttribute("data-prompt") || "Point the camera at someone's badge.");
   });
-  document.getElementById("scan-close").addEventListener("click", scanner.stop);
+  closeButton.addEventListener("click", scanner.stop);
   return scanner;
 }

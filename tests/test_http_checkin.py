@@ -49,6 +49,13 @@ def test_landing_page_shows_event_and_labelled_form(client, make_event):
     assert "Only your name and email are needed." in page.text
     needed = re.findall(r'<input[^>]*\bname="(\w+)"[^>]*\brequired\b', page.text)
     assert needed == ["email", "name", "email"]  # the sign-in link's, then the form's
+    # A name or a line typed in any script runs in its own direction as it is typed.
+    directions = {
+        field: 'dir="auto"' in attributes
+        for attributes, field in re.findall(r'<(?:input|textarea)([^>]*)\bid="(\w+)"', page.text)
+    }
+    assert directions["name"] and directions["about"] and directions["talk_about"]
+    assert not directions["email"]
     assert 'type="checkbox"' in page.text
     assert "checked" not in page.text  # consent boxes start unticked
     assert page.headers["Referrer-Policy"] == "no-referrer"

@@ -211,8 +211,8 @@ def about_line(phone: Phone, name: str) -> str | None:
     """Return the line under a person's name in my requests and connections, if any."""
     live = phone.get(f"/b/{phone.token}/live").text
     line = re.search(
-        rf'<bdi>{name}</bdi></strong>(?: wants to connect</p>\s*<p class="small" dir="auto">|'
-        r" · <bdi>)([^<]*)<",
+        rf'<bdi>{name}</bdi></strong>(?: wants to connect)?</p>\s*<p class="small" dir="auto">'
+        r"([^<]*)<",
         live,
     )
     return line.group(1) if line else None
