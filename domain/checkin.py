@@ -33,8 +33,8 @@ from domain.profile import (
 from domain.tokens import derive_token, hash_token, new_token, same_token
 from domain.versions import (
     attendees_move_on,
-    badge_changed,
-    connections_changed,
+    badges_moved_on,
+    connected_with,
     interests_changed,
 )
 
@@ -296,7 +296,11 @@ def _check_in_known_person(
     device_secret: str,
     person_id: int | None,
 ) -> CheckInResult:
-    """Check in someone already on Rapport: only from a phone that is theirs."""
+    """Check in someone already on Rapport: only from a phone that is theirs.
+
+    Their profile is updated from the form once their check-in is added: when the same
+    person checked in from elsewhere a moment before, that check-in stands, as it was.
+    """
     person = db.session.scalars(sa.select(Person).where(Person.email == email)).one()
     owns_person = person.id == person_id
     if person_id is not None and person.id != person_id:
@@ -329,15 +333,12 @@ def _check_in_known_person(
     person.talk_about = profile.talk_about.strip()
     person.links = links
     db.session.flush()
-    # Their name and profile show on the badges of the people they met before.
-    connections_changed(
-        db.session.scalars(sa.select(Attendance.id).where(Attendance.person_id == person.id))
-    )
-    # They join the "met before" lists of the people here they connected with before, and
-    # each side's digest will name the other.
+    # Their name and profile show on the badges of the people they connected with; they
+    # join the "met before" lists of those here, and each side's digest will name the other.
     met_again = met_here_before(event, person.id)
+    theirs = sa.select(Attendance.id).where(Attendance.person_id == person.id)
+    badges_moved_on(connected_with(db.session.scalars(theirs)), met_again)
     if met_again:
-        badge_changed(*met_again)
         queue_digests([attendance_id, *met_again])
     if profile.want_followups and person.email_confirmed_at is None:
         request_confirmation(person, event)

@@ -19,7 +19,7 @@ from domain.events import local_time
 from domain.limits import DESCRIPTION_MAX, NAME_MAX
 from domain.models import Attendance, Community, Event, Organiser, Person
 from domain.profile import has_control_characters
-from domain.versions import communities_changed, events_changed, events_locked
+from domain.versions import communities_changed, events_locked
 
 
 class CommunityError(DomainError):
@@ -99,8 +99,7 @@ def detach_event(community: Community, event: Event) -> None:
 def _everyone_changed(event: Event, *community_ids: int | None) -> None:
     """Move on every page of an event and of the events in the communities it left or
     joined: their newcomers, regulars and first-time marks are counted afresh."""
-    events_changed([event.id])
-    communities_changed(*community_ids)
+    communities_changed(*community_ids, also=[event.id])
 
 
 def attachable_events(community: Community) -> list[Event]:

@@ -22,11 +22,10 @@ from domain.models import (
 )
 from domain.profile import has_control_characters
 from domain.versions import (
-    attendances_locked,
     attendee_pages_move_on,
     attendees_changed,
     badge_changed,
-    met_before_changed,
+    badges_moved_on,
     met_before_of,
 )
 
@@ -205,6 +204,8 @@ def block(blocker: Attendance, blocked: Attendance) -> None:
     )
     # As when removing one, the emails waiting about these connections are cancelled.
     found = locked(*between)
+    if not db.session.scalar(_still_here(), {"id": blocked.person_id}):
+        raise ConnectError("gone")  # they erased themselves meanwhile: no one to block
     for connection in found:
         cancel_about_connection(connection, "blocked")
     _gone(*found)
@@ -244,13 +245,9 @@ def share_email(mine: Attendance, connection: Connection, share: bool) -> None:
         connection.low_shares_email = share
     else:
         connection.high_shares_email = share
-    db.session.flush()
     # The other sees my email (or no longer), and my badge offers the other choice; so do
-    # the pages where they see me as met before. Both sets at once, in the order of ids.
-    pair = sa.select(Attendance.id).where(Attendance.id.in_(_pair(connection)))
-    attendances_locked(sa.union(pair, met_before_of(mine.person_id)))
-    badge_changed(*_pair(connection))
-    met_before_changed(mine.person_id)
+    # the pages where they see me as met before.
+    badges_moved_on(_pair(connection), met_before_of(mine.person_id))
     db.session.flush()
 
 
@@ -387,19 +384,20 @@ def _accept(connection: Connection) -> None:
 def _lock(connection: Connection) -> None:
     """Lock a connection before changing it, as read now; raise ConnectError("gone") if it
     was removed meanwhile."""
-    if not locked(Connection.id == connection.id):
+    if not locked(Connection.id == connection.id, updating=True):
         raise ConnectError("gone")
 
 
-def locked(*where: sa.ColumnElement[bool]) -> list[Connection]:
+def locked(*where: sa.ColumnElement[bool], updating: bool = False) -> list[Connection]:
     """Return the connections that match, locked (in the order of their ids) before anything
-    else their removal changes, as read now."""
+    else their change or removal writes, as read now: for an update of theirs, or (by
+    default) for their removal."""
     return list(
         db.session.scalars(
             sa.select(Connection)
             .where(*where)
             .order_by(Connection.id)
-            .with_for_update()
+            .with_for_update(key_share=updating)
             .execution_options(populate_existing=True)
         )
     )
@@ -413,13 +411,22 @@ def _gone(*connections: Connection) -> None:
         if connection.status == ConnectionStatus.ACCEPTED:
             accepted.setdefault(connection.event_id, []).extend(_pair(connection))
     marked = attendee_pages_move_on(accepted)
-    badges = [
+    # Every badge in one statement, in the order of ids; the lines marked are among them.
+    badge_changed(
         *(attendance_id for connection in connections for attendance_id in _pair(connection)),
         *_attendances_everywhere(*(ids for pairs in accepted.values() for ids in pairs)),
-    ]
-    attendances_locked(badges)
+    )
     marked()
-    badge_changed(*badges)
+
+
+@functools.cache
+def _still_here() -> sa.Select[tuple[int]]:
+    # FOR KEY SHARE: the block about to refer to them waits for an erasure under way.
+    return (
+        sa.select(Person.id)
+        .where(Person.id == sa.bindparam("id", type_=sa.Integer()))
+        .with_for_update(read=True, key_share=True)
+    )
 
 
 def _pair(connection: Connection) -> tuple[int, int]:

@@ -406,11 +406,9 @@ SQLITE_UNAVAILABLE_CODES = frozenset({5, 6, 8, 10, 13, 14})
 # (disk full, out of memory, too many connections), operator intervention (shutting down,
 # starting up), transaction rollback (a deadlock or a serialization failure: the server
 # gave this transaction up, nothing of it was written, and the same request would pass
-# now); read_only_sql_transaction; and foreign_key_violation: Rapport refers only to rows
-# it has just read, so a row referred to went meanwhile (an event deleted while a change
-# there waited for it), and the same request, made again, no longer refers to it.
+# now); and read_only_sql_transaction.
 POSTGRESQL_UNAVAILABLE_CLASSES = frozenset({"08", "40", "53", "57"})
-POSTGRESQL_UNAVAILABLE_STATES = frozenset({"25006", "23503"})
+POSTGRESQL_UNAVAILABLE_STATES = frozenset({"25006"})
 
 
 def database_unavailable(error: BaseException) -> bool:

@@ -34,7 +34,7 @@ from domain.models import (
 )
 from domain.team import PERMISSIONS, ROLE_NAMES, Role, reachable_events
 from domain.tokens import new_token
-from domain.versions import communities_changed, events_changed, events_locked, met_before_changed
+from domain.versions import communities_changed, events_locked, met_before_changed
 from domain.words import new_event_word
 
 
@@ -97,8 +97,7 @@ def update_event(event: Event, details: EventDetails) -> None:
     db.session.flush()
     _apply_followups(event, details)
     if event.community_id != was[0]:
-        events_changed([event.id])
-        communities_changed(was[0], event.community_id)
+        communities_changed(was[0], event.community_id, also=[event.id])
     if (event.name, event.starts_at, event.timezone) != was[1:]:
         # "First met at" names it, on the badges of the people met here, at later events.
         met_before_changed(

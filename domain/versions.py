@@ -25,7 +25,8 @@ Lock order. On PostgreSQL these updates lock rows until the commit, so every cha
 the rows it writes in one order, and two changes can wait for each other but never
 deadlock: the interests' names, the events' interest counts (by event, then key), the
 connections (by id), the events' own rows (by id), the people, and the attendances last,
-by id. A check-in counts its interests, then moves its event on, then adds its attendance;
+by id. A check-in counts its interests, then moves its event on, then adds its attendance
+(a new row, which no one else can hold: a returning person's own row is updated after it);
 a change to what a person shows goes through `changing_person`; a connection made or gone
 moves its event on before the badges. Each update of several attendances takes them in
 the order of their ids (`in_order`), and a change that updates attendances in more than
@@ -133,6 +134,22 @@ def connections_changed(attendance_ids: Iterable[int]) -> None:
         _moved_on(connected_with(ids))
 
 
+def badges_moved_on(*sets: sa.Select[Any] | sa.CompoundSelect | Iterable[int]) -> None:
+    """Move on the badge pages of several sets of attendances (selects of ids, or ids) in
+    one statement, so in the order of their ids."""
+    selects: list[sa.Select[Any]] = []
+    for ids in sets:
+        if isinstance(ids, sa.CompoundSelect):
+            selects.extend(ids.selects)  # one flat union: SQLite nests none
+        elif isinstance(ids, sa.Select):
+            selects.append(ids)
+        elif listed := sorted(set(ids)):
+            selects.append(sa.select(Attendance.id).where(Attendance.id.in_(listed)))
+    if selects:
+        db.session.flush()
+        _moved_on(sa.union(*selects))
+
+
 def _moved_on(ids: sa.Select[Any] | sa.CompoundSelect) -> None:
     db.session.execute(
         sa.update(Attendance)
@@ -162,15 +179,16 @@ def _count_arrival() -> sa.TextClause:
 
 @contextlib.contextmanager
 def changing_person(
-    person_id: int, counted: Mapping[int, Iterable[str]] | None = None
+    person_id: int, counted: Mapping[int, Iterable[str]] | None = None, *, leaving: bool = False
 ) -> Iterator[None]:
     """Around a change to what a person shows (or their leaving), move on every page that
     shows them, taking its rows in the module's lock order.
 
     Before the block: the interest counts of the events where they show interests, with
-    `counted` (interest keys by event: what the change starts or stops showing), then
-    those events' rows. The block changes the person's row. After it: the badges of the
-    people connected with them or meeting them again, and their lines on the attendee pages.
+    `counted` (interest keys by event: what the change starts or stops showing), then (when
+    `leaving`) their connections, then those events' rows. The block changes the person's
+    row. After it: the badges of the people connected with them or meeting them again, and
+    their lines on the attendee pages.
     """
     attendances = db.session.execute(
         sa.select(Attendance.id, Attendance.event_id, Attendance.interests_visibility)
@@ -184,7 +202,19 @@ def changing_person(
         if row.interests_visibility == Visibility.EVERYONE.value:
             keys.setdefault(row.event_id, set()).update(_keys_of(row.id))
     for event_id in sorted(keys):
-        interests_changed(event_id, keys[event_id])
+        _count_unless_gone(event_id, keys[event_id])
+    if leaving:
+        db.session.execute(
+            sa.select(Connection.id)
+            .where(
+                sa.or_(
+                    Connection.low_attendance_id.in_([row.id for row in attendances]),
+                    Connection.high_attendance_id.in_([row.id for row in attendances]),
+                )
+            )
+            .order_by(Connection.id)
+            .with_for_update()
+        ).all()
     lines: dict[int, list[int]] = {}
     for row in attendances:
         lines.setdefault(row.event_id, []).append(row.id)
@@ -203,9 +233,21 @@ def changing_person(
 
 
 def person_shown_changed(person_id: int) -> None:
-    """Move on every page that shows a person, before they leave (or stop showing) for good."""
-    with changing_person(person_id):
+    """Move on every page that shows a person about to leave for good, their connections
+    locked for the leaving."""
+    with changing_person(person_id, leaving=True):
         pass
+
+
+def _count_unless_gone(event_id: int, keys: Iterable[str]) -> None:
+    """Count interests at an event, unless it was deleted while this change waited for its
+    counts (a person's other event, deleted by its organiser meanwhile): nothing to count."""
+    try:
+        with db.session.begin_nested():
+            interests_changed(event_id, keys)
+    except sa.exc.IntegrityError:
+        if db.session.get(Event, event_id, populate_existing=True) is not None:
+            raise
 
 
 def met_before_changed(*person_ids: int) -> None:
@@ -245,15 +287,21 @@ def events_changed(event_ids: Iterable[int]) -> None:
         )
         for event_id in set(event_ids)
     }
-    attendees_changed_at(everyone)
+    marked = attendee_pages_move_on(everyone)
+    # Every badge in one statement, in the order of ids; the lines are among them.
     badge_changed(*(attendance_id for ids in everyone.values() for attendance_id in ids))
+    marked()
 
 
-def communities_changed(*community_ids: int | None) -> None:
-    """Move on every page of the events in these communities: their marks are counted afresh."""
+def communities_changed(*community_ids: int | None, also: Iterable[int] = ()) -> None:
+    """Move on every page of the events in these communities (and of the events `also`):
+    their marks are counted afresh."""
     ids = sorted({community_id for community_id in community_ids if community_id is not None})
+    events = set(also)
     if ids:
-        events_changed(db.session.scalars(sa.select(Event.id).where(Event.community_id.in_(ids))))
+        events.update(db.session.scalars(sa.select(Event.id).where(Event.community_id.in_(ids))))
+    if events:
+        events_changed(events)
 
 
 def _keys_of(attendance_id: int) -> list[str]:
@@ -268,13 +316,7 @@ def _keys_of(attendance_id: int) -> list[str]:
 
 def attendees_changed(event_id: int, *attendance_ids: int) -> None:
     """Move the organiser's attendee page of an event on, marking the rows that changed."""
-    attendees_changed_at({event_id: attendance_ids})
-
-
-def attendees_changed_at(changed: Mapping[int, Iterable[int]]) -> None:
-    """Move the attendee pages of several events on, marking the rows that changed (ids by
-    event): every event's row first, then the lines."""
-    attendee_pages_move_on(changed)()
+    attendee_pages_move_on({event_id: attendance_ids})()
 
 
 def attendee_pages_move_on(changed: Mapping[int, Iterable[int]]) -> Callable[[], None]:
@@ -300,9 +342,8 @@ def attendees_move_on(event_id: int) -> int:
     """Move the organiser's attendee page of an event on; return its new version.
 
     A row about to be added carries it as its `listed_version`, so it needs no marking of
-    its own. Call it after counting the arrival's interests (`interests_changed`): every
-    change takes an event's interest counts before the event's row, so two transactions
-    never wait on each other's.
+    its own. Call it after counting the arrival's interests (`interests_changed`), as the
+    module's lock order says. Raise NoResultFound if the event is gone.
     """
     version = _event_moved_on(event_id)
     if version is None:

@@ -74,8 +74,11 @@ function rapportScanner(found) {
     });
   }
 
+  var opened = 0;  // each opening's number: a camera given to an earlier one is stopped
+
   scanner.start = function (prompt) {
     if (stream || !panel.hidden) return;  // already open, or opening
+    var mine = ++opened;
     openButton.hidden = true;
     panel.hidden = false;
     video.hidden = false;
@@ -84,7 +87,7 @@ function rapportScanner(found) {
     panel.scrollIntoView({ block: "start" });
     navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false })
       .then(function (media) {
-        if (panel.hidden) {  // closed while the camera was being asked for
+        if (mine !== opened || panel.hidden) {  // closed while the camera was being asked for
           media.getTracks().forEach(function (track) { track.stop(); });
           throw new Error("closed");
         }
@@ -94,10 +97,12 @@ function rapportScanner(found) {
       })
       .then(makeDetector)
       .then(function (detect) {
+        if (mine !== opened || !stream) return;  // closed (and perhaps opened again) meanwhile
         scanner.say(prompt);
         loop(detect);
       })
       .catch(function (error) {
+        if (mine !== opened) return;  // closed and opened again meanwhile: not ours to say
         if (stream) stream.getTracks().forEach(function (track) { track.stop(); });
         stream = null;
         if (panel.hidden) return;  // closed meanwhile: nothing to say

@@ -283,8 +283,6 @@ def wrapped(original: BaseException, kind: type[sa.exc.DBAPIError]) -> sa.exc.DB
         # Given up by the server: nothing was written, and the same request would pass now.
         (psycopg.errors.DeadlockDetected("deadlock detected"), sa.exc.OperationalError),
         (psycopg.errors.SerializationFailure("could not serialize"), sa.exc.OperationalError),
-        # A row referred to went while this waited (an event deleted meanwhile).
-        (psycopg.errors.ForeignKeyViolation("is not present in table"), sa.exc.IntegrityError),
     ],
 )  # fmt: skip
 def test_postgresql_errors_that_mean_unavailable(original, kind):
