@@ -442,6 +442,14 @@ def like_anywhere(text: str) -> str:
     return f"%{escaped}%"
 
 
+def rows_locked(key: sa.ColumnElement[Any], *where: Any, updating: bool = False) -> list[Any]:
+    """Lock the rows that match, in the order of `key`, and return their keys: on
+    PostgreSQL FOR UPDATE, or FOR NO KEY UPDATE for rows only about to be updated (SQLite's
+    writers take turns anyway)."""
+    statement = sa.select(key).where(*where).order_by(key).with_for_update(key_share=updating)
+    return list(db.session.scalars(statement))
+
+
 def insert_ignoring_conflict(
     table: sa.Table, values: dict[str, Any], conflict_columns: list[str], returning: str = "id"
 ) -> Any:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from domain import caching
-from domain.db import db
+from domain.db import db, rows_locked
 from domain.event_state import purge_due_at
 from domain.limits import RETENTION_CHOICES
 from domain.models import (
@@ -237,21 +237,10 @@ def _take_for_removal(event: Event, *, counts: bool) -> None:
     connections, then its own row with (when it goes for good) the other events of its
     community. A check-in or a change there meanwhile waits for the removal (and then finds
     the event gone), or the removal waits for it; neither deadlocks."""
-    event_id = event.id
     if counts:
-        db.session.execute(
-            sa.select(EventInterest.key)
-            .where(EventInterest.event_id == event_id)
-            .order_by(EventInterest.key)
-            .with_for_update()
-        ).all()
-    db.session.execute(
-        sa.select(Connection.id)
-        .where(Connection.event_id == event_id)
-        .order_by(Connection.id)
-        .with_for_update()
-    ).all()
-    events_locked(event_id, event.community_id if counts else None, removal=True)
+        rows_locked(EventInterest.key, EventInterest.event_id == event.id)
+    rows_locked(Connection.id, Connection.event_id == event.id)
+    events_locked(event.id, event.community_id if counts else None, removal=True)
 
 
 _UNSENT = (MessageStatus.PENDING.value, MessageStatus.SENDING.value, MessageStatus.UNCERTAIN.value)

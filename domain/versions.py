@@ -43,7 +43,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.db import db
+from domain.db import db, rows_locked
 from domain.models import (
     Attendance,
     Connection,
@@ -97,12 +97,7 @@ def attendances_locked(ids: Iterable[int] | sa.Select[Any] | sa.CompoundSelect) 
         ids = sorted(set(ids))
         if not ids:
             return
-    db.session.execute(
-        sa.select(Attendance.id)
-        .where(Attendance.id.in_(ids))
-        .order_by(Attendance.id)
-        .with_for_update(key_share=True)
-    ).all()
+    rows_locked(Attendance.id, Attendance.id.in_(ids), updating=True)
 
 
 def events_locked(event_id: int, *community_ids: int | None, removal: bool = False) -> None:
@@ -113,9 +108,7 @@ def events_locked(event_id: int, *community_ids: int | None, removal: bool = Fal
     where = Event.id == event_id
     if communities:
         where = sa.or_(where, Event.community_id.in_(communities))
-    db.session.execute(
-        sa.select(Event.id).where(where).order_by(Event.id).with_for_update(key_share=not removal)
-    ).all()
+    rows_locked(Event.id, where, updating=not removal)
 
 
 def connected_with(attendance_ids: Iterable[int]) -> sa.CompoundSelect:
@@ -204,17 +197,11 @@ def changing_person(
     for event_id in sorted(keys):
         _count_unless_gone(event_id, keys[event_id])
     if leaving:
-        db.session.execute(
-            sa.select(Connection.id)
-            .where(
-                sa.or_(
-                    Connection.low_attendance_id.in_([row.id for row in attendances]),
-                    Connection.high_attendance_id.in_([row.id for row in attendances]),
-                )
-            )
-            .order_by(Connection.id)
-            .with_for_update()
-        ).all()
+        own = [row.id for row in attendances]
+        rows_locked(
+            Connection.id,
+            sa.or_(Connection.low_attendance_id.in_(own), Connection.high_attendance_id.in_(own)),
+        )
     lines: dict[int, list[int]] = {}
     for row in attendances:
         lines.setdefault(row.event_id, []).append(row.id)

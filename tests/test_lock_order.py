@@ -211,6 +211,15 @@ def asked(a: int, b: int) -> None:
         db.session.commit()
 
 
+def ana_asked_ben(make_event, make_attendee) -> tuple[int, int]:
+    """Return the check-ins of Ana and Ben at a new event, Ana having asked to connect."""
+    event = make_event()
+    ana = make_attendee(event, "Ana").attendance.id
+    ben = make_attendee(event, "Ben").attendance.id
+    asked(ana, ben)
+    return ana, ben
+
+
 def accepting(mine_id: int, theirs_id: int) -> Callable[[], None]:
     def work() -> None:
         mine = db.session.get_one(Attendance, mine_id)
@@ -298,10 +307,7 @@ def test_an_acceptance_and_a_block_at_once_both_commit(
     app, make_event, make_attendee, monkeypatch, blocker
 ):
     """Ben's acceptance has saved the connection when one of them blocks the other."""
-    event = make_event()
-    ana = make_attendee(event, "Ana").attendance.id
-    ben = make_attendee(event, "Ben").attendance.id
-    asked(ana, ben)
+    ana, ben = ana_asked_ben(make_event, make_attendee)
     outcomes = race(
         app,
         monkeypatch,
@@ -317,10 +323,7 @@ def test_an_acceptance_and_asking_back_at_once_make_one_connection(
     app, make_event, make_attendee, monkeypatch
 ):
     """Ben taps Accept on one phone while his other phone asks Ana back."""
-    event = make_event()
-    ana = make_attendee(event, "Ana").attendance.id
-    ben = make_attendee(event, "Ben").attendance.id
-    asked(ana, ben)
+    ana, ben = ana_asked_ben(make_event, make_attendee)
 
     def asking_back() -> None:
         request_connection(db.session.get_one(Attendance, ben), db.session.get_one(Attendance, ana))
@@ -337,6 +340,33 @@ def test_an_acceptance_and_asking_back_at_once_make_one_connection(
     assert statuses == ["accepted"]
 
 
+def a_month_back(event_id: int) -> None:
+    """Date an event a month earlier: made after another, it was before it."""
+    with writing():
+        earlier = db.session.get_one(Event, event_id)
+        earlier.starts_at -= timedelta(days=30)
+        earlier.ends_at -= timedelta(days=30)
+        db.session.commit()
+
+
+def rex_returning(
+    event_id: int, person_id: int, interests: tuple[str, ...] = ()
+) -> Callable[[], None]:
+    """Rex checking in again, at an event, from his own phone."""
+
+    def work() -> None:
+        check_in(
+            db.session.get_one(Event, event_id),
+            Profile(
+                name="Rex", email="rex@example.org", interests=list(interests), share_profile=True
+            ),
+            device_secret=new_token(),
+            person_id=person_id,
+        )
+
+    return work
+
+
 @pytest.mark.parametrize("shared", [True, False], ids=["an-interest-shared", "nothing-shared"])
 def test_a_returning_check_in_and_an_edit_by_someone_met_before_both_commit(
     app, make_organiser, make_event, make_attendee, monkeypatch, shared
@@ -349,28 +379,16 @@ def test_a_returning_check_in_and_an_edit_by_someone_met_before_both_commit(
     rex = make_attendee(spring, "Rex", "rex@example.org", interests=["chess"])
     xia = make_attendee(spring, "Xia", "xia@example.org", interests=theirs)
     connected(rex.attendance.id, xia.attendance.id)
-    with writing():
-        earlier = db.session.get_one(Event, spring.id)
-        earlier.starts_at -= timedelta(days=30)
-        earlier.ends_at -= timedelta(days=30)
-        db.session.commit()
+    a_month_back(spring.id)
     here = make_attendee(
         tonight, "Xia", "xia@example.org", person_id=xia.person.id, interests=theirs
     )
     tonight_id, rex_id, here_id = tonight.id, rex.person.id, here.attendance.id
 
-    def returning() -> None:
-        check_in(
-            db.session.get_one(Event, tonight_id),
-            Profile(name="Rex", email="rex@example.org", interests=["chess"], share_profile=True),
-            device_secret=new_token(),
-            person_id=rex_id,
-        )
-
     outcomes = race(
         app,
         monkeypatch,
-        ("returning", returning),
+        ("returning", rex_returning(tonight_id, rex_id, ("chess",))),
         ("edit", edit(here_id, theirs)),
         pause_in=(domain.checkin, "badges_moved_on"),
         after=True,
@@ -395,42 +413,25 @@ def test_an_event_renamed_while_a_connected_person_edits_both_commit(
     assert set(outcomes.values()) == BOTH, outcomes
 
 
-def test_an_event_deleted_while_someone_there_edits_both_commit(
-    app, make_event, make_attendee, monkeypatch
+@pytest.mark.parametrize("during", ["edit", "check-in"])
+def test_an_event_deleted_during_an_edit_or_a_check_in_there_both_commit(
+    app, make_event, make_attendee, monkeypatch, during
 ):
-    event = make_event()
-    ana = make_attendee(event, "Ana", interests=["go"]).attendance.id
-    ben = make_attendee(event, "Ben", interests=["chess"]).attendance.id
-    connected(ana, ben)
-    event_id = event.id
-    outcomes = race(
-        app,
-        monkeypatch,
-        ("edit", edit(ana, ["go"])),
-        ("delete", deleting(event_id)),
-        pause_in=(domain.versions, "attendances_locked"),
-    )
-    assert set(outcomes.values()) == BOTH, outcomes
-    assert db.session.get(Event, event_id) is None
-
-
-def test_an_event_deleted_while_a_check_in_counts_its_interests_both_commit(
-    app, make_event, make_attendee, monkeypatch
-):
-    """The check-in has counted "chess" and is about to move the attendee page on: the
-    deletion waits for it, then removes the event with the newcomer in it."""
+    """Ana's edit holds the event, about to move badges on; or a check-in has counted
+    "chess", about to move the attendee page on: the deletion waits, then removes it all."""
     event = make_event()
     ana = make_attendee(event, "Ana", interests=["chess"]).attendance.id
     ben = make_attendee(event, "Ben", interests=["go"]).attendance.id
     connected(ana, ben)
     event_id = event.id
-    outcomes = race(
-        app,
-        monkeypatch,
-        ("check-in", newcomer(event_id, ["chess"])),
-        ("delete", deleting(event_id)),
-        pause_in=(domain.checkin, "attendees_move_on"),
-    )
+    first, pause = {
+        "edit": (("edit", edit(ana, ["chess"])), (domain.versions, "attendances_locked")),
+        "check-in": (
+            ("check-in", newcomer(event_id, ["chess"])),
+            (domain.checkin, "attendees_move_on"),
+        ),
+    }[during]
+    outcomes = race(app, monkeypatch, first, ("delete", deleting(event_id)), pause_in=pause)
     assert set(outcomes.values()) == BOTH, outcomes
     assert db.session.get(Event, event_id) is None
 
@@ -476,11 +477,7 @@ def met_at_two_events(make_organiser, make_event, make_attendee) -> tuple[int, i
     ana = make_attendee(spring, "Ana", "ana@example.org", interests=["go"])
     ben = make_attendee(spring, "Ben", "ben@example.org", interests=["chess"])
     connected(ana.attendance.id, ben.attendance.id)
-    with writing():
-        earlier = db.session.get_one(Event, spring.id)
-        earlier.starts_at -= timedelta(days=30)
-        earlier.ends_at -= timedelta(days=30)
-        db.session.commit()
+    a_month_back(spring.id)
     ana_here = make_attendee(tonight, "Ana", "ana@example.org", person_id=ana.person.id)
     ben_here = make_attendee(tonight, "Ben", "ben@example.org", person_id=ben.person.id)
     return ana.attendance.id, ben.attendance.id, ana_here.attendance.id, ben_here.attendance.id
@@ -657,10 +654,7 @@ def test_an_event_joining_a_community_while_someone_there_edits_both_commit(
 def test_an_answer_to_a_connection_removed_meanwhile_is_refused_as_gone(
     app, make_event, make_attendee, monkeypatch
 ):
-    event = make_event()
-    ana = make_attendee(event, "Ana").attendance.id
-    ben = make_attendee(event, "Ben").attendance.id
-    asked(ana, ben)
+    ana, ben = ana_asked_ben(make_event, make_attendee)
 
     def withdrawing() -> None:
         mine = db.session.get_one(Attendance, ana)
@@ -744,21 +738,9 @@ def test_a_returning_check_in_while_a_note_moves_badges_everywhere_both_commit(
     rex = make_attendee(spring, "Rex", "rex@example.org")
     xia = make_attendee(spring, "Xia", "xia@example.org", person_id=xia_here.person.id)
     connected(rex.attendance.id, xia.attendance.id)
-    with writing():
-        earlier = db.session.get_one(Event, spring.id)
-        earlier.starts_at -= timedelta(days=30)
-        earlier.ends_at -= timedelta(days=30)
-        db.session.commit()
+    a_month_back(spring.id)
     tonight_id, rex_person = tonight.id, rex.person.id
     rex_id, xia_id = rex.attendance.id, xia.attendance.id
-
-    def returning() -> None:
-        check_in(
-            db.session.get_one(Event, tonight_id),
-            Profile(name="Rex", email="rex@example.org", share_profile=True),
-            device_secret=new_token(),
-            person_id=rex_person,
-        )
 
     def noting() -> None:
         mine = db.session.get_one(Attendance, xia_id)
@@ -767,7 +749,7 @@ def test_a_returning_check_in_while_a_note_moves_badges_everywhere_both_commit(
     outcomes = race(
         app,
         monkeypatch,
-        ("returning", returning),
+        ("returning", rex_returning(tonight_id, rex_person)),
         ("note", noting),
         pause_in=(domain.checkin, "badges_moved_on"),
     )
