@@ -202,13 +202,14 @@ def delete_event(event: Event, now: datetime) -> PurgeCounts:
     )
     # The badges this moves on, in several statements below, are taken first, by id: those
     # showing people here as met before, and those at the community's other events.
-    siblings = sa.select(Attendance.id).join(Event, Event.id == Attendance.event_id)
-    siblings = siblings.where(Event.community_id == community_id, Event.id != event.id)
-    attendances_locked(
-        sa.union(met_before_of(*here), siblings)
-        if community_id is not None
-        else met_before_of(*here)
-    )
+    badges = [met_before_of(*here)]
+    if community_id is not None:
+        badges.append(
+            sa.select(Attendance.id)
+            .join(Event, Event.id == Attendance.event_id)
+            .where(Event.community_id == community_id, Event.id != event.id)
+        )
+    attendances_locked(sa.union(*badges))
     # Everyone here loses the connections made here: their "met before" lists move on.
     met_before_changed(*here)
     purged = purge_event(event, now)

@@ -188,6 +188,7 @@ def changing_person(
         .where(Attendance.person_id == person_id)
         .order_by(Attendance.event_id, Attendance.id)
     ).all()
+    own = [row.id for row in attendances]
     keys: dict[int, set[str]] = {
         event_id: set(shown) for event_id, shown in (counted or {}).items()
     }
@@ -197,7 +198,6 @@ def changing_person(
     for event_id in sorted(keys):
         _count_unless_gone(event_id, keys[event_id])
     if leaving:
-        own = [row.id for row in attendances]
         rows_locked(
             Connection.id,
             sa.or_(Connection.low_attendance_id.in_(own), Connection.high_attendance_id.in_(own)),
@@ -208,7 +208,6 @@ def changing_person(
     marked = attendee_pages_move_on(lines)
     yield
     db.session.flush()
-    own = [row.id for row in attendances]
     if own:
         # One flat union (SQLite nests none): the connected, the met before, then their own.
         others = [*connected_with(own).selects, met_before_of(person_id)]
